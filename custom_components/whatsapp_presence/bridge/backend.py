@@ -98,8 +98,11 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def resolve(self, phones: list[str]) -> list[dict[str, Any]]:
-        """Which numbers have WhatsApp: ``[{"query", "on_whatsapp": bool, "jid": str | None}]``,
-        one entry per query in order. May raise rate_limited (WhatsApp's 429)."""
+        """Which numbers have WhatsApp: ``[{"query", "on_whatsapp": bool, "jid": str | None}]``.
+
+        ``phones`` are distinct, normalised international digits (the server validates and maps
+        the client's raw queries); answer one entry per phone with ``query`` set to those digits.
+        May raise rate_limited (WhatsApp's 429)."""
 
     async def command(self, name: str, args: dict[str, Any]) -> Any:
         """Backend-specific commands (e.g. the simulator's ``sim.*`` controls).
