@@ -1,0 +1,861 @@
+"""Subscription manager: decides when each contact's presence subscription is (re)sent.
+
+Plain asyncio, no Home Assistant import, no WhatsApp import: the caller injects the
+``subscribe`` coroutine, the clock and the sleep, so the same code runs in Home Assistant,
+in simulated-time tests and in the benchmarks.
+
+Pacing is one rule with three parts, checked before every ``subscribe`` call:
+
+* at least ``subscription_delay`` after the previous call returned (the delay follows
+  every call, the last of a batch included, so a batch occupies
+  ``batch_size * subscription_delay``);
+* at most ``batch_size`` calls in any window of one cycle,
+  ``batch_size * subscription_delay + batch_delay``; under load this yields exactly the
+  seed's batches (20 calls 200 ms apart, 5 s pause, next batch 9 s after the first) and
+  the seed's rate ``batch_size / cycle``;
+* at most ``max_per_minute`` calls in any rolling 60 s, whatever the batch settings.
+
+The rule looks back at calls already made, so a configuration change applies to the very
+next call, and a reconnect storm cannot exceed the cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+import contextlib
+from dataclasses import asdict, dataclass, field, replace
+from enum import IntEnum, StrEnum
+import heapq
+import itertools
+import logging
+import math
+import time
+from typing import Any, Final
+
+_LOGGER = logging.getLogger(__name__)
+
+WINDOW: Final = 60.0
+"""Length of the rolling window of the global cap, in seconds."""
+_HOUR: Final = 3600.0
+_EPSILON: Final = 1e-6
+"""Slack when comparing a due time with the clock: unix-time floats resolve ~0.2 us."""
+STORAGE_VERSION: Final = 1
+
+
+class Priority(IntEnum):
+    """Subscription priority: lower value is subscribed first."""
+
+    HIGH = 1
+    MEDIUM = 2
+    LOW = 3
+
+
+class ContactState(StrEnum):
+    """Where a contact stands in the subscription life cycle."""
+
+    QUEUED = "queued"
+    """Waiting in the queue: new, after a reconnect, a due retry or a manual request."""
+    SUBSCRIBING = "subscribing"
+    """The ``subscribe`` call is in flight."""
+    SUBSCRIBED = "subscribed"
+    """Subscribed on the current connection (or the last one, while disconnected)."""
+    STALE = "stale"
+    """No event and no subscription for ``resubscribe_after``: waiting in the queue."""
+    BACKOFF = "backoff"
+    """The last call failed; queued again at ``next_retry``."""
+
+
+class SubscriptionPaused(Exception):  # noqa: N818  (the public name is part of the API)
+    """Raised by ``subscribe`` when the link is down: not a failure, the manager pauses."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchConfig:
+    """Batch pacing: ``batch_size`` calls ``subscription_delay`` apart, then ``batch_delay``."""
+
+    batch_size: int
+    batch_delay: float
+    subscription_delay: float = 0.2
+
+    def __post_init__(self) -> None:
+        """Reject settings that would make pacing meaningless."""
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
+            raise TypeError("batch_size must be an int")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        for name in ("batch_delay", "subscription_delay"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0")
+
+    @property
+    def cycle(self) -> float:
+        """Seconds from the start of one full batch to the start of the next."""
+        return self.batch_size * self.subscription_delay + self.batch_delay
+
+
+PRESETS: Final[dict[str, BatchConfig]] = {
+    "small": BatchConfig(batch_size=30, batch_delay=3.0, subscription_delay=0.2),
+    "medium": BatchConfig(batch_size=20, batch_delay=5.0, subscription_delay=0.2),
+    "large": BatchConfig(batch_size=15, batch_delay=8.0, subscription_delay=0.2),
+    "mission_critical": BatchConfig(batch_size=10, batch_delay=10.0, subscription_delay=0.2),
+}
+DEFAULT_PRESET: Final = "medium"
+CUSTOM_PRESET: Final = "custom"
+
+
+def preset_rate(config: BatchConfig) -> float:
+    """Contacts per minute by the seed's formula ``batch_size / (size * delay + batch_delay)``."""
+    if config.cycle == 0:
+        return math.inf
+    return 60.0 * config.batch_size / config.cycle
+
+
+def preset_name(config: BatchConfig) -> str:
+    """The key of the preset equal to ``config``, or ``"custom"``."""
+    for name, preset in PRESETS.items():
+        if preset == config:
+            return name
+    return CUSTOM_PRESET
+
+
+def backoff_delay(fail_count: int, base: float = 120.0, maximum: float = 3600.0) -> float:
+    """Seconds to wait after the ``fail_count``-th consecutive failure: 2, 4, ... 32, 60 min."""
+    if fail_count < 1:
+        return 0.0
+    # Cap the exponent: 2**60 minutes is beyond any sane maximum and avoids float overflow.
+    return min(base * 2.0 ** min(fail_count - 1, 60), maximum)
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerConfig:
+    """Everything the options flow can change; ``resubscribe_after=None`` is event-only mode."""
+
+    batch: BatchConfig = PRESETS[DEFAULT_PRESET]
+    max_per_minute: int = 200
+    resubscribe_after: float | None = 86400.0
+    health_check_interval: float = 3600.0
+    base_backoff: float = 120.0
+    max_backoff: float = 3600.0
+
+    def __post_init__(self) -> None:
+        """Reject values that would stall or flood the queue."""
+        if isinstance(self.max_per_minute, bool) or not isinstance(self.max_per_minute, int):
+            raise TypeError("max_per_minute must be an int")
+        if self.max_per_minute < 1:
+            raise ValueError("max_per_minute must be at least 1")
+        if self.resubscribe_after is not None and not self.resubscribe_after > 0:
+            raise ValueError("resubscribe_after must be > 0 or None")
+        if not self.health_check_interval > 0:
+            raise ValueError("health_check_interval must be > 0")
+        if not 0 < self.base_backoff <= self.max_backoff:
+            raise ValueError("need 0 < base_backoff <= max_backoff")
+
+
+@dataclass(frozen=True, slots=True)
+class ContactInfo:
+    """A read-only snapshot of one contact (times are clock seconds, unix by default)."""
+
+    jid: str
+    priority: Priority
+    state: ContactState
+    fail_count: int
+    next_retry: float | None
+    last_event: float | None
+    last_subscribed: float | None
+    queued_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Counters for the diagnostics, sensors and metrics (seed names first)."""
+
+    total_subscriptions: int
+    """Tracked contacts."""
+    active: int
+    """Contacts in state ``subscribed``."""
+    stale: int
+    """Contacts queued again because they went stale."""
+    failed: int
+    """Contacts whose last attempt failed (fail count > 0)."""
+    queue_length: int
+    in_backoff: int
+    next_retry: float | None
+    calls_last_minute: int
+    calls_last_hour: int
+    preset: str
+    subscribe_calls_total: int
+    subscribe_failures_total: int
+    reconnects_total: int
+    connected: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for diagnostics and JSON."""
+        return asdict(self)
+
+
+@dataclass(slots=True, eq=False)
+class _Contact:
+    jid: str
+    priority: Priority
+    state: ContactState
+    fail_count: int = 0
+    next_retry: float | None = None
+    last_event: float | None = None
+    last_subscribed: float | None = None
+    queued_at: float | None = None
+    qkey: tuple[int, int] | None = None
+    """(priority, sequence) of this contact's live queue entry; None when not queued."""
+    rkey: int | None = None
+    """Sequence of this contact's live retry entry; None when not in backoff."""
+    requeue_after_call: bool = False
+
+
+@dataclass(slots=True)
+class _Counters:
+    calls: int = 0
+    failures: int = 0
+    reconnects: int = 0
+    states: dict[ContactState, int] = field(default_factory=lambda: dict.fromkeys(ContactState, 0))
+    failed: int = 0
+    queued: int = 0
+
+
+class SubscriptionManager:
+    """Priority queue, pacing, global cap, backoff, staleness and reconnect handling."""
+
+    def __init__(
+        self,
+        subscribe: Callable[[str], Awaitable[None]],
+        *,
+        config: ManagerConfig = ManagerConfig(),
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """Start disconnected and empty; ``start()`` launches the tasks on the running loop."""
+        self._subscribe = subscribe
+        self._config = config
+        self._clock = clock
+        self._sleep = sleep
+        self._contacts: dict[str, _Contact] = {}
+        self._queue: list[tuple[int, int, str]] = []
+        self._retries: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        self._recent: deque[float] = deque()
+        """Start times of subscribe calls over the last hour (or cycle, if longer)."""
+        self._n = _Counters()
+        self._connected = False
+        self._ever_connected = False
+        self._epoch = 0
+        """Bumped on every connect and disconnect: a call that spans one is not trusted."""
+        self._listeners: list[Callable[[str | None], None]] = []
+        self._wake = asyncio.Event()
+        self._health_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def config(self) -> ManagerConfig:
+        """The configuration in force."""
+        return self._config
+
+    @property
+    def connected(self) -> bool:
+        """Whether the manager believes the WhatsApp link is up."""
+        return self._connected
+
+    def start(self) -> None:
+        """Start the worker and the health check on the running loop (idempotent)."""
+        if self._tasks:
+            return
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._worker(), name="whatsapp_presence subscription worker"),
+            loop.create_task(self._health_loop(), name="whatsapp_presence health check"),
+        ]
+
+    async def stop(self) -> None:
+        """Cancel the tasks and wait for them; an in-flight contact goes back to its place."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -------------------------------------------------------------- queue API
+
+    def queue(self, jid: str, priority: int = Priority.MEDIUM) -> None:
+        """Track ``jid``; for a tracked contact this only ever raises its priority."""
+        prio = Priority(priority)
+        contact = self._contacts.get(jid)
+        if contact is None:
+            contact = _Contact(jid=jid, priority=prio, state=ContactState.QUEUED)
+            self._contacts[jid] = contact
+            self._n.states[ContactState.QUEUED] += 1
+            self._enqueue(contact, ContactState.QUEUED)
+            self._wake.set()
+            self._notify(jid)
+        elif prio < contact.priority:
+            self._reprioritise(contact, prio)
+
+    def set_priority(self, jid: str, priority: int) -> None:
+        """Set the priority of a tracked contact, lower or higher (unknown jid: no-op)."""
+        prio = Priority(priority)
+        contact = self._contacts.get(jid)
+        if contact is not None and prio != contact.priority:
+            self._reprioritise(contact, prio)
+
+    def remove(self, jid: str) -> None:
+        """Forget ``jid`` everywhere (queue, backoff, in-flight result is ignored)."""
+        contact = self._contacts.pop(jid, None)
+        if contact is None:
+            return
+        self._n.states[contact.state] -= 1
+        if contact.qkey is not None:
+            self._n.queued -= 1
+        if contact.fail_count:
+            self._n.failed -= 1
+        contact.qkey = contact.rkey = None
+        self._maybe_compact()
+        self._notify(jid)
+
+    def resubscribe(self, jid: str | None = None) -> None:
+        """Queue one contact (even out of backoff) or every non-backoff contact again now."""
+        if jid is not None:
+            contact = self._contacts.get(jid)
+            if contact is None:
+                return
+            if contact.state is ContactState.SUBSCRIBING:
+                contact.requeue_after_call = True
+            elif contact.qkey is None:
+                self._enqueue(contact, ContactState.QUEUED)
+                self._wake.set()
+                self._notify(jid)
+            return
+        if self._requeue_all():
+            self._wake.set()
+        self._notify(None)
+
+    # ---------------------------------------------------------- configuration
+
+    def set_batch_config(
+        self, batch_size: int, batch_delay: float, subscription_delay: float | None = None
+    ) -> None:
+        """Change the batch pacing (the seed's ``SetBatchConfig``); applies to the next call."""
+        delay = (
+            self._config.batch.subscription_delay
+            if subscription_delay is None
+            else subscription_delay
+        )
+        batch = BatchConfig(batch_size, batch_delay, delay)
+        self.update_config(replace(self._config, batch=batch))
+
+    def update_config(self, config: ManagerConfig) -> None:
+        """Apply options-flow changes without a restart (running backoffs keep their time)."""
+        old, self._config = self._config, config
+        if config.health_check_interval != old.health_check_interval:
+            self._health_wake.set()
+        self._wake.set()
+        self._notify(None)
+
+    # -------------------------------------------------------------- events
+
+    def on_presence(self, jid: str, when: float) -> None:
+        """Record activity (O(1)): a stale contact that speaks up needs no re-subscription."""
+        contact = self._contacts.get(jid)
+        if contact is None:
+            return
+        if contact.last_event is None or when > contact.last_event:
+            contact.last_event = when
+        if contact.state is ContactState.STALE:
+            self._dequeue(contact)
+            self._set_state(contact, ContactState.SUBSCRIBED)
+            self._notify(jid)
+
+    def on_connected(self) -> None:
+        """The link is up (again): every subscription is gone, so queue every contact."""
+        if self._ever_connected:
+            self._n.reconnects += 1
+            _LOGGER.debug("Reconnected: queueing every tracked contact again")
+        self._ever_connected = True
+        self._connected = True
+        self._epoch += 1
+        self._requeue_all()
+        self._wake.set()
+        self._notify(None)
+
+    def on_disconnected(self) -> None:
+        """Pause subscribing; the queue, backoffs and fail counts are kept."""
+        if not self._connected:
+            return
+        self._connected = False
+        self._epoch += 1
+        self._wake.set()
+        self._notify(None)
+
+    # ------------------------------------------------------------- reading
+
+    def contact(self, jid: str) -> ContactInfo | None:
+        """Snapshot of one contact, or None when it is not tracked."""
+        contact = self._contacts.get(jid)
+        return None if contact is None else _info(contact)
+
+    def contacts(self) -> list[ContactInfo]:
+        """Snapshots of every tracked contact, in the order they were first queued."""
+        return [_info(contact) for contact in self._contacts.values()]
+
+    def stats(self) -> Stats:
+        """Counters; O(calls in the last hour) at worst, O(1) for everything else."""
+        now = self._clock()
+        self._prune_recent(now)
+        last_minute = 0
+        for started in reversed(self._recent):
+            if started <= now - WINDOW:
+                break
+            last_minute += 1
+        states = self._n.states
+        return Stats(
+            total_subscriptions=len(self._contacts),
+            active=states[ContactState.SUBSCRIBED],
+            stale=states[ContactState.STALE],
+            failed=self._n.failed,
+            queue_length=self._n.queued,
+            in_backoff=states[ContactState.BACKOFF],
+            next_retry=self._earliest_retry(),
+            calls_last_minute=last_minute,
+            calls_last_hour=sum(1 for started in self._recent if started > now - _HOUR),
+            preset=preset_name(self._config.batch),
+            subscribe_calls_total=self._n.calls,
+            subscribe_failures_total=self._n.failures,
+            reconnects_total=self._n.reconnects,
+            connected=self._connected,
+        )
+
+    def add_listener(self, listener: Callable[[str | None], None]) -> Callable[[], None]:
+        """Call ``listener(jid)`` on each state change (None: many or manager-wide changes)."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return remove
+
+    # --------------------------------------------------------- health check
+
+    def check_health(self) -> int:
+        """Queue contacts with neither an event nor a subscription for ``resubscribe_after``.
+
+        O(n); runs every ``health_check_interval``. Returns how many were queued.
+        """
+        limit = self._config.resubscribe_after
+        if limit is None or not self._connected:
+            return 0
+        cutoff = self._clock() - limit
+        stale = 0
+        for contact in self._contacts.values():
+            if (
+                contact.state is ContactState.SUBSCRIBED
+                and contact.last_subscribed is not None
+                and contact.last_subscribed < cutoff
+                and (contact.last_event is None or contact.last_event < cutoff)
+            ):
+                self._enqueue(contact, ContactState.STALE)
+                stale += 1
+        if stale:
+            _LOGGER.debug("Health check: %d stale contacts queued", stale)
+            self._wake.set()
+            self._notify(None)
+        return stale
+
+    # ---------------------------------------------------------- persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready state that must survive a restart (queued contacts in queue order)."""
+        queued = sorted(
+            (c for c in self._contacts.values() if c.qkey is not None),
+            key=lambda c: c.qkey or (0, 0),
+        )
+        others = [c for c in self._contacts.values() if c.qkey is None]
+        horizon = max(WINDOW, self._config.batch.cycle)
+        now = self._clock()
+        keep = max(self._config.max_per_minute, self._config.batch.batch_size)
+        recent = [t for t in list(self._recent)[-keep:] if t > now - horizon]
+        return {
+            "version": STORAGE_VERSION,
+            "contacts": [
+                {
+                    "jid": c.jid,
+                    "priority": int(c.priority),
+                    "fail_count": c.fail_count,
+                    "next_retry": c.next_retry,
+                    "last_event": c.last_event,
+                    "last_subscribed": c.last_subscribed,
+                }
+                for c in (*queued, *others)
+            ],
+            "recent_calls": recent,
+        }
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: dict[str, Any],
+        subscribe: Callable[[str], Awaitable[None]],
+        *,
+        config: ManagerConfig = ManagerConfig(),
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> SubscriptionManager:
+        """A new manager with the state saved by ``to_dict``."""
+        manager = cls(subscribe, config=config, clock=clock, sleep=sleep)
+        manager.restore(data)
+        return manager
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Load ``to_dict`` output; call before ``queue()``. Bad records are skipped."""
+        if data.get("version") != STORAGE_VERSION:
+            _LOGGER.warning("Ignoring saved subscription state of unknown version")
+            return
+        now = self._clock()
+        skipped = 0
+        for record in data.get("contacts", ()):
+            try:
+                restored = _restore_contact(record)
+            except TypeError, ValueError, KeyError:
+                skipped += 1
+                continue
+            self.remove(restored.jid)
+            self._contacts[restored.jid] = restored
+            if restored.fail_count:
+                self._n.failed += 1
+            if restored.next_retry is not None and restored.next_retry > now:
+                restored.state = ContactState.BACKOFF
+                self._n.states[ContactState.BACKOFF] += 1
+                self._push_retry(restored)
+            else:
+                restored.next_retry = None
+                self._n.states[ContactState.QUEUED] += 1
+                self._enqueue(restored, ContactState.QUEUED)
+        if skipped:
+            _LOGGER.warning("Skipped %d unreadable saved contact records", skipped)
+        calls = sorted(
+            float(t) for t in data.get("recent_calls", ()) if _is_time(t) and float(t) <= now
+        )
+        self._recent = deque(sorted([*self._recent, *calls]))
+        self._wake.set()
+        self._notify(None)
+
+    # ------------------------------------------------------------ internals
+
+    def _notify(self, jid: str | None) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener(jid)
+            except Exception:
+                _LOGGER.exception("Subscription state listener failed")
+
+    def _set_state(self, contact: _Contact, state: ContactState) -> None:
+        if contact.state is not state:
+            self._n.states[contact.state] -= 1
+            self._n.states[state] += 1
+            contact.state = state
+
+    def _enqueue(
+        self, contact: _Contact, state: ContactState, key: tuple[int, int] | None = None
+    ) -> None:
+        """Put ``contact`` in the queue (``key`` keeps an old place); no-op if queued."""
+        if contact.qkey is None:
+            if key is None:
+                key = (int(contact.priority), next(self._seq))
+                contact.queued_at = self._clock()
+            contact.qkey = key
+            heapq.heappush(self._queue, (key[0], key[1], contact.jid))
+            self._n.queued += 1
+            contact.rkey = None
+            contact.next_retry = None
+        self._set_state(contact, state)
+
+    def _dequeue(self, contact: _Contact) -> None:
+        if contact.qkey is not None:
+            contact.qkey = None
+            contact.queued_at = None
+            self._n.queued -= 1
+            self._maybe_compact()
+
+    def _reprioritise(self, contact: _Contact, priority: Priority) -> None:
+        contact.priority = priority
+        if contact.qkey is not None:
+            key = (int(priority), contact.qkey[1])
+            contact.qkey = key
+            heapq.heappush(self._queue, (key[0], key[1], contact.jid))
+            self._maybe_compact()
+        self._wake.set()
+        self._notify(contact.jid)
+
+    def _peek(self) -> _Contact | None:
+        """The contact at the head of the queue, dropping dead entries (lazy deletion)."""
+        queue = self._queue
+        while queue:
+            prio, seq, jid = queue[0]
+            contact = self._contacts.get(jid)
+            if contact is not None and contact.qkey == (prio, seq):
+                return contact
+            heapq.heappop(queue)
+        return None
+
+    def _maybe_compact(self) -> None:
+        """Rebuild a heap that is mostly dead entries, so memory stays O(contacts)."""
+        if len(self._queue) > 2 * self._n.queued + 1024:
+            self._queue = [(c.qkey[0], c.qkey[1], c.jid) for c in self._contacts.values() if c.qkey]
+            heapq.heapify(self._queue)
+        live_retries = self._n.states[ContactState.BACKOFF]
+        if len(self._retries) > 2 * live_retries + 1024:
+            self._retries = [
+                (c.next_retry, c.rkey, c.jid)
+                for c in self._contacts.values()
+                if c.rkey is not None and c.next_retry is not None
+            ]
+            heapq.heapify(self._retries)
+
+    def _push_retry(self, contact: _Contact) -> None:
+        assert contact.next_retry is not None
+        contact.rkey = next(self._seq)
+        heapq.heappush(self._retries, (contact.next_retry, contact.rkey, contact.jid))
+
+    def _live_retry_head(self) -> tuple[float, _Contact] | None:
+        retries = self._retries
+        while retries:
+            when, seq, jid = retries[0]
+            contact = self._contacts.get(jid)
+            if contact is not None and contact.rkey == seq:
+                return when, contact
+            heapq.heappop(retries)
+        return None
+
+    def _earliest_retry(self) -> float | None:
+        head = self._live_retry_head()
+        return None if head is None else head[0]
+
+    def _promote_due_retries(self, now: float) -> None:
+        promoted = False
+        while (head := self._live_retry_head()) is not None and head[0] <= now + _EPSILON:
+            heapq.heappop(self._retries)
+            contact = head[1]
+            self._enqueue(contact, ContactState.QUEUED)
+            self._notify(contact.jid)
+            promoted = True
+        if promoted:
+            self._maybe_compact()
+
+    def _requeue_all(self) -> int:
+        """Queue every contact not queued, in flight or in backoff; stale ones become queued."""
+        count = 0
+        for contact in self._contacts.values():
+            if contact.state is ContactState.SUBSCRIBED:
+                self._enqueue(contact, ContactState.QUEUED)
+                count += 1
+            elif contact.state is ContactState.STALE:
+                self._set_state(contact, ContactState.QUEUED)
+            elif contact.state is ContactState.SUBSCRIBING:
+                contact.requeue_after_call = True
+        return count
+
+    def _prune_recent(self, now: float) -> None:
+        recent = self._recent
+        if recent and recent[-1] > now + _EPSILON:
+            # The wall clock went backwards: clamp history so pacing does not stall.
+            self._recent = recent = deque(min(t, now) for t in recent)
+        horizon = now - max(_HOUR, self._config.batch.cycle)
+        while recent and recent[0] <= horizon:
+            recent.popleft()
+
+    def _next_call_time(self, now: float) -> float:
+        """Earliest time the next call respects the batch window and the global cap."""
+        self._prune_recent(now)
+        recent = self._recent
+        batch = self._config.batch
+        due = now
+        if len(recent) >= batch.batch_size:
+            due = max(due, recent[-batch.batch_size] + batch.cycle)
+        cap = self._config.max_per_minute
+        if len(recent) >= cap:
+            due = max(due, recent[-cap] + WINDOW)
+        return due
+
+    async def _wait(self, event: asyncio.Event, delay: float | None) -> None:
+        """Wait for ``event`` or, when ``delay`` is given, that many seconds of injected sleep."""
+        if event.is_set():
+            return
+        if delay is None:
+            await event.wait()
+            return
+        waiter = asyncio.ensure_future(event.wait())
+        sleeper = asyncio.ensure_future(self._sleep(max(delay, 0.0)))
+        try:
+            await asyncio.wait((waiter, sleeper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiter, sleeper):
+                task.cancel()
+            await asyncio.wait((waiter, sleeper))
+
+    async def _worker(self) -> None:
+        """Forever: take the head of the queue when pacing allows, and subscribe it."""
+        while True:
+            self._wake.clear()
+            if not self._connected:
+                await self._wake.wait()
+                continue
+            now = self._clock()
+            self._promote_due_retries(now)
+            contact = self._peek()
+            if contact is None:
+                retry = self._earliest_retry()
+                await self._wait(self._wake, None if retry is None else retry - now)
+                continue
+            due = self._next_call_time(now)
+            if due - now > _EPSILON:
+                await self._sleep(due - now)
+                continue
+            await self._call(contact, now)
+            await self._sleep(self._config.batch.subscription_delay)
+
+    async def _call(self, contact: _Contact, now: float) -> None:
+        key = contact.qkey
+        assert key is not None
+        before, queued_at = contact.state, contact.queued_at
+        heapq.heappop(self._queue)
+        self._dequeue(contact)
+        self._set_state(contact, ContactState.SUBSCRIBING)
+        contact.requeue_after_call = False
+        self._notify(contact.jid)
+        self._recent.append(now)
+        self._n.calls += 1
+        epoch = self._epoch
+        try:
+            await self._subscribe(contact.jid)
+        except asyncio.CancelledError:
+            self._put_back(contact, key, before, queued_at)
+            raise
+        except SubscriptionPaused:
+            _LOGGER.debug("Subscribe paused: link down, waiting for a reconnect")
+            self._put_back(contact, key, before, queued_at)
+            self.on_disconnected()
+            return
+        except Exception as err:  # noqa: BLE001  (any subscribe error means backoff)
+            if epoch != self._epoch or not self._connected:
+                self._put_back(contact, key, before, queued_at)
+            else:
+                self._fail(contact, err)
+            return
+        if self._contacts.get(contact.jid) is not contact:
+            return  # removed while in flight
+        if epoch != self._epoch:
+            self._put_back(contact, key, before, queued_at)  # the link changed under the call
+            return
+        if contact.fail_count:
+            self._n.failed -= 1
+        contact.fail_count = 0
+        contact.last_subscribed = now
+        self._set_state(contact, ContactState.SUBSCRIBED)
+        if contact.requeue_after_call:
+            self._enqueue(contact, ContactState.QUEUED)
+        self._notify(contact.jid)
+
+    def _put_back(
+        self,
+        contact: _Contact,
+        key: tuple[int, int],
+        state: ContactState,
+        queued_at: float | None,
+    ) -> None:
+        """Return an interrupted contact to its old place in the queue (not a failure)."""
+        if self._contacts.get(contact.jid) is not contact or contact.state is not (
+            ContactState.SUBSCRIBING
+        ):
+            return
+        self._enqueue(contact, state, (int(contact.priority), key[1]))
+        contact.queued_at = queued_at
+        self._notify(contact.jid)
+
+    def _fail(self, contact: _Contact, err: Exception) -> None:
+        self._n.failures += 1
+        if self._contacts.get(contact.jid) is not contact:
+            return
+        if not contact.fail_count:
+            self._n.failed += 1
+        contact.fail_count += 1
+        delay = backoff_delay(
+            contact.fail_count, self._config.base_backoff, self._config.max_backoff
+        )
+        contact.next_retry = self._clock() + delay
+        self._set_state(contact, ContactState.BACKOFF)
+        self._push_retry(contact)
+        _LOGGER.debug(
+            "Subscribe to %s failed (%s); retry %d in %.0f s",
+            contact.jid,
+            type(err).__name__,
+            contact.fail_count,
+            delay,
+        )
+        self._notify(contact.jid)
+
+    async def _health_loop(self) -> None:
+        while True:
+            self._health_wake.clear()
+            await self._wait(self._health_wake, self._config.health_check_interval)
+            if self._health_wake.is_set():
+                continue  # the interval changed: start a new period
+            self.check_health()
+
+
+def _info(contact: _Contact) -> ContactInfo:
+    return ContactInfo(
+        jid=contact.jid,
+        priority=contact.priority,
+        state=contact.state,
+        fail_count=contact.fail_count,
+        next_retry=contact.next_retry,
+        last_event=contact.last_event,
+        last_subscribed=contact.last_subscribed,
+        queued_at=contact.queued_at,
+    )
+
+
+def _is_time(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def _optional_time(value: object) -> float | None:
+    if value is None:
+        return None
+    if not _is_time(value):
+        raise ValueError("not a time")
+    assert isinstance(value, int | float)
+    return float(value)
+
+
+def _restore_contact(record: Any) -> _Contact:
+    jid = record["jid"]
+    if not isinstance(jid, str) or not jid:
+        raise ValueError("bad jid")
+    fail_count = record.get("fail_count", 0)
+    if isinstance(fail_count, bool) or not isinstance(fail_count, int) or fail_count < 0:
+        raise ValueError("bad fail_count")
+    return _Contact(
+        jid=jid,
+        priority=Priority(record.get("priority", Priority.MEDIUM)),
+        state=ContactState.QUEUED,
+        fail_count=fail_count,
+        next_retry=_optional_time(record.get("next_retry")) if fail_count else None,
+        last_event=_optional_time(record.get("last_event")),
+        last_subscribed=_optional_time(record.get("last_subscribed")),
+    )
