@@ -1,0 +1,1 @@
+"""Tests for the HA-free bridge: protocol, server, client, simulator, command line."""
