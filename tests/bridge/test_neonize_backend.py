@@ -1,0 +1,929 @@
+"""NeonizeBackend with the real neonize 0.5.2 loaded, no network.
+
+Events are injected into the real ``NewAClient`` the backend built, the way Go delivers them
+(``client.event.execute`` with a serialised protobuf, reference/neonize.md §7). Go's side of a
+live session (``Neonize``/``Stop``) is a stand-in where a WhatsApp server would be needed;
+connect failures are real (dead loopback SOCKS proxy). See ``neonize_fixtures``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import contextlib
+import logging
+import os
+from pathlib import Path
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any
+
+import pytest
+
+from custom_components.whatsapp_presence.bridge.neonize_backend import (
+    CRASH_PRONE_FFI,
+    SESSION_FILENAME,
+    NeonizeBackend,
+    map_error,
+    read_stored_account,
+)
+from custom_components.whatsapp_presence.bridge.protocol import BridgeError, ErrorCode
+
+from .neonize_fixtures import (
+    FfiSpy,
+    answer,
+    device_event,
+    inject,
+    insert_fake_device,
+    jid,
+    run_in_go_thread,
+    send_login_status,
+    send_qr,
+    write_minimal_store,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEAD_PROXY = "socks5://127.0.0.1:9"
+OWN_PHONE = "15550100001"
+OWN_JID = f"{OWN_PHONE}@s.whatsapp.net"
+GO_ZERO_TIME = -62135596800
+
+# neonize event codes (neonize/events.py)
+DEVICE, CONNECTED, PAIR_STATUS, LOGGED_OUT, TEMP_BAN, DISCONNECTED = 0, 3, 2, 6, 8, 12
+PRESENCE, OFFLINE_SYNC_COMPLETED = 20, 27
+
+
+class ProcessExitError(Exception):
+    """Raised by the injected exit_process (the real one never returns either)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def fake_exit(code: int) -> Any:
+    raise ProcessExitError(code)
+
+
+class Harness:
+    """A backend on a temporary data folder, the events it emitted, and the FFI spy."""
+
+    def __init__(self, data_dir: Path, spy: FfiSpy, **kwargs: Any) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.spy = spy
+        self.data_dir = data_dir
+        kwargs.setdefault("stop_timeout", 2.0)
+        self.backend = NeonizeBackend(
+            self._emit, data_dir=data_dir, exit_process=fake_exit, **kwargs
+        )
+        # No backoff timer may fire inside a test: they are far longer than any test.
+        self.backend.reconnect_delays = (3600.0,)
+        self.backend.presence_retry_delays = (3600.0,)
+        self.backend.first_qr_timeout = 10.0
+
+    def _emit(self, name: str, data: dict[str, Any]) -> None:
+        self.events.append((str(name), data))
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [data for event, data in self.events if event == name]
+
+    @property
+    def client(self) -> Any:
+        session = self.backend._session
+        assert session is not None
+        return session.client
+
+    async def go_session(self) -> Any:
+        """The stand-in Go session of the current client (Neonize runs in a thread)."""
+        for _ in range(1000):
+            current = self.backend._session
+            for session in self.spy.sessions:
+                if current is not None and session.uuid == current.client.uuid:
+                    return session
+            await asyncio.to_thread(self.spy.session_started.wait, 0.01)
+        raise AssertionError("Neonize() was not called")
+
+    async def login(self, push_name: str = "Tester", lid_user: str | None = "88001") -> None:
+        """What Go sends for a stored session: Device (code 0), then Connected."""
+        await inject(self.client, device_event(OWN_PHONE, lid_user, push_name), DEVICE)
+        await inject(self.client, connected_event(), CONNECTED)
+
+
+def connected_event() -> Any:
+    from neonize.aioze.events import ConnectedEv
+
+    return ConnectedEv(status=True)
+
+
+def presence_event(user: str, server: str, *, unavailable: bool, last_seen: int) -> Any:
+    from neonize.aioze.events import PresenceEv
+
+    return PresenceEv(From=jid(user, server), Unavailable=unavailable, LastSeen=last_seen)
+
+
+def pn_answer(user: str) -> bytes:
+    from neonize.proto.Neonize_pb2 import GetJIDFromStoreReturnFunction
+
+    return answer(GetJIDFromStoreReturnFunction(Jid=jid(user)))
+
+
+def empty_jid_answer() -> bytes:
+    from neonize.proto.Neonize_pb2 import GetJIDFromStoreReturnFunction
+
+    return answer(GetJIDFromStoreReturnFunction())
+
+
+@pytest.fixture
+def spy(neonize_loaded: None, monkeypatch: pytest.MonkeyPatch) -> FfiSpy:
+    import neonize.aioze.client as nclient
+
+    return _install_spy(nclient, monkeypatch, fake_session=True)
+
+
+@pytest.fixture
+def real_go_spy(neonize_loaded: None, monkeypatch: pytest.MonkeyPatch) -> FfiSpy:
+    """Records calls but lets Neonize/Stop reach the real Go library."""
+    import neonize.aioze.client as nclient
+
+    return _install_spy(nclient, monkeypatch, fake_session=False)
+
+
+def _install_spy(nclient: Any, monkeypatch: pytest.MonkeyPatch, *, fake_session: bool) -> FfiSpy:
+    spy = FfiSpy(nclient.gocode, fake_session=fake_session)
+    monkeypatch.setattr(nclient, "gocode", spy)
+    return spy
+
+
+@pytest.fixture
+async def make(tmp_path: Path, spy: FfiSpy) -> AsyncIterator[Any]:
+    harnesses: list[Harness] = []
+
+    def factory(**kwargs: Any) -> Harness:
+        harness = Harness(tmp_path / "data", spy, **kwargs)
+        harnesses.append(harness)
+        return harness
+
+    yield factory
+    for harness in harnesses:
+        with contextlib.suppress(ProcessExitError):
+            await harness.backend.stop()
+    spy.release_all()
+
+
+async def paired(make: Any, **kwargs: Any) -> Harness:
+    harness: Harness = make(**kwargs)
+    harness.data_dir.mkdir(mode=0o700)
+    write_minimal_store(harness.data_dir / SESSION_FILENAME, f"{OWN_PHONE}:7@s.whatsapp.net")
+    await harness.backend.start()
+    return harness
+
+
+# --- start, files, logging ------------------------------------------------------------------
+
+
+async def test_start_unpaired_creates_private_files_and_does_not_connect(make: Any) -> None:
+    harness = make()
+    await harness.backend.start()
+
+    db = harness.data_dir / SESSION_FILENAME
+    assert stat.S_IMODE(harness.data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert harness.spy.names() == []  # no Neonize(): an unpaired store must not start a QR
+    assert await harness.backend.status() == {
+        "paired": False,
+        "connected": False,
+        "pairing": None,
+        "account": None,
+        "available": False,
+        "ban": None,
+    }
+
+
+async def test_calls_before_login_fail_without_reaching_go(make: Any) -> None:
+    harness = make()
+    backend = harness.backend
+    await backend.start()
+
+    for call in (
+        backend.contacts(),
+        backend.groups(),
+        backend.group_participants("123-456@g.us"),
+        backend.resolve(["+1 555 0100 002"]),
+        backend.subscribe_presence("15550100002@s.whatsapp.net"),
+        backend.set_available(True),
+        backend.logout(),
+    ):
+        with pytest.raises(BridgeError) as err:
+            await call
+        assert err.value.code == ErrorCode.NOT_LOGGED_IN
+    assert harness.spy.names() == []
+
+
+async def test_paired_session_quiets_go_logs_and_connects(make: Any) -> None:
+    harness = await paired(make)
+    go = await harness.go_session()
+
+    assert logging.getLogger("neonize.utils.log").level == logging.WARNING
+    assert go.log_level == b"WARN"  # what Go filters its own logs with
+    status = await harness.backend.status()
+    assert status["paired"] is True
+    assert status["connected"] is False
+    assert status["account"] == {"jid": OWN_JID, "phone": OWN_PHONE, "push_name": "Tester"}
+
+
+async def test_connected_but_not_logged_in_never_calls_crash_prone_functions(make: Any) -> None:
+    harness = await paired(make)
+    backend = harness.backend
+    await harness.go_session()
+    # A Connected event without the Device event would be a bug in Go; the backend still
+    # has no device ID, so presence from a LID must not trigger GetPNFromLID.
+    await inject(
+        harness.client, presence_event("88002", "lid", unavailable=False, last_seen=0), PRESENCE
+    )
+    with pytest.raises(BridgeError) as err:
+        await backend.contacts()
+    assert err.value.code == ErrorCode.NOT_CONNECTED
+    assert harness.spy.crash_prone_calls() == []
+    assert harness.named("presence") == []
+
+
+# --- connection lifecycle -------------------------------------------------------------------
+
+
+async def test_every_connect_reports_connected_and_resends_available(make: Any) -> None:
+    harness = await paired(make)
+    spy = harness.spy
+    await harness.go_session()
+    spy.fakes["SendPresence"] = lambda uuid, value: b""
+    await harness.backend.set_available(True)
+    assert spy.count("SendPresence") == 0  # not connected yet: remembered, sent on connect
+
+    await harness.login()
+    assert harness.named("connected") == [{"jid": OWN_JID, "phone": OWN_PHONE}]
+    assert spy.args_of("SendPresence")[-1][1] == b"available"
+
+    await inject(harness.client, disconnected_event(), DISCONNECTED)
+    assert harness.named("disconnected") == [{"reason": "connection_lost"}]
+    assert (await harness.backend.status())["connected"] is False
+
+    await inject(harness.client, connected_event(), CONNECTED)  # whatsmeow's silent reconnect
+    assert len(harness.named("connected")) == 2
+    assert spy.count("SendPresence") == 2
+    assert (await harness.backend.status())["connected"] is True
+
+
+def disconnected_event() -> Any:
+    from neonize.aioze.events import DisconnectedEv
+
+    return DisconnectedEv(status=True)
+
+
+async def test_available_waits_for_push_name_then_retries_after_offline_sync(make: Any) -> None:
+    harness = await paired(make)
+    spy = harness.spy
+    await harness.go_session()
+    answers = [b"can't send presence without PushName set", b""]
+    spy.fakes["SendPresence"] = lambda uuid, value: answers.pop(0)
+    await harness.login()
+
+    await harness.backend.set_available(True)  # refused by WhatsApp: no error, a retry
+    assert spy.count("SendPresence") == 1
+    from neonize.aioze.events import OfflineSyncCompletedEv
+
+    await inject(harness.client, OfflineSyncCompletedEv(Count=3), OFFLINE_SYNC_COMPLETED)
+    assert spy.count("SendPresence") == 2
+    assert answers == []
+    session = harness.backend._session
+    assert session is not None
+    assert session.available_sent is True
+
+
+async def test_logged_out_event_forgets_the_session_and_stops_go(make: Any) -> None:
+    from neonize.aioze.events import LoggedOutEv
+
+    harness = await paired(make)
+    go = await harness.go_session()
+    await harness.login()
+
+    await inject(harness.client, LoggedOutEv(OnConnect=True, Reason=2), LOGGED_OUT)
+    assert harness.named("logged_out") == [{"reason": "logged_out", "on_connect": True}]
+    await asyncio.to_thread(go.stopped.wait, 5)
+    assert go.stopped.is_set()
+    status = await harness.backend.status()
+    assert status["paired"] is False
+    assert status["account"] is None
+    with pytest.raises(BridgeError) as err:
+        await harness.backend.contacts()
+    assert err.value.code == ErrorCode.NOT_LOGGED_IN
+    assert harness.spy.crash_prone_calls() == []
+
+
+async def test_temporary_ban_is_reported_and_calls_refused(make: Any) -> None:
+    from neonize.aioze.events import TemporaryBanEv
+
+    harness = await paired(make)
+    await harness.go_session()
+    await harness.login()
+    before = time.time()
+
+    await inject(harness.client, TemporaryBanEv(Code=2, Expire=3600), TEMP_BAN)
+    [ban] = harness.named("temporary_ban")
+    assert ban["expires_in"] == 3600
+    assert before + 3600 <= ban["expires_at"] <= time.time() + 3600
+    assert isinstance(ban["code"], str)
+    with pytest.raises(BridgeError) as err:
+        await harness.backend.subscribe_presence("15550100002@s.whatsapp.net")
+    assert err.value.code == ErrorCode.TEMPORARILY_BANNED
+    assert (await harness.backend.status())["ban"]["expires_in"] == 3600
+
+
+async def test_failed_first_connect_is_reported_with_real_go(
+    tmp_path: Path, real_go_spy: FfiSpy
+) -> None:
+    """Real Neonize(), stored session, dead proxy: connect fails, nothing crash-prone runs."""
+    import neonize.aioze.client as nclient
+    import neonize.aioze.events as nevents
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o700)
+    db = data_dir / SESSION_FILENAME
+    # Let real Go create its schema (an unpaired connect through the dead proxy), then add a
+    # device row so the next connect is a "stored session" one.
+    nevents.event_global_loop = asyncio.get_running_loop()
+    probe = nclient.NewAClient(str(db), uuid=f"schema-{os.getpid()}")
+    task = await probe.connect(nclient.ProxySettings(proxy_address=DEAD_PROXY))
+    with pytest.raises(nclient.NeonizeError):
+        await asyncio.wait_for(task, 30)
+    await probe.stop()
+    probe._stop_finalizer.detach()
+    insert_fake_device(db, f"{OWN_PHONE}:7@s.whatsapp.net", "88001:7@lid", "Tester")
+    real_go_spy.calls.clear()
+
+    harness = Harness(data_dir, real_go_spy, proxy=DEAD_PROXY)
+    try:
+        await harness.backend.start()
+        session = harness.backend._session
+        assert session is not None
+        assert session.task is not None
+        await asyncio.wait({session.task}, timeout=30)  # the real connect attempt ends
+        await asyncio.sleep(0)
+        assert harness.named("disconnected") == [{"reason": "connect_failed"}]
+        status = await harness.backend.status()
+        assert status["paired"] is True
+        assert status["connected"] is False
+        with pytest.raises(BridgeError) as err:
+            await harness.backend.contacts()
+        assert err.value.code == ErrorCode.NOT_CONNECTED
+        assert "Neonize" in real_go_spy.names()
+        assert real_go_spy.crash_prone_calls() == []
+    finally:
+        await harness.backend.stop()
+    assert real_go_spy.crash_prone_calls() == []
+
+
+# --- presence -------------------------------------------------------------------------------
+
+
+async def test_presence_from_phone_jid(make: Any) -> None:
+    harness = await paired(make)
+    await harness.go_session()
+    await harness.login()
+    before = time.time()
+
+    await inject(
+        harness.client,
+        presence_event("15550100002", "s.whatsapp.net", unavailable=True, last_seen=1_790_000_000),
+        PRESENCE,
+    )
+    [event] = harness.named("presence")
+    assert event["jid"] == "15550100002@s.whatsapp.net"
+    assert event["lid"] is None
+    assert event["online"] is False
+    assert event["last_seen"] == 1_790_000_000
+    assert before <= event["at"] <= time.time()
+
+
+@pytest.mark.parametrize("last_seen", [GO_ZERO_TIME, 0, -1])
+async def test_hidden_last_seen_is_unknown(make: Any, last_seen: int) -> None:
+    harness = await paired(make)
+    await harness.go_session()
+    await harness.login()
+
+    await inject(
+        harness.client,
+        presence_event("15550100002", "s.whatsapp.net", unavailable=True, last_seen=last_seen),
+        PRESENCE,
+    )
+    [event] = harness.named("presence")
+    assert event["last_seen"] is None
+    assert event["online"] is False
+
+
+async def test_presence_from_lid_is_mapped_to_the_phone_jid(make: Any) -> None:
+    harness = await paired(make)
+    spy = harness.spy
+    await harness.go_session()
+    spy.fakes["GetPNFromLID"] = lambda uuid, buf, size: pn_answer("15550100003")
+    await harness.login()
+
+    for online in (True, False):
+        await inject(
+            harness.client,
+            presence_event("88003", "lid", unavailable=not online, last_seen=GO_ZERO_TIME),
+            PRESENCE,
+        )
+    assert harness.named("presence") == [
+        {
+            "jid": "15550100003@s.whatsapp.net",
+            "lid": "88003@lid",
+            "online": online,
+            "last_seen": None,
+            "at": event["at"],
+        }
+        for online, event in zip((True, False), harness.named("presence"), strict=True)
+    ]
+    assert spy.count("GetPNFromLID") == 1  # the mapping is cached
+
+
+async def test_presence_from_unknown_lid_is_dropped(make: Any) -> None:
+    harness = await paired(make)
+    harness.spy.fakes["GetPNFromLID"] = lambda uuid, buf, size: empty_jid_answer()
+    await harness.go_session()
+    await harness.login()
+
+    await inject(
+        harness.client, presence_event("88004", "lid", unavailable=False, last_seen=0), PRESENCE
+    )
+    assert harness.named("presence") == []
+    assert harness.spy.count("GetPNFromLID") == 1
+
+
+async def test_handler_exceptions_are_contained(
+    make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness = await paired(make)
+    await harness.go_session()
+    await harness.login()
+    failures = [RuntimeError("sink broke")]
+
+    def emit(name: str, data: dict[str, Any]) -> None:
+        if failures:
+            raise failures.pop()
+        harness.events.append((name, data))
+
+    harness.backend._emit = emit
+    for _ in range(2):
+        await inject(
+            harness.client,
+            presence_event("15550100002", "s.whatsapp.net", unavailable=False, last_seen=0),
+            PRESENCE,
+        )
+    assert len(harness.named("presence")) == 1  # the second event still went through
+    assert "neonize presence handler failed" in caplog.text
+
+
+async def test_subscribe_learns_the_lid_then_subscribes(make: Any) -> None:
+    from neonize.proto.Neonize_pb2 import JID, GetJIDFromStoreReturnFunction
+
+    harness = await paired(make)
+    spy = harness.spy
+    spy.fakes["GetLIDFromPN"] = lambda uuid, buf, size: answer(
+        GetJIDFromStoreReturnFunction(Jid=jid("88005", "lid"))
+    )
+    spy.fakes["SubscribePresence"] = lambda uuid, buf, size: b""
+    await harness.go_session()
+    await harness.login()
+
+    await harness.backend.subscribe_presence("15550100005@s.whatsapp.net")
+    [(_, buf, size)] = spy.args_of("SubscribePresence")
+    assert JID.FromString(buf[:size]).User == "15550100005"
+    await inject(
+        harness.client, presence_event("88005", "lid", unavailable=False, last_seen=0), PRESENCE
+    )
+    assert harness.named("presence")[0]["jid"] == "15550100005@s.whatsapp.net"
+    assert spy.count("GetPNFromLID") == 0  # known from the subscription
+
+    with pytest.raises(BridgeError) as err:
+        await harness.backend.subscribe_presence("88005@lid")
+    assert err.value.code == ErrorCode.INVALID_ARGUMENT
+
+
+# --- address book ---------------------------------------------------------------------------
+
+
+async def test_contacts_map_lids_and_pick_a_name(make: Any) -> None:
+    from neonize.proto.Neonize_pb2 import Contact, ContactInfo, ContactsGetAllContactsReturnFunction
+
+    def info(**names: str) -> ContactInfo:
+        fields = ("FirstName", "FullName", "PushName", "BusinessName", "RedactedPhone")
+        return ContactInfo(Found=True, **{name: names.get(name, "") for name in fields})
+
+    harness = await paired(make)
+    spy = harness.spy
+    spy.fakes["GetAllContacts"] = lambda uuid: answer(
+        ContactsGetAllContactsReturnFunction(
+            Contact=[
+                Contact(JID=jid("15550100006"), Info=info(FullName="Ada L", FirstName="Ada")),
+                Contact(JID=jid("88007", "lid"), Info=info(PushName="Bob")),
+                Contact(JID=jid("88008", "lid"), Info=info(FirstName="Nobody")),
+                Contact(JID=jid("12345-678", "g.us"), Info=info()),
+            ]
+        )
+    )
+    mapping = {"88007": "15550100007"}
+
+    def pn_from_lid(uuid: bytes, buf: bytes, size: int) -> bytes:
+        from neonize.proto.Neonize_pb2 import JID
+
+        user = mapping.get(JID.FromString(buf[:size]).User)
+        return pn_answer(user) if user else empty_jid_answer()
+
+    spy.fakes["GetPNFromLID"] = pn_from_lid
+    await harness.go_session()
+    with pytest.raises(BridgeError):
+        await harness.backend.contacts()  # before login: refused, store never touched
+    assert spy.count("GetAllContacts") == 0
+    await harness.login(lid_user=None)
+
+    assert await harness.backend.contacts() == [
+        {"jid": "15550100006@s.whatsapp.net", "phone": "15550100006", "name": "Ada L"},
+        {"jid": "15550100007@s.whatsapp.net", "phone": "15550100007", "name": "Bob"},
+    ]
+
+
+async def test_resolve_maps_answers_and_rate_limits(make: Any) -> None:
+    from neonize.proto.Neonize_pb2 import IsOnWhatsAppResponse, IsOnWhatsAppReturnFunction
+
+    harness = await paired(make)
+    spy = harness.spy
+    answers = [
+        answer(
+            IsOnWhatsAppReturnFunction(
+                IsOnWhatsAppResponse=[
+                    IsOnWhatsAppResponse(Query="+15550100009", JID=jid("15550100009"), IsIn=True),
+                    IsOnWhatsAppResponse(Query="+15550100010", JID=jid("15550100010"), IsIn=False),
+                ]
+            )
+        ),
+        answer(IsOnWhatsAppReturnFunction(Error="info query returned status 429: rate-overlimit")),
+    ]
+    spy.fakes["IsOnWhatsApp"] = lambda uuid, buf, size: answers.pop(0)
+    await harness.go_session()
+    await harness.login()
+
+    result = await harness.backend.resolve(["+1 555 0100 009", "0015550100010"])
+    assert result == [
+        {"query": "+1 555 0100 009", "on_whatsapp": True, "jid": "15550100009@s.whatsapp.net"},
+        {"query": "0015550100010", "on_whatsapp": False, "jid": None},
+    ]
+    [(_, numbers, _)] = spy.args_of("IsOnWhatsApp")
+    assert numbers == b"+15550100009 +15550100010"
+    with pytest.raises(BridgeError) as err:
+        await harness.backend.resolve(["+15550100009"])
+    assert err.value.code == ErrorCode.RATE_LIMITED
+    with pytest.raises(BridgeError) as err:
+        await harness.backend.resolve(["12"])
+    assert err.value.code == ErrorCode.INVALID_ARGUMENT
+
+
+async def test_group_participants_prefer_phone_numbers(make: Any) -> None:
+    from neonize.proto.Neonize_pb2 import (
+        GetGroupInfoReturnFunction,
+        GroupInfo,
+        GroupName,
+        GroupParticipant,
+    )
+
+    harness = await paired(make)
+    spy = harness.spy
+    spy.fakes["GetGroupInfo"] = lambda uuid, buf, size: answer(
+        GetGroupInfoReturnFunction(
+            GroupInfo=GroupInfo(
+                JID=jid("1203630", "g.us"),
+                GroupName=GroupName(Name="Family"),
+                Participants=[
+                    GroupParticipant(
+                        JID=jid("88011", "lid"),
+                        LID=jid("88011", "lid"),
+                        PhoneNumber=jid("15550100011"),
+                        DisplayName="Carol",
+                    ),
+                    GroupParticipant(JID=jid("15550100012"), LID=jid("88012", "lid")),
+                    GroupParticipant(JID=jid("88013", "lid"), LID=jid("88013", "lid")),
+                ],
+            )
+        )
+    )
+    spy.fakes["GetPNFromLID"] = lambda uuid, buf, size: empty_jid_answer()
+    await harness.go_session()
+    await harness.login()
+
+    assert await harness.backend.group_participants("1203630@g.us") == [
+        {"jid": "15550100011@s.whatsapp.net", "phone": "15550100011", "name": "Carol"},
+        {"jid": "15550100012@s.whatsapp.net", "phone": "15550100012", "name": None},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("info query returned status 429: rate-overlimit", ErrorCode.RATE_LIMITED),
+        ("failed to send usync query: websocket not connected", ErrorCode.NOT_CONNECTED),
+        ("client is nil", ErrorCode.NOT_CONNECTED),
+        (
+            "failed to get privacy token: the store doesn't contain a device JID",
+            ErrorCode.NOT_LOGGED_IN,
+        ),
+        (b"can't send presence without PushName set", ErrorCode.INTERNAL),
+        ("info query returned status 400: bad-request", ErrorCode.INVALID_ARGUMENT),
+        ("something else entirely", ErrorCode.INTERNAL),
+    ],
+)
+def test_error_mapping(message: str | bytes, code: ErrorCode) -> None:
+    err = map_error("op", RuntimeError(message))
+    assert err.code == code
+    assert "op failed" in err.message
+
+
+def test_error_messages_drop_phone_numbers() -> None:
+    err = map_error("resolve", RuntimeError("no such user 4915112345678@s.whatsapp.net"))
+    assert "4915112345678" not in err.message
+
+
+def test_stored_account_is_read_without_go(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    assert read_stored_account(db) is None
+    db.touch()
+    assert read_stored_account(db) is None
+    write_minimal_store(db, "4915112345678:12@s.whatsapp.net", push_name="A, B")
+    assert read_stored_account(db) == {
+        "jid": "4915112345678@s.whatsapp.net",
+        "phone": "4915112345678",
+        "push_name": "A, B",
+    }
+
+
+# --- pairing --------------------------------------------------------------------------------
+
+
+async def test_qr_pairing_emits_codes_then_paired(make: Any) -> None:
+    from neonize.aioze.events import PairStatusEv
+
+    harness = make()
+    backend = harness.backend
+    await backend.start()
+    await backend.pair_qr()
+    go = await harness.go_session()
+    assert (await backend.status())["pairing"] == "qr"
+    with pytest.raises(BridgeError) as err:
+        await backend.pair_qr()
+    assert err.value.code == ErrorCode.BUSY
+
+    await run_in_go_thread(send_qr, go, "2@first,code")
+    await run_in_go_thread(send_qr, go, "2@second,code")
+    assert harness.named("qr") == [
+        {"code": "2@first,code", "expires_in": 60},
+        {"code": "2@second,code", "expires_in": 20},
+    ]
+    await run_in_go_thread(send_login_status, go, "success")
+    await inject(harness.client, device_event(OWN_PHONE, "88001", push_name="Me"), DEVICE)
+    await inject(harness.client, PairStatusEv(ID=jid(OWN_PHONE), Status=2), PAIR_STATUS)
+    assert harness.named("paired") == [{"jid": OWN_JID, "phone": OWN_PHONE, "push_name": "Me"}]
+    status = await backend.status()
+    assert status["paired"] is True
+    assert status["pairing"] is None
+    with pytest.raises(BridgeError) as err:
+        await backend.pair_qr()
+    assert err.value.code == ErrorCode.ALREADY_LOGGED_IN
+    assert harness.spy.crash_prone_calls() == []
+
+
+async def test_phone_pairing_waits_for_the_qr_flow(make: Any) -> None:
+    from neonize.proto.Neonize_pb2 import PairPhoneParams, PairPhoneReturnFunction
+
+    harness = make()
+    spy = harness.spy
+    spy.fakes["PairPhone"] = lambda uuid, buf, size: answer(
+        PairPhoneReturnFunction(Code="ABCD-EFGH")
+    )
+    await harness.backend.start()
+
+    pairing = asyncio.ensure_future(harness.backend.pair_phone("+1 555 0100 001"))
+    go = await harness.go_session()
+    await asyncio.sleep(0)
+    assert spy.count("PairPhone") == 0  # issue #192: not before the QR flow runs
+    await run_in_go_thread(send_qr, go, "2@qr,code")
+    code = await asyncio.wait_for(pairing, 10)
+
+    assert code == "ABCDEFGH"
+    [(_, buf, size)] = spy.args_of("PairPhone")
+    assert PairPhoneParams.FromString(buf[:size]).phone == OWN_PHONE
+    assert harness.named("qr") == []  # phone pairing shows no QR
+    assert (await harness.backend.status())["pairing"] == "phone"
+
+
+async def test_qr_timeout_reports_pairing_failed(make: Any) -> None:
+    harness = make()
+    await harness.backend.start()
+    await harness.backend.pair_qr()
+    go = await harness.go_session()
+    await run_in_go_thread(send_qr, go, "2@code")
+
+    await run_in_go_thread(send_login_status, go, "timeout")
+    assert harness.named("pairing_failed") == [{"reason": "timeout"}]
+    assert (await harness.backend.status())["pairing"] is None
+    await asyncio.to_thread(go.stopped.wait, 5)
+    assert go.stopped.is_set()
+
+
+async def test_stop_during_qr_pairing_ends_the_process(make: Any) -> None:
+    harness = make(stop_timeout=0.5)
+    harness.spy.stuck_sessions = True  # whatsmeow's QR loop never returns after Stop
+    await harness.backend.start()
+    await harness.backend.pair_qr()
+    go = await harness.go_session()
+    await run_in_go_thread(send_qr, go, "2@code")
+
+    with pytest.raises(ProcessExitError) as exited:
+        await harness.backend.stop()
+    assert exited.value.code == 0
+    assert go.stopped.is_set()  # Stop was sent first
+
+
+async def test_cancelled_pairing_still_ends_the_process_at_stop(make: Any) -> None:
+    harness = make(stop_timeout=0.5)
+    harness.spy.stuck_sessions = True
+    await harness.backend.start()
+    await harness.backend.pair_qr()
+    go = await harness.go_session()
+    await run_in_go_thread(send_qr, go, "2@code")
+
+    await harness.backend.cancel_pairing()
+    assert (await harness.backend.status())["pairing"] is None
+    await asyncio.to_thread(go.stopped.wait, 5)
+    assert go.stopped.is_set()
+    with pytest.raises(ProcessExitError):
+        await harness.backend.stop()
+
+
+async def test_clean_stop_does_not_exit(make: Any) -> None:
+    harness = await paired(make)
+    go = await harness.go_session()
+    await harness.login()
+
+    await harness.backend.stop()  # would raise ProcessExitError if it wanted to exit
+    assert go.stopped.is_set()
+    assert (await harness.backend.status())["connected"] is False
+    await harness.backend.stop()  # idempotent
+
+
+# --- real processes ---------------------------------------------------------------------------
+
+_STUCK_PAIRING_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, os, sys, tempfile, threading
+    from pathlib import Path
+    import neonize.aioze.client as nclient
+    from custom_components.whatsapp_presence.bridge.neonize_backend import NeonizeBackend
+    from tests.bridge.neonize_fixtures import FfiSpy, send_qr
+
+    spy = FfiSpy(nclient.gocode, fake_session=True)
+    spy.stuck_sessions = True
+    nclient.gocode = spy
+
+    async def main():
+        backend = NeonizeBackend(
+            lambda name, data: print("event", name, flush=True),
+            data_dir=Path(tempfile.mkdtemp()) / "data",
+            stop_timeout=0.5,
+        )
+        await backend.start()
+        await backend.pair_qr()
+        while not spy.sessions:
+            await asyncio.to_thread(spy.session_started.wait, 0.05)
+        await asyncio.to_thread(send_qr, spy.sessions[0], "2@code")
+        print("stopping", flush=True)
+        await backend.stop()
+        print("stop returned", flush=True)
+
+    asyncio.run(main())
+    print("interpreter exiting", flush=True)
+    """
+)
+
+
+def _run_script(script: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_stop_during_pairing_ends_a_real_process() -> None:
+    """Without the exit the interpreter would wait for ever on the blocked connect thread."""
+    proc = _run_script(_STUCK_PAIRING_SCRIPT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "event qr" in proc.stdout
+    assert "stopping" in proc.stdout
+    assert "stop returned" not in proc.stdout  # os._exit inside stop()
+    assert "cannot finish" in proc.stderr
+
+
+_REAL_GO_GUARD_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, ctypes, tempfile
+    from pathlib import Path
+    import neonize.aioze.client as nclient
+    from neonize.aioze.events import PresenceEv
+    from neonize.proto.Neonize_pb2 import JID
+    from custom_components.whatsapp_presence.bridge.neonize_backend import (
+        SESSION_FILENAME, NeonizeBackend)
+    from custom_components.whatsapp_presence.bridge.protocol import BridgeError
+
+    MODE = {mode!r}
+
+    async def main():
+        data = Path(tempfile.mkdtemp()) / "data"
+        backend = NeonizeBackend(lambda n, d: print("event", n, flush=True), data_dir=data,
+                                 proxy="socks5://127.0.0.1:9")
+        await backend.start()
+        await backend.pair_qr()  # real Neonize(): the dead proxy makes the connect fail
+        session = backend._session
+        client = session.client
+        await asyncio.wait({{session.task}}, timeout=30)
+        await asyncio.sleep(0)
+        while backend._stopping:  # the backend's own Stop of the failed session is done
+            await asyncio.wait(list(backend._stopping))
+        if MODE == "direct":
+            print("calling GetPNFromLID directly", flush=True)
+            await client.get_pn_from_lid(JID(User="88001", Server="lid", RawAgent=0, Device=0, Integrator=0, IsEmpty=False))
+        msg = PresenceEv(From=JID(User="88001", Server="lid", RawAgent=0, Device=0, Integrator=0, IsEmpty=False), Unavailable=False,
+                         LastSeen=0).SerializeToString()
+        buf = ctypes.create_string_buffer(msg, len(msg))
+        await asyncio.to_thread(client.event.execute, client.uuid, ctypes.addressof(buf),
+                                len(msg), 20)
+        for call in (backend.contacts(), backend.resolve(["+15550100002"])):
+            try:
+                await call
+            except BridgeError as err:
+                print("refused", err.code, flush=True)
+        await backend.stop()
+        print("survived", flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize("mode", ["backend", "direct"])
+def test_real_go_guards_against_the_crash(mode: str) -> None:
+    """With the unwrapped library: the backend's calls survive; the direct call aborts.
+
+    The "direct" run is the control: it shows the panic the guard exists for is real.
+    """
+    proc = _run_script(_REAL_GO_GUARD_SCRIPT.format(mode=mode))
+    if mode == "backend":
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "survived" in proc.stdout
+        assert proc.stdout.count("refused not_logged_in") == 2
+    else:
+        assert proc.returncode == -6, (proc.returncode, proc.stderr[-2000:])  # SIGABRT
+        assert "survived" not in proc.stdout
+
+
+def test_native_stdout_goes_to_stderr() -> None:
+    script = textwrap.dedent(
+        """
+        import os
+        from custom_components.whatsapp_presence.bridge.neonize_backend import (
+            redirect_native_stdout)
+        print("before", flush=True)
+        redirect_native_stdout()
+        print("listening on 127.0.0.1:1234", flush=True)
+        os.write(1, b"Login event: success\\n")  # what Go's fmt.Println does
+        """
+    )
+    proc = _run_script(script)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "before\nlistening on 127.0.0.1:1234\n"
+    assert "Login event: success" in proc.stderr
+
+
+def test_crash_prone_list_matches_the_reference() -> None:
+    assert {
+        "GetMe",
+        "GetAllContacts",
+        "GetContact",
+        "GetChatSettings",
+        "GetLIDFromPN",
+        "GetPNFromLID",
+    } == set(CRASH_PRONE_FFI)
