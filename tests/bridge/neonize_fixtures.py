@@ -60,6 +60,8 @@ class FfiSpy:
         self.fakes: dict[str, Callable[..., Any]] = {}
         self.sessions: list[FakeGoSession] = []
         self.stuck_sessions = False
+        self.connect_errors: list[bytes] = []
+        """Answers for the next stand-in Neonize() calls: a Go error string ends it at once."""
         self.session_started = threading.Event()
         self._lock = threading.Lock()
         if fake_session:
@@ -108,6 +110,8 @@ class FfiSpy:
         with self._lock:
             self.sessions.append(session)
         self.session_started.set()
+        if self.connect_errors:
+            return self.connect_errors.pop(0)
         session.released.wait(SESSION_SAFETY_TIMEOUT)
         return b""
 

@@ -232,14 +232,18 @@ async def test_paired_session_quiets_go_logs_and_connects(make: Any) -> None:
     assert status["paired"] is True
     assert status["connected"] is False
     assert status["account"] == {"jid": OWN_JID, "phone": OWN_PHONE, "push_name": "Tester"}
+    await harness.login()
+    assert (await harness.backend.status())["connected"] is True
 
 
-async def test_connected_but_not_logged_in_never_calls_crash_prone_functions(make: Any) -> None:
-    harness = await paired(make)
+async def test_connecting_but_not_logged_in_never_calls_crash_prone_functions(make: Any) -> None:
+    # stop_timeout: this session never settles (no Device event), so stop() waits that long
+    # before it sends Stop anyway.
+    harness = await paired(make, stop_timeout=0.2)
     backend = harness.backend
     await harness.go_session()
-    # A Connected event without the Device event would be a bug in Go; the backend still
-    # has no device ID, so presence from a LID must not trigger GetPNFromLID.
+    # Neonize() runs but Go has sent no Device event: no device ID yet, so even presence
+    # from a LID must not trigger GetPNFromLID.
     await inject(
         harness.client, presence_event("88002", "lid", unavailable=False, last_seen=0), PRESENCE
     )
@@ -382,6 +386,56 @@ async def test_failed_first_connect_is_reported_with_real_go(
     finally:
         await harness.backend.stop()
     assert real_go_spy.crash_prone_calls() == []
+
+
+async def test_failed_connect_is_retried_with_a_new_client(make: Any) -> None:
+    harness: Harness = make()
+    harness.spy.connect_errors.append(b"failed to dial whatsapp web websocket: refused")
+    harness.data_dir.mkdir(mode=0o700)
+    write_minimal_store(harness.data_dir / SESSION_FILENAME, f"{OWN_PHONE}:7@s.whatsapp.net")
+    harness.backend.reconnect_delays = (0.0,)
+    await harness.backend.start()
+    first = harness.backend._session
+    assert first is not None
+    assert first.task is not None
+    await asyncio.wait({first.task}, timeout=10)
+    await asyncio.sleep(0)
+    assert harness.named("disconnected") == [{"reason": "connect_failed"}]
+
+    go = await harness.go_session()  # the reconnect's Neonize()
+    assert go.uuid != first.client.uuid  # Go keys its maps by uuid: never reuse one
+    await harness.login()
+    assert harness.named("connected") == [{"jid": OWN_JID, "phone": OWN_PHONE}]
+    assert harness.spy.count("Neonize") == 2
+
+
+async def test_a_qr_offered_to_a_stored_session_means_it_is_gone(make: Any) -> None:
+    harness = await paired(make)
+    go = await harness.go_session()
+
+    await run_in_go_thread(send_qr, go, "2@should,never,show")
+    assert harness.named("qr") == []
+    assert harness.named("logged_out") == [{"reason": "session_missing", "on_connect": True}]
+    assert (await harness.backend.status())["paired"] is False
+    await asyncio.to_thread(go.stopped.wait, 5)
+    assert go.stopped.is_set()
+
+
+async def test_events_of_a_stopped_client_are_ignored(make: Any) -> None:
+    from neonize.aioze.events import LoggedOutEv
+
+    harness = await paired(make)
+    harness.spy.fakes["GetPNFromLID"] = lambda uuid, buf, size: pn_answer("15550100003")
+    await harness.go_session()
+    await harness.login()
+    client = harness.client
+    await inject(client, LoggedOutEv(OnConnect=False, Reason=4), LOGGED_OUT)
+    harness.events.clear()
+
+    await inject(client, presence_event("88003", "lid", unavailable=False, last_seen=0), PRESENCE)
+    await inject(client, connected_event(), CONNECTED)
+    assert harness.events == []
+    assert harness.spy.count("GetPNFromLID") == 0
 
 
 # --- presence -------------------------------------------------------------------------------

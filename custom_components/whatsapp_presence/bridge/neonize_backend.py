@@ -280,7 +280,13 @@ class NeonizeBackend(Backend):
         self._started = True
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(_prepare_files, self._data_dir, self._db_path)
-        self._nz = await asyncio.to_thread(_load_neonize)
+        try:
+            self._nz = await asyncio.to_thread(_load_neonize)
+        except (ImportError, OSError) as err:
+            # No wheel for this platform (musl, armv7), glibc < 2.34, libmagic or protobuf.
+            raise BridgeError(
+                ErrorCode.UNSUPPORTED, f"neonize cannot be loaded here: {err}"
+            ) from err
         self._nz.prepare(self._loop)
         account = await asyncio.to_thread(read_stored_account, self._db_path)
         if account is not None:
@@ -298,6 +304,7 @@ class NeonizeBackend(Backend):
         deadline = loop.time() + self._stop_timeout
         if self._reconnect is not None:
             self._reconnect.cancel()
+            await asyncio.wait([self._reconnect])
         background = list(self._background)
         for task in background:
             task.cancel()  # Stop calls run in self._stopping, shielded from this
@@ -612,7 +619,9 @@ class NeonizeBackend(Backend):
         self._session = session
         async with self._ffi_lock:
             session.task = await client.connect(nz.proxy_settings(self._proxy))
-        session.task.add_done_callback(lambda task: self._on_connect_done(session, task))
+        session.task.add_done_callback(
+            lambda task: self._guarded("connect end", self._on_connect_done, session, task)
+        )
         return session
 
     def _handler(self, session: _Session, name: str) -> Callable[[Any, Any], Awaitable[None]]:
@@ -720,6 +729,8 @@ class NeonizeBackend(Backend):
         if session.stop_sent:
             return
         locked = False
+        # Even past the deadline, give a running FFI call a moment to return first.
+        deadline = max(deadline, asyncio.get_running_loop().time() + 1.0)
         try:
             async with asyncio.timeout_at(deadline):
                 await self._ffi_lock.acquire()
@@ -824,6 +835,12 @@ class NeonizeBackend(Backend):
         await asyncio.sleep(delay)
         if self._stopped or not self._paired or self._session is not None or self._pairing:
             return
+        # Go would silently start a QR session if the stored device vanished meanwhile.
+        if await asyncio.to_thread(read_stored_account, self._db_path) is None:
+            _LOGGER.warning("The stored WhatsApp session is gone; not reconnecting")
+            self._forget_account()
+            self._emit(Event.LOGGED_OUT, {"reason": "session_missing", "on_connect": False})
+            return
         try:
             await self._open_session("connect")
         except Exception:
@@ -866,6 +883,13 @@ class NeonizeBackend(Backend):
     async def _on_qr(self, session: _Session, data: bytes) -> None:
         session.settled.set()
         if session.retired:
+            return
+        if session.mode == "connect":
+            # Go found no device in the store and started pairing on its own: never show it.
+            _LOGGER.warning("The stored WhatsApp session is gone (a QR code was offered)")
+            self._forget_account()
+            self._retire_soon(session)
+            self._emit(Event.LOGGED_OUT, {"reason": "session_missing", "on_connect": True})
             return
         session.qr_count += 1
         if session.first_qr is not None and not session.first_qr.done():
