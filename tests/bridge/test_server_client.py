@@ -486,6 +486,7 @@ async def test_malformed_frames_get_typed_errors(
         ('{"type": "request", "id": 11, "command": "sim.advance", "args": {"seconds": 1e400}}', 11, "invalid_argument"),
         ('{"type": "request", "id": 12, "command": "sim.set_presence", "args": {"jid": "15550100@s.whatsapp.net", "online": true}}', 12, "invalid_argument"),
         ('{"type": "bogus", "id": 13}', 13, "invalid_message"),
+        ('{"type": "request", "id": "\\udc80", "command": "nope"}', "\udc80", "unknown_command"),
         ('{"type": "auth", "token": "again"}', None, "invalid_message"),
         ('{"type": "request", "id": 14, "command": "status", "args": {"x": NaN}}', None, "invalid_message"),
         (b"\x00\x01binary", None, "invalid_message"),

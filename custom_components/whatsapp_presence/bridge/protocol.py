@@ -169,8 +169,12 @@ class Request:
 
 
 def encode(message: dict[str, Any]) -> str:
-    """Compact JSON for one frame; NaN and infinities are refused (not JSON)."""
-    return json.dumps(message, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    """Compact JSON for one frame; NaN and infinities are refused (not JSON).
+
+    ASCII-only output: a lone surrogate echoed back from a client's id stays valid (escaped)
+    instead of failing the UTF-8 encoding of the WebSocket frame.
+    """
+    return json.dumps(message, separators=(",", ":"), allow_nan=False)
 
 
 def _reject_constant(name: str) -> Any:

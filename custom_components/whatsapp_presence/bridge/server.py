@@ -15,6 +15,7 @@ import hmac
 import logging
 from typing import Any
 
+import aiohttp
 from aiohttp import WSMsgType, web
 
 from . import protocol
@@ -65,6 +66,11 @@ class _Connection:
                 await self.ws.send_str(frame)
             except (ConnectionError, RuntimeError) as err:
                 _LOGGER.debug("Send to %s failed: %s", self.peer, err)
+                return
+            except Exception:
+                # A frame that cannot be sent must not leave the client waiting forever.
+                _LOGGER.exception("Unexpected send failure; closing the client")
+                await self.ws.close(code=aiohttp.WSCloseCode.INTERNAL_ERROR)
                 return
 
 
