@@ -438,6 +438,83 @@ async def test_events_of_a_stopped_client_are_ignored(make: Any) -> None:
     assert harness.spy.count("GetPNFromLID") == 0
 
 
+async def test_ffi_calls_are_serialised_and_stop_waits_for_them(make: Any) -> None:
+    """Go's maps have no lock: one FFI call at a time, and Stop never overlaps a call."""
+    import threading
+
+    from neonize.proto.Neonize_pb2 import (
+        ContactsGetAllContactsReturnFunction,
+        GetJoinedGroupsReturnFunction,
+    )
+
+    harness = await paired(make)
+    spy = harness.spy
+    gate, entered = threading.Event(), threading.Event()
+    lock = threading.Lock()
+    state = {"inflight": 0, "max": 0}
+    order: list[str] = []
+
+    def slow(result: bytes, label: str) -> Any:
+        def call(*_args: Any) -> bytes:
+            with lock:
+                state["inflight"] += 1
+                state["max"] = max(state["max"], state["inflight"])
+            entered.set()
+            gate.wait(10)
+            with lock:
+                state["inflight"] -= 1
+                order.append(label)
+            return result
+
+        return call
+
+    spy.fakes["GetAllContacts"] = slow(answer(ContactsGetAllContactsReturnFunction()), "contacts")
+    spy.fakes["GetJoinedGroups"] = slow(answer(GetJoinedGroupsReturnFunction()), "groups")
+    real_stop = spy.fakes["Stop"]
+
+    def stop(uuid: bytes) -> bytes:
+        order.append("stop")
+        return bytes(real_stop(uuid))
+
+    spy.fakes["Stop"] = stop
+    await harness.go_session()
+    await harness.login()
+
+    contacts = asyncio.ensure_future(harness.backend.contacts())
+    await asyncio.to_thread(entered.wait, 10)
+    groups = asyncio.ensure_future(harness.backend.groups())
+    stopping = asyncio.ensure_future(harness.backend.stop())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert order == []  # groups() and Stop wait while GetAllContacts runs in Go
+    gate.set()
+    assert await asyncio.wait_for(contacts, 10) == []
+    await asyncio.wait_for(stopping, 10)
+    with pytest.raises(BridgeError) as err:
+        await groups  # queued behind the lock, then refused: the session was stopped
+    assert err.value.code == ErrorCode.NOT_CONNECTED
+    assert order == ["contacts", "stop"]
+    assert state["max"] == 1
+    assert spy.count("GetJoinedGroups") == 0
+
+
+async def test_too_many_blocked_pairing_threads_restart_the_process(make: Any) -> None:
+    harness = make(stop_timeout=0.2)
+    harness.spy.stuck_sessions = True
+    harness.backend.max_stuck_threads = 1
+    await harness.backend.start()
+    await harness.backend.pair_qr()
+    go = await harness.go_session()
+    await run_in_go_thread(send_qr, go, "2@code")
+    await harness.backend.cancel_pairing()
+    await asyncio.wait(list(harness.backend._background), timeout=10)
+    assert harness.backend.stuck_threads() == 1
+
+    with pytest.raises(ProcessExitError) as exited:
+        await harness.backend.pair_qr()
+    assert exited.value.code == 75
+
+
 # --- presence -------------------------------------------------------------------------------
 
 

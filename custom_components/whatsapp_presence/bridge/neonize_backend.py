@@ -65,6 +65,9 @@ NEXT_QR_TTL: Final = 20
 STOP_EXIT_CODE: Final = 0
 """Exit code when ``stop()`` must end the process (a stop was asked for; it is not a crash)."""
 
+RESTART_EXIT_CODE: Final = 75
+"""Exit code (EX_TEMPFAIL) when too many blocked pairing threads pile up: restart me."""
+
 CRASH_PRONE_FFI: Final = frozenset(
     {
         "GetMe",
@@ -209,6 +212,7 @@ class _Session:
     connected: bool = False
     retired: bool = False
     stop_sent: bool = False
+    retire_expired: bool = False
     available_sent: bool = False
     presence_retry: asyncio.Task[None] | None = None
 
@@ -227,6 +231,11 @@ class NeonizeBackend(Backend):
 
     first_qr_timeout: float = 30.0
     """How long ``pair_phone`` waits for whatsmeow's QR flow to start before asking a code."""
+
+    max_stuck_threads: int = 3
+    """Abandoned QR pairings each keep one thread of the loop's default executor blocked for
+    good (6 threads on 2 cores). Past this many, a new pairing restarts the process instead
+    (nothing is lost: pairing only happens without a session)."""
 
     def __init__(
         self,
@@ -560,6 +569,23 @@ class NeonizeBackend(Backend):
             raise BridgeError(ErrorCode.ALREADY_LOGGED_IN, "a WhatsApp session is already paired")
         if self._pairing is not None:
             raise BridgeError(ErrorCode.BUSY, "a pairing is already running")
+        stuck = self.stuck_threads()
+        if stuck >= self.max_stuck_threads:
+            _LOGGER.warning(
+                "%d connect threads are blocked by abandoned pairings; restarting the process",
+                stuck,
+            )
+            _flush_logs()
+            self._exit_process(RESTART_EXIT_CODE)
+            raise BridgeError(ErrorCode.BUSY, "the bridge must restart before a new pairing")
+
+    def stuck_threads(self) -> int:
+        """Connect threads still blocked although their session was stopped."""
+        return sum(
+            1
+            for s in self._sessions
+            if s.stop_sent and s.task is not None and not s.task.done() and s.retire_expired
+        )
 
     def _require(self, *, connected: bool) -> _Session:
         """The live session, or the protocol error explaining why there is none."""
@@ -722,6 +748,7 @@ class NeonizeBackend(Backend):
         if task.done():
             return True
         _LOGGER.warning("A WhatsApp connect thread did not end after stop (QR pairing)")
+        session.retire_expired = True
         return False
 
     async def _send_stop(self, session: _Session, deadline: float) -> None:
