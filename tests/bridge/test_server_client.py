@@ -664,3 +664,33 @@ async def test_close_during_backoff_leaves_no_task(
     assert [t for t in asyncio.all_tasks() if t.get_name() == "whatsapp bridge client"] == []
     with pytest.raises(BridgeConnectionError):
         await client.ping()
+
+
+async def test_keepalive_drops_a_link_that_stops_answering(
+    start_bridge: StartBridge, make_client: ClientFactory
+) -> None:
+    server = await start_bridge()
+    never = asyncio.Event()
+    dispatch = server._dispatch
+
+    async def deaf(command: str, args: dict[str, Any]) -> Any:
+        if command == "ping":  # the bridge looks alive on TCP but answers nothing
+            await never.wait()
+        return await dispatch(command, args)
+
+    server._dispatch = deaf  # type: ignore[method-assign]
+    changes: asyncio.Queue[bool] = asyncio.Queue()
+    gate = asyncio.Event()
+
+    async def held_sleep(delay: float) -> None:
+        await gate.wait()
+
+    client = make_client(server.url, heartbeat=0.01, request_timeout=0.05, sleep=held_sleep)
+    client._on_connection_change = changes.put_nowait
+    await client.connect()
+    assert await changes.get() is False  # ping unanswered: link closed, reconnect pending
+    assert not client.connected
+    server._dispatch = dispatch  # type: ignore[method-assign]
+    gate.set()
+    assert await changes.get() is True
+    assert (await client.status())["connected"] is True

@@ -126,11 +126,9 @@ class BridgeClient:
         """Connect and authenticate one link."""
         try:
             async with asyncio.timeout(self.connect_timeout):
-                ws = await self._session.ws_connect(
-                    self.url,
-                    heartbeat=self._heartbeat,
-                    max_msg_size=self._max_message_bytes,
-                )
+                # No aiohttp heartbeat: it re-arms a timer when the peer's close frame arrives
+                # after ours, leaving it behind; _keepalive pings at the protocol level instead.
+                ws = await self._session.ws_connect(self.url, max_msg_size=self._max_message_bytes)
         except (aiohttp.ClientError, OSError, TimeoutError) as err:
             raise BridgeConnectionError(
                 f"cannot reach the bridge: {err or type(err).__name__}"
@@ -189,7 +187,18 @@ class BridgeClient:
     async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Read frames; when the link drops, reconnect with backoff until closed."""
         while True:
-            await self._read(ws)
+            keepalive = (
+                asyncio.create_task(self._keepalive(ws), name="whatsapp bridge keepalive")
+                if self._heartbeat
+                else None
+            )
+            try:
+                await self._read(ws)
+            finally:
+                if keepalive is not None:
+                    keepalive.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await keepalive
             self._ws = None
             self._fail_pending(BridgeConnectionError("the link to the bridge was lost"))
             if self._closing:
@@ -201,6 +210,22 @@ class BridgeClient:
             self.reconnects += 1
             _LOGGER.info("Reconnected to the WhatsApp bridge")
             self._notify(True)
+
+    async def _keepalive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Ping every ``heartbeat`` seconds; an unanswered ping means a dead link: close it."""
+        assert self._heartbeat
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            try:
+                await self.request("ping")
+            except BridgeConnectionError:
+                return
+            except BridgeError as err:
+                if err.code != ErrorCode.TIMEOUT:
+                    continue
+                _LOGGER.info("The WhatsApp bridge stopped answering; reconnecting")
+                await ws.close()
+                return
 
     async def _reconnect(self) -> aiohttp.ClientWebSocketResponse:
         initial, maximum, factor = self._backoff
