@@ -234,6 +234,7 @@ async def test_paired_session_quiets_go_logs_and_connects(make: Any) -> None:
     assert status["account"] == {"jid": OWN_JID, "phone": OWN_PHONE, "push_name": "Tester"}
     await harness.login()
     assert (await harness.backend.status())["connected"] is True
+    assert harness.client.me.JID.User == OWN_PHONE  # neonize's own handling of code 0
 
 
 async def test_connecting_but_not_logged_in_never_calls_crash_prone_functions(make: Any) -> None:
@@ -383,6 +384,8 @@ async def test_failed_first_connect_is_reported_with_real_go(
         assert err.value.code == ErrorCode.NOT_CONNECTED
         assert "Neonize" in real_go_spy.names()
         assert real_go_spy.crash_prone_calls() == []
+        for path in data_dir.iterdir():  # Go created it 0644; the backend made it private
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
     finally:
         await harness.backend.stop()
     assert real_go_spy.crash_prone_calls() == []
@@ -513,6 +516,23 @@ async def test_too_many_blocked_pairing_threads_restart_the_process(make: Any) -
     with pytest.raises(ProcessExitError) as exited:
         await harness.backend.pair_qr()
     assert exited.value.code == 75
+
+
+async def test_logout_unlinks_and_reports_logged_out(make: Any) -> None:
+    harness = await paired(make)
+    harness.spy.fakes["Logout"] = lambda uuid: b""
+    go = await harness.go_session()
+    with pytest.raises(BridgeError) as err:
+        await harness.backend.logout()  # not connected yet
+    assert err.value.code == ErrorCode.NOT_CONNECTED
+    await harness.login()
+
+    await harness.backend.logout()
+    assert harness.spy.count("Logout") == 1
+    assert harness.named("logged_out") == [{"reason": "logout", "on_connect": False}]
+    assert (await harness.backend.status())["paired"] is False
+    await asyncio.to_thread(go.stopped.wait, 5)
+    assert go.stopped.is_set()
 
 
 # --- presence -------------------------------------------------------------------------------

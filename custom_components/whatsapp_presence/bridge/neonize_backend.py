@@ -931,26 +931,32 @@ class NeonizeBackend(Backend):
             return
         nz = self._nz
         if nz.enum_name(event, "Status") == "success":
-            session.logged_in = True
-            own = nz.jid_str(event.ID)
-            phone = jid_to_phone(own) if own else (self._account or {}).get("phone", "")
-            push_name = (self._account or {}).get("push_name")
-            self._account = {"jid": phone_to_jid(phone), "phone": phone, "push_name": push_name}
-            self._paired = True
-            self._pairing = None
-            session.mode = "connect"
-            self._emit(Event.PAIRED, dict(self._account))
+            self._pair_succeeded(session, nz.jid_str(event.ID))
         else:
             _LOGGER.warning("WhatsApp pairing failed: %s", redact(str(event.Error)))
             self._pairing = None
             self._emit(Event.PAIRING_FAILED, {"reason": "error"})
             self._retire_soon(session)
 
+    def _pair_succeeded(self, session: _Session, own: str | None) -> None:
+        """The pairing session became a logged-in session: announce ``paired`` once."""
+        session.logged_in = True
+        session.mode = "connect"
+        phone = jid_to_phone(own) if own else (self._account or {}).get("phone", "")
+        push_name = (self._account or {}).get("push_name")
+        self._account = {"jid": phone_to_jid(phone), "phone": phone, "push_name": push_name}
+        self._paired = True
+        self._pairing = None
+        self._emit(Event.PAIRED, dict(self._account))
+
     async def _on_connected(self, session: _Session, _event: Any) -> None:
         """Authenticated (also after each silent auto-reconnect): announce, re-send available."""
         session.settled.set()
         if session.retired:
             return
+        if session.mode != "connect":
+            # Connected before PairStatus (whatsmeow orders them the other way; be safe).
+            self._pair_succeeded(session, (self._account or {}).get("jid"))
         session.logged_in = True
         session.connected = True
         session.available_sent = False
