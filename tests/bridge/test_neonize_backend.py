@@ -1078,3 +1078,73 @@ def test_crash_prone_list_matches_the_reference() -> None:
         "GetLIDFromPN",
         "GetPNFromLID",
     } == set(CRASH_PRONE_FFI)
+
+
+async def test_real_bridge_process_with_neonize(tmp_path: Path) -> None:
+    """``python -m bridge --backend neonize``: clean listening line, real Go pairing attempt
+    through the dead proxy, clean exit on SIGTERM, private session file."""
+    import json
+    import signal
+
+    import aiohttp
+
+    from custom_components.whatsapp_presence.bridge.client import BridgeClient
+
+    token = "neonize-test-token-0123456789"
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "WHATSAPP_BRIDGE_TOKEN": token}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bridge",
+        "--backend",
+        "neonize",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--proxy",
+        DEAD_PROXY,
+        "--stop-timeout",
+        "5",
+        cwd=REPO_ROOT / "custom_components" / "whatsapp_presence",
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(60):  # safety net for a hung child, not a delay
+            line = json.loads(await process.stdout.readline())
+        assert (line["event"], line["backend"]) == ("listening", "neonize")
+
+        loop = asyncio.get_running_loop()
+        failed: asyncio.Future[dict[str, Any]] = loop.create_future()
+
+        def on_event(name: str, data: dict[str, Any]) -> None:
+            if name == "pairing_failed" and not failed.done():
+                failed.set_result(data)
+
+        async with aiohttp.ClientSession() as http:
+            client = BridgeClient(line["url"], token, session=http, on_event=on_event)
+            hello = await client.connect()
+            assert hello["status"]["paired"] is False
+            await client.pair_qr()
+            assert await asyncio.wait_for(failed, 60) == {"reason": "connect_failed"}
+            assert (await client.status())["pairing"] is None
+            with pytest.raises(BridgeError) as err:
+                await client.contacts()
+            assert err.value.code == ErrorCode.NOT_LOGGED_IN
+            await client.close()
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            out, err_out = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
+    assert process.returncode == 0, err_out.decode()[-2000:]
+    assert out == b""  # the listening line stayed the only stdout output
+    assert stat.S_IMODE((data_dir / SESSION_FILENAME).stat().st_mode) == 0o600
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
