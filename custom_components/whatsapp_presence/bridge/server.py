@@ -159,9 +159,15 @@ class BridgeServer:
     async def stop(self) -> None:
         """Close every client (code 1001), stop listening, stop the backend. Idempotent."""
         self._stopping = True
-        for conn in list(self._clients):
-            with contextlib.suppress(Exception):
-                await conn.ws.close(code=protocol.CLOSE_SHUTDOWN, message=b"bridge stopping")
+        if self._clients:
+            # Concurrently: each close waits for the peer's close frame (or aiohttp's timeout).
+            await asyncio.gather(
+                *(
+                    conn.ws.close(code=protocol.CLOSE_SHUTDOWN, message=b"bridge stopping")
+                    for conn in list(self._clients)
+                ),
+                return_exceptions=True,
+            )
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
