@@ -269,3 +269,12 @@ async def test_sim_advance_needs_the_manual_clock() -> None:
 def test_config_rejects_nonsense(overrides: dict[str, Any]) -> None:
     with pytest.raises((ValueError, BridgeError)):
         replace(SCRIPTED, **overrides)
+
+
+async def test_loop_clock_follows_frozen_time(freezer: Any) -> None:
+    """Home Assistant tests freeze and tick time.time; the loop clock must follow."""
+    clock = LoopClock(10.0)
+    start = clock.now()
+    freezer.tick(3)
+    assert clock.now() == pytest.approx(start + 30)
+    assert clock.to_real(clock.now()) == pytest.approx(start + 3)

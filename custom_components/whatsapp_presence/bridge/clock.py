@@ -54,6 +54,10 @@ class SimClock(abc.ABC):
         return sim_seconds / self.time_scale
 
 
+def _real_time() -> float:
+    return time.time()
+
+
 class LoopClock(SimClock):
     """Simulated time driven by the real clock and the running asyncio loop."""
 
@@ -61,11 +65,13 @@ class LoopClock(SimClock):
         self,
         time_scale: float = 1.0,
         *,
-        time_func: Callable[[], float] = time.time,
+        time_func: Callable[[], float] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        super().__init__(time_func(), time_scale)
-        self._time_func = time_func
+        # time.time is looked up on each call (not bound at import) so freezegun-style
+        # patching in tests moves the simulated clock too.
+        self._time_func = time_func or _real_time
+        super().__init__(self._time_func(), time_scale)
         self._loop = loop
 
     def now(self) -> float:
