@@ -876,6 +876,22 @@ async def test_phone_pairing_waits_for_the_qr_flow(make: Any) -> None:
     assert (await harness.backend.status())["pairing"] == "phone"
 
 
+async def test_stop_while_phone_pairing_waits_for_the_qr_flow(make: Any) -> None:
+    # No QR yet, so stop() cannot tell whether Go registered the client: it waits up to
+    # stop_timeout for a sign, then sends Stop anyway.
+    harness = make(stop_timeout=0.2)
+    await harness.backend.start()
+    pairing = asyncio.ensure_future(harness.backend.pair_phone("15550100001"))
+    go = await harness.go_session()
+
+    await harness.backend.stop()  # Go registered the client (Neonize runs) but no QR yet
+    with pytest.raises(BridgeError) as err:
+        await pairing
+    assert err.value.code == ErrorCode.NOT_CONNECTED
+    assert go.stopped.is_set()
+    assert harness.spy.count("PairPhone") == 0
+
+
 async def test_qr_timeout_reports_pairing_failed(make: Any) -> None:
     harness = make()
     await harness.backend.start()

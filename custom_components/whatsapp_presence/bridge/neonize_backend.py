@@ -212,6 +212,7 @@ class _Session:
     connected: bool = False
     retired: bool = False
     stop_sent: bool = False
+    retiring: bool = False
     retire_expired: bool = False
     available_sent: bool = False
     presence_retry: asyncio.Task[None] | None = None
@@ -781,9 +782,12 @@ class NeonizeBackend(Backend):
 
     def _retire_soon(self, session: _Session) -> None:
         """Send Stop now (new sessions wait for it); wait for the thread in the background."""
+        self._detach(session)
+        if session.retiring or self._stopped:
+            return  # already on its way out (stop() handles every session itself)
+        session.retiring = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._stop_timeout
-        self._detach(session)
         stopping = asyncio.ensure_future(self._send_stop_when_settled(session, deadline))
         self._stopping.add(stopping)
         stopping.add_done_callback(self._stopping.discard)
