@@ -78,6 +78,12 @@ async def test_the_same_seed_gives_the_same_run() -> None:
     assert first != other
     names = {name for _, name, _ in first}
     assert {"connected", "presence", "disconnected"} <= names
+    presence = [data for _, name, data in first if name == "presence"]
+    # A last seen is never in the future of the event and never invented for online contacts.
+    assert all(p["last_seen"] is None or p["last_seen"] <= p["at"] for p in presence)
+    assert all(p["last_seen"] is None for p in presence if p["online"])
+    assert any(p["last_seen"] is None and not p["online"] for p in presence)  # hidden
+    assert any(p["lid"] for p in presence)
 
 
 async def test_the_same_seed_gives_the_same_network() -> None:

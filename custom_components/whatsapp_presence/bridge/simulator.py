@@ -323,7 +323,9 @@ class SimulatorBackend(Backend):
             total = on_mean + off_mean
             account.online = total > 0 and account.rng.random() < on_mean / total
             gone = account.rng.expovariate(1 / off_mean) if off_mean > 0 else 0.0
-            account.last_seen = None if account.online else round(self.clock.to_real(now - gone))
+            account.last_seen = (
+                None if account.online else math.floor(self.clock.to_real(now - gone))
+            )
             self._schedule_churn(account)
 
     def _schedule_churn(self, account: _Account) -> None:
@@ -347,7 +349,9 @@ class SimulatorBackend(Backend):
         """Change a contact's state; deliver it to the account when the rules allow."""
         if not online and account.online:
             account.last_seen = (
-                last_seen if last_seen is not None else round(self.clock.to_real(self.clock.now()))
+                last_seen
+                if last_seen is not None
+                else math.floor(self.clock.to_real(self.clock.now()))
             )
         elif not online and last_seen is not None:
             account.last_seen = last_seen
