@@ -694,3 +694,32 @@ async def test_keepalive_drops_a_link_that_stops_answering(
     gate.set()
     assert await changes.get() is True
     assert (await client.status())["connected"] is True
+
+
+async def test_reconnecting_stops_when_the_http_session_is_closed(
+    start_bridge: StartBridge,
+) -> None:
+    server = await start_bridge()
+    own_session = aiohttp.ClientSession()
+    slept = asyncio.Event()
+
+    async def fake_sleep(delay: float) -> None:
+        slept.set()
+
+    changes: list[bool] = []
+    client = BridgeClient(
+        server.url,
+        TOKEN,
+        session=own_session,
+        on_event=lambda name, data: None,
+        on_connection_change=changes.append,
+        sleep=fake_sleep,
+    )
+    await client.connect()
+    await own_session.close()  # e.g. Home Assistant shutting down first
+    await slept.wait()
+    task = client._task
+    assert task is not None
+    await task  # ends by itself instead of spinning
+    assert changes == [False]
+    await client.close()

@@ -129,7 +129,8 @@ class BridgeClient:
                 # No aiohttp heartbeat: it re-arms a timer when the peer's close frame arrives
                 # after ours, leaving it behind; _keepalive pings at the protocol level instead.
                 ws = await self._session.ws_connect(self.url, max_msg_size=self._max_message_bytes)
-        except (aiohttp.ClientError, OSError, TimeoutError) as err:
+        except (aiohttp.ClientError, OSError, TimeoutError, RuntimeError) as err:
+            # RuntimeError: the aiohttp session was closed under us.
             raise BridgeConnectionError(
                 f"cannot reach the bridge: {err or type(err).__name__}"
             ) from err
@@ -205,8 +206,10 @@ class BridgeClient:
                 return
             _LOGGER.info("Lost the link to the WhatsApp bridge; reconnecting")
             self._notify(False)
-            ws = await self._reconnect()
-            self._ws = ws
+            reconnected = await self._reconnect()
+            if reconnected is None:
+                return
+            ws = self._ws = reconnected
             self.reconnects += 1
             _LOGGER.info("Reconnected to the WhatsApp bridge")
             self._notify(True)
@@ -227,12 +230,16 @@ class BridgeClient:
                 await ws.close()
                 return
 
-    async def _reconnect(self) -> aiohttp.ClientWebSocketResponse:
+    async def _reconnect(self) -> aiohttp.ClientWebSocketResponse | None:
+        """Retry with exponential backoff; None when the aiohttp session is gone."""
         initial, maximum, factor = self._backoff
         attempt = 0
         while True:
             delay = self._jitter(min(maximum, initial * factor**attempt))
             await self._sleep(delay)
+            if self._session.closed:
+                _LOGGER.debug("The HTTP session was closed; no more reconnects")
+                return None
             try:
                 ws, hello = await self._open()
             except BridgeAuthError:
