@@ -892,6 +892,31 @@ async def test_stop_while_phone_pairing_waits_for_the_qr_flow(make: Any) -> None
     assert harness.spy.count("PairPhone") == 0
 
 
+async def test_refused_phone_pairing_can_be_retried(make: Any) -> None:
+    from neonize.proto.Neonize_pb2 import PairPhoneReturnFunction
+
+    harness = make()
+    answers = [
+        answer(PairPhoneReturnFunction(Error="info query returned status 400: bad-request")),
+        answer(PairPhoneReturnFunction(Code="WXYZ-2345")),
+    ]
+    harness.spy.fakes["PairPhone"] = lambda uuid, buf, size: answers.pop(0)
+    await harness.backend.start()
+
+    for expected in (ErrorCode.INVALID_ARGUMENT, None):
+        pairing = asyncio.ensure_future(harness.backend.pair_phone("15550100001"))
+        go = await harness.go_session()
+        await run_in_go_thread(send_qr, go, "2@qr,code")
+        if expected is None:
+            assert await asyncio.wait_for(pairing, 10) == "WXYZ2345"
+        else:
+            with pytest.raises(BridgeError) as err:
+                await asyncio.wait_for(pairing, 10)
+            assert err.value.code == expected
+            assert (await harness.backend.status())["pairing"] is None
+    assert harness.spy.count("Neonize") == 2  # a fresh client for the second attempt
+
+
 async def test_qr_timeout_reports_pairing_failed(make: Any) -> None:
     harness = make()
     await harness.backend.start()

@@ -399,16 +399,20 @@ class NeonizeBackend(Backend):
             self._end_pairing(session)
             raise
         nz = self._nz
-        raw = await self._call(
-            session,
-            "pair_phone",
-            session.client.PairPhone,
-            digits,
-            True,
-            nz.ClientName.LINUX,
-            nz.ClientType.CHROME,
-            need="registered",
-        )
+        try:
+            raw = await self._call(
+                session,
+                "pair_phone",
+                session.client.PairPhone,
+                digits,
+                True,
+                nz.ClientName.LINUX,
+                nz.ClientType.CHROME,
+                need="registered",
+            )
+        except BridgeError:
+            self._end_pairing(session)  # a new attempt must not find a stale pairing
+            raise
         code = str(raw).replace("-", "").strip()
         if len(code) != 8:
             _LOGGER.warning("WhatsApp returned a pairing code of %d characters", len(code))
