@@ -316,7 +316,7 @@ class BridgeClient:
 
     # --- requests ------------------------------------------------------------------------
 
-    async def request(self, command: str, **args: Any) -> Any:
+    async def request(self, command: str, /, **args: Any) -> Any:
         """Send a command and wait for its answer (generic, incl. ``sim.*`` commands)."""
         ws = self._ws
         if ws is None or ws.closed:
