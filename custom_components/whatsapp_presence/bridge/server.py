@@ -234,8 +234,11 @@ class BridgeServer:
             for task in list(conn.tasks):
                 task.cancel()
             if writer is not None:
-                with contextlib.suppress(asyncio.QueueFull):
+                # Let the writer flush what is queued, unless it cannot get the end marker.
+                try:
                     conn.queue.put_nowait(None)
+                except asyncio.QueueFull:
+                    writer.cancel()
                 if conn.overflowed:
                     writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
