@@ -723,3 +723,22 @@ async def test_reconnecting_stops_when_the_http_session_is_closed(
     await task  # ends by itself instead of spinning
     assert changes == [False]
     await client.close()
+
+
+async def test_client_limit_and_auth_timeout(
+    start_bridge: StartBridge, make_client: ClientFactory, session: aiohttp.ClientSession
+) -> None:
+    server = await start_bridge(server_options={"max_clients": 1, "auth_timeout": 0.05})
+    first = make_client(server.url)
+    await first.connect()
+    second = make_client(server.url)
+    with pytest.raises(BridgeError) as err:
+        await second.connect()
+    assert err.value.code == ErrorCode.BUSY
+    async with session.ws_connect(server.url) as ws:  # says nothing
+        answer = await ws.receive_json()
+        assert answer["code"] == "unauthorized"
+        assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSE
+        assert ws.close_code == protocol.CLOSE_AUTH_TIMEOUT
+    assert server.client_count == 1
+    assert (await first.status())["connected"] is True
