@@ -245,6 +245,8 @@ class SubscriptionManager:
         self._seq = itertools.count()
         self._recent: deque[float] = deque()
         """Start times of subscribe calls over the last hour (or cycle, if longer)."""
+        self._minute: deque[float] = deque()
+        """Start times of subscribe calls over the last minute (for the stats, O(1))."""
         self._n = _Counters()
         self._connected = False
         self._ever_connected = False
@@ -409,14 +411,12 @@ class SubscriptionManager:
         return [_info(contact) for contact in self._contacts.values()]
 
     def stats(self) -> Stats:
-        """Counters; O(calls in the last hour) at worst, O(1) for everything else."""
+        """Counters, O(1) amortised: listeners may call this on every change."""
         now = self._clock()
         self._prune_recent(now)
-        last_minute = 0
-        for started in reversed(self._recent):
-            if started <= now - WINDOW:
-                break
-            last_minute += 1
+        last_hour = len(self._recent)
+        if self._recent and self._recent[0] <= now - _HOUR:  # a cycle longer than an hour
+            last_hour = sum(1 for started in self._recent if started > now - _HOUR)
         states = self._n.states
         return Stats(
             total_subscriptions=len(self._contacts),
@@ -426,8 +426,8 @@ class SubscriptionManager:
             queue_length=self._n.queued,
             in_backoff=states[ContactState.BACKOFF],
             next_retry=self._earliest_retry(),
-            calls_last_minute=last_minute,
-            calls_last_hour=sum(1 for started in self._recent if started > now - _HOUR),
+            calls_last_minute=len(self._minute),
+            calls_last_hour=last_hour,
             preset=preset_name(self._config.batch),
             subscribe_calls_total=self._n.calls,
             subscribe_failures_total=self._n.failures,
@@ -547,6 +547,7 @@ class SubscriptionManager:
             float(t) for t in data.get("recent_calls", ()) if _is_time(t) and float(t) <= now
         )
         self._recent = deque(sorted([*self._recent, *calls]))
+        self._minute = deque(t for t in self._recent if t > now - WINDOW)
         self._wake.set()
         self._notify(None)
 
@@ -666,13 +667,16 @@ class SubscriptionManager:
         return count
 
     def _prune_recent(self, now: float) -> None:
-        recent = self._recent
+        recent, minute = self._recent, self._minute
         if recent and recent[-1] > now + _EPSILON:
             # The wall clock went backwards: clamp history so pacing does not stall.
             self._recent = recent = deque(min(t, now) for t in recent)
+            self._minute = minute = deque(min(t, now) for t in minute)
         horizon = now - max(_HOUR, self._config.batch.cycle)
         while recent and recent[0] <= horizon:
             recent.popleft()
+        while minute and minute[0] <= now - WINDOW:
+            minute.popleft()
 
     def _next_call_time(self, now: float) -> float:
         """Earliest time the next call respects the batch window and the global cap."""
@@ -734,6 +738,7 @@ class SubscriptionManager:
         contact.requeue_after_call = False
         self._notify(contact.jid)
         self._recent.append(now)
+        self._minute.append(now)
         self._n.calls += 1
         epoch = self._epoch
         try:

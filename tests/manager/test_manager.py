@@ -577,3 +577,74 @@ def test_config_validation() -> None:
         ManagerConfig(base_backoff=600, max_backoff=60)
     with pytest.raises(ValueError):
         ManagerConfig(resubscribe_after=0)
+
+
+async def test_resubscribe_all_and_during_a_call() -> None:
+    manager, fake, clock = make()
+    manager.start()
+    ok, failing = jids(3), "f@s.whatsapp.net"
+    fake.failing.add(failing)
+    for jid in [*ok, failing]:
+        manager.queue(jid)
+    manager.on_connected()
+    await clock.advance(10)
+    fake.calls.clear()
+    manager.resubscribe()  # everyone not in backoff
+    await clock.advance(10)
+    assert sorted(fake.order()) == sorted(ok)
+    fake.calls.clear()
+    fake.latency = 1.0
+    manager.resubscribe(ok[0])
+    await clock.advance(0.5)  # in flight
+    manager.resubscribe(ok[0])  # asked again mid-call: one more call afterwards
+    await clock.advance(10)
+    assert fake.order() == [ok[0], ok[0]]
+    assert manager.contact(ok[0]).state is ContactState.SUBSCRIBED  # type: ignore[union-attr]
+    await manager.stop()
+
+
+async def test_reconnect_during_a_call_does_not_trust_its_result() -> None:
+    manager, fake, clock = make()
+    manager.start()
+    fake.latency = 1.0
+    manager.queue("a@s.whatsapp.net")
+    manager.on_connected()
+    await clock.advance(0.5)
+    manager.on_connected()  # whatsmeow reconnected silently while the call was in flight
+    await clock.advance(10)
+    assert fake.order() == ["a@s.whatsapp.net", "a@s.whatsapp.net"]
+    assert manager.stats().reconnects_total == 1
+    await manager.stop()
+
+
+async def test_health_interval_change_applies_without_restart() -> None:
+    manager, fake, clock = make(ManagerConfig(resubscribe_after=600.0))
+    t0 = clock.time()
+    manager.start()
+    manager.queue("q@s.whatsapp.net")
+    manager.on_connected()
+    await clock.advance(1800)  # the hourly check has not run yet
+    manager.update_config(ManagerConfig(resubscribe_after=600.0, health_check_interval=300.0))
+    await clock.advance(1800)
+    # New period from the change: checks at 2100, 2400, ...; stale (strictly older than
+    # 600 s) at 2100, then at every third check.
+    assert [round(t - t0) for t in fake.times()] == [0, 2100, 3000]
+    await manager.stop()
+
+
+async def test_restore_then_queue_keeps_fail_counts() -> None:
+    """The coordinator's order on start: restore the saved state, then queue the contacts."""
+    manager, fake, clock = make()
+    manager.start()
+    fake.failing.add("f@s.whatsapp.net")
+    manager.queue("f@s.whatsapp.net", Priority.LOW)
+    manager.on_connected()
+    await clock.advance(1)
+    saved = manager.to_dict()
+    await manager.stop()
+    restored, _, _ = make(start=clock.time())
+    restored.restore(saved)
+    restored.queue("f@s.whatsapp.net", Priority.HIGH)
+    info = restored.contact("f@s.whatsapp.net")
+    assert info is not None
+    assert (info.fail_count, info.state, info.priority) == (1, ContactState.BACKOFF, 1)
