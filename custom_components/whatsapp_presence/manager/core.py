@@ -1,23 +1,4 @@
-"""Subscription manager: decides when each contact's presence subscription is (re)sent.
-
-Plain asyncio, no Home Assistant import, no WhatsApp import: the caller injects the
-``subscribe`` coroutine, the clock and the sleep, so the same code runs in Home Assistant,
-in simulated-time tests and in the benchmarks.
-
-Pacing is one rule with three parts, checked before every ``subscribe`` call:
-
-* at least ``subscription_delay`` after the previous call returned (the delay follows
-  every call, the last of a batch included, so a batch occupies
-  ``batch_size * subscription_delay``);
-* at most ``batch_size`` calls in any window of one cycle,
-  ``batch_size * subscription_delay + batch_delay``; under load this yields exactly the
-  seed's batches (20 calls 200 ms apart, 5 s pause, next batch 9 s after the first) and
-  the seed's rate ``batch_size / cycle``;
-* at most ``max_per_minute`` calls in any rolling 60 s, whatever the batch settings.
-
-The rule looks back at calls already made, so a configuration change applies to the very
-next call, and a reconnect storm cannot exceed the cap.
-"""
+"""The subscription manager itself: queue, pacing, backoff, staleness, reconnects, persistence."""
 
 from __future__ import annotations
 
@@ -25,8 +6,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 import contextlib
-from dataclasses import asdict, dataclass, field, replace
-from enum import IntEnum, StrEnum
+from dataclasses import dataclass, field, replace
 import heapq
 import itertools
 import logging
@@ -34,166 +14,26 @@ import math
 import time
 from typing import Any, Final
 
+from .model import (
+    DEFAULT_CONFIG,
+    WINDOW,
+    BatchConfig,
+    ContactInfo,
+    ContactState,
+    ManagerConfig,
+    Priority,
+    Stats,
+    SubscriptionPaused,
+    backoff_delay,
+    preset_name,
+)
+
 _LOGGER = logging.getLogger(__name__)
 
-WINDOW: Final = 60.0
-"""Length of the rolling window of the global cap, in seconds."""
 _HOUR: Final = 3600.0
 _EPSILON: Final = 1e-6
 """Slack when comparing a due time with the clock: unix-time floats resolve ~0.2 us."""
 STORAGE_VERSION: Final = 1
-
-
-class Priority(IntEnum):
-    """Subscription priority: lower value is subscribed first."""
-
-    HIGH = 1
-    MEDIUM = 2
-    LOW = 3
-
-
-class ContactState(StrEnum):
-    """Where a contact stands in the subscription life cycle."""
-
-    QUEUED = "queued"
-    """Waiting in the queue: new, after a reconnect, a due retry or a manual request."""
-    SUBSCRIBING = "subscribing"
-    """The ``subscribe`` call is in flight."""
-    SUBSCRIBED = "subscribed"
-    """Subscribed on the current connection (or the last one, while disconnected)."""
-    STALE = "stale"
-    """No event and no subscription for ``resubscribe_after``: waiting in the queue."""
-    BACKOFF = "backoff"
-    """The last call failed; queued again at ``next_retry``."""
-
-
-class SubscriptionPaused(Exception):  # noqa: N818  (the public name is part of the API)
-    """Raised by ``subscribe`` when the link is down: not a failure, the manager pauses."""
-
-
-@dataclass(frozen=True, slots=True)
-class BatchConfig:
-    """Batch pacing: ``batch_size`` calls ``subscription_delay`` apart, then ``batch_delay``."""
-
-    batch_size: int
-    batch_delay: float
-    subscription_delay: float = 0.2
-
-    def __post_init__(self) -> None:
-        """Reject settings that would make pacing meaningless."""
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
-            raise TypeError("batch_size must be an int")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        for name in ("batch_delay", "subscription_delay"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0")
-
-    @property
-    def cycle(self) -> float:
-        """Seconds from the start of one full batch to the start of the next."""
-        return self.batch_size * self.subscription_delay + self.batch_delay
-
-
-PRESETS: Final[dict[str, BatchConfig]] = {
-    "small": BatchConfig(batch_size=30, batch_delay=3.0, subscription_delay=0.2),
-    "medium": BatchConfig(batch_size=20, batch_delay=5.0, subscription_delay=0.2),
-    "large": BatchConfig(batch_size=15, batch_delay=8.0, subscription_delay=0.2),
-    "mission_critical": BatchConfig(batch_size=10, batch_delay=10.0, subscription_delay=0.2),
-}
-DEFAULT_PRESET: Final = "medium"
-CUSTOM_PRESET: Final = "custom"
-
-
-def preset_rate(config: BatchConfig) -> float:
-    """Contacts per minute by the seed's formula ``batch_size / (size * delay + batch_delay)``."""
-    if config.cycle == 0:
-        return math.inf
-    return 60.0 * config.batch_size / config.cycle
-
-
-def preset_name(config: BatchConfig) -> str:
-    """The key of the preset equal to ``config``, or ``"custom"``."""
-    for name, preset in PRESETS.items():
-        if preset == config:
-            return name
-    return CUSTOM_PRESET
-
-
-def backoff_delay(fail_count: int, base: float = 120.0, maximum: float = 3600.0) -> float:
-    """Seconds to wait after the ``fail_count``-th consecutive failure: 2, 4, ... 32, 60 min."""
-    if fail_count < 1:
-        return 0.0
-    # Cap the exponent: 2**60 minutes is beyond any sane maximum and avoids float overflow.
-    return min(base * 2.0 ** min(fail_count - 1, 60), maximum)
-
-
-@dataclass(frozen=True, slots=True)
-class ManagerConfig:
-    """Everything the options flow can change; ``resubscribe_after=None`` is event-only mode."""
-
-    batch: BatchConfig = PRESETS[DEFAULT_PRESET]
-    max_per_minute: int = 200
-    resubscribe_after: float | None = 86400.0
-    health_check_interval: float = 3600.0
-    base_backoff: float = 120.0
-    max_backoff: float = 3600.0
-
-    def __post_init__(self) -> None:
-        """Reject values that would stall or flood the queue."""
-        if isinstance(self.max_per_minute, bool) or not isinstance(self.max_per_minute, int):
-            raise TypeError("max_per_minute must be an int")
-        if self.max_per_minute < 1:
-            raise ValueError("max_per_minute must be at least 1")
-        if self.resubscribe_after is not None and not self.resubscribe_after > 0:
-            raise ValueError("resubscribe_after must be > 0 or None")
-        if not self.health_check_interval > 0:
-            raise ValueError("health_check_interval must be > 0")
-        if not 0 < self.base_backoff <= self.max_backoff:
-            raise ValueError("need 0 < base_backoff <= max_backoff")
-
-
-@dataclass(frozen=True, slots=True)
-class ContactInfo:
-    """A read-only snapshot of one contact (times are clock seconds, unix by default)."""
-
-    jid: str
-    priority: Priority
-    state: ContactState
-    fail_count: int
-    next_retry: float | None
-    last_event: float | None
-    last_subscribed: float | None
-    queued_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    """Counters for the diagnostics, sensors and metrics (seed names first)."""
-
-    total_subscriptions: int
-    """Tracked contacts."""
-    active: int
-    """Contacts in state ``subscribed``."""
-    stale: int
-    """Contacts queued again because they went stale."""
-    failed: int
-    """Contacts whose last attempt failed (fail count > 0)."""
-    queue_length: int
-    in_backoff: int
-    next_retry: float | None
-    calls_last_minute: int
-    calls_last_hour: int
-    preset: str
-    subscribe_calls_total: int
-    subscribe_failures_total: int
-    reconnects_total: int
-    connected: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for diagnostics and JSON."""
-        return asdict(self)
 
 
 @dataclass(slots=True, eq=False)
@@ -230,7 +70,7 @@ class SubscriptionManager:
         self,
         subscribe: Callable[[str], Awaitable[None]],
         *,
-        config: ManagerConfig = ManagerConfig(),
+        config: ManagerConfig = DEFAULT_CONFIG,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -507,7 +347,7 @@ class SubscriptionManager:
         data: dict[str, Any],
         subscribe: Callable[[str], Awaitable[None]],
         *,
-        config: ManagerConfig = ManagerConfig(),
+        config: ManagerConfig = DEFAULT_CONFIG,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> SubscriptionManager:
