@@ -648,3 +648,25 @@ async def test_restore_then_queue_keeps_fail_counts() -> None:
     info = restored.contact("f@s.whatsapp.net")
     assert info is not None
     assert (info.fail_count, info.state, info.priority) == (1, ContactState.BACKOFF, 1)
+
+
+async def test_worker_survives_an_unexpected_error(caplog: pytest.LogCaptureFixture) -> None:
+    """A bug inside the loop is logged and the worker carries on after a short pause."""
+    manager, fake, clock = make()
+    broken = [True]
+
+    def clock_with_a_glitch() -> float:
+        if broken[0] and len(fake.calls) == 2:
+            broken[0] = False
+            raise RuntimeError("glitch")
+        return clock.time()
+
+    manager._clock = clock_with_a_glitch
+    manager.start()
+    for jid in jids(5):
+        manager.queue(jid)
+    manager.on_connected()
+    await clock.advance(60)
+    assert "Subscription worker failed" in caplog.text
+    assert manager.stats().active == 5
+    await manager.stop()

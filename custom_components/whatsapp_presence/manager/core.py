@@ -33,6 +33,8 @@ _LOGGER = logging.getLogger(__name__)
 _HOUR: Final = 3600.0
 _EPSILON: Final = 1e-6
 """Slack when comparing a due time with the clock: unix-time floats resolve ~0.2 us."""
+_ERROR_PAUSE: Final = 5.0
+"""Seconds the worker waits after an unexpected error before it carries on."""
 STORAGE_VERSION: Final = 1
 
 
@@ -173,6 +175,9 @@ class SubscriptionManager:
                 return
             if contact.state is ContactState.SUBSCRIBING:
                 contact.requeue_after_call = True
+            elif contact.state is ContactState.STALE:  # asked for: an event must not cancel it
+                self._set_state(contact, ContactState.QUEUED)
+                self._notify(jid)
             elif contact.qkey is None:
                 self._enqueue(contact, ContactState.QUEUED)
                 self._wake.set()
@@ -548,6 +553,15 @@ class SubscriptionManager:
             await asyncio.wait((waiter, sleeper))
 
     async def _worker(self) -> None:
+        """Run ``_work`` forever; a bug must not silently end all subscribing."""
+        while True:
+            try:
+                await self._work()
+            except Exception:
+                _LOGGER.exception("Subscription worker failed; resuming in %.0f s", _ERROR_PAUSE)
+                await self._sleep(_ERROR_PAUSE)
+
+    async def _work(self) -> None:
         """Forever: take the head of the queue when pacing allows, and subscribe it."""
         while True:
             self._wake.clear()
@@ -655,7 +669,10 @@ class SubscriptionManager:
             await self._wait(self._health_wake, self._config.health_check_interval)
             if self._health_wake.is_set():
                 continue  # the interval changed: start a new period
-            self.check_health()
+            try:
+                self.check_health()
+            except Exception:
+                _LOGGER.exception("Subscription health check failed")
 
 
 def _info(contact: _Contact) -> ContactInfo:
