@@ -1,21 +1,910 @@
-"""Config flow for WhatsApp Presence."""
+"""Config flow for WhatsApp Presence: where WhatsApp runs, pairing, pacing, contacts.
+
+The flow talks to a bridge of its own (pairing.py): a child bridge on a new session folder in
+local and demo modes, the user's bridge add-on or server in remote mode. It pairs through it,
+stops it and hands the session to the entry, whose coordinator then runs its own bridge.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
+import uuid
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+    OptionsFlow,
+    SubentryFlowResult,
+)
+from homeassistant.const import CONF_TOKEN, CONF_URL
+from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    QrCodeSelector,
+    QrCodeSelectorConfig,
+    QrErrorCorrectionLevel,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+import probatio as vol
+from yarl import URL
 
-from .const import DOMAIN, MODE_LOCAL, MODE_REMOTE, MODE_SIMULATOR
+from .bridge.protocol import (
+    WS_PATH,
+    BridgeAuthError,
+    BridgeError,
+    ErrorCode,
+    is_user_jid,
+    jid_to_phone,
+    normalize_phone,
+)
+from .const import (
+    BATCH_DELAY_RANGE,
+    BATCH_SIZE_RANGE,
+    CONF_ACCOUNT_JID,
+    CONF_BATCH_DELAY,
+    CONF_BATCH_SIZE,
+    CONF_GRACE_PERIOD,
+    CONF_HEALTH_CHECK_INTERVAL,
+    CONF_JID,
+    CONF_MARK_ONLINE,
+    CONF_MAX_BACKOFF,
+    CONF_MAX_PER_MINUTE,
+    CONF_MODE,
+    CONF_PHONE,
+    CONF_PRESET,
+    CONF_PRIORITY,
+    CONF_PROMETHEUS,
+    CONF_PROMETHEUS_JID,
+    CONF_PUSH_NAME,
+    CONF_RESUBSCRIBE_AFTER,
+    CONF_SESSION_ID,
+    CONF_SUBSCRIPTION_DELAY,
+    DEFAULT_GRACE_PERIOD,
+    DEFAULT_HEALTH_CHECK_INTERVAL,
+    DEFAULT_MARK_ONLINE,
+    DEFAULT_MAX_BACKOFF,
+    DEFAULT_MAX_PER_MINUTE,
+    DEFAULT_PRESET,
+    DEFAULT_PROMETHEUS,
+    DEFAULT_RESUBSCRIBE_AFTER,
+    DOMAIN,
+    MAX_PER_MINUTE_RANGE,
+    MODE_LOCAL,
+    MODE_REMOTE,
+    MODE_SIMULATOR,
+    PRESET_CUSTOM,
+    PRIORITIES,
+    SUBENTRY_CONTACT,
+    SUBENTRY_GROUP,
+    SUBSCRIPTION_DELAY_RANGE,
+)
+from .launcher import BridgeStartError
+from .manager import PRESETS, BatchConfig, preset_rate
+from .pairing import REASON_TIMEOUT, FlowBridge, NeonizeUnavailableError, async_remove_session
+
+PAIR_OPTIONS: Final = ["pair_qr", "pair_phone", "pair_qr_static"]
+PRESET_OPTIONS: Final = [*PRESETS, PRESET_CUSTOM]
+DEFAULT_PRIORITY: Final = "medium"
+CONF_CONTACT: Final = "contact"
+CONF_GROUP: Final = "group"
+SECTION_PACING: Final = "pacing"
+SECTION_SCHEDULE: Final = "schedule"
+SECTION_CONNECTION: Final = "connection"
+SECTION_METRICS: Final = "metrics"
+
+# Safe ranges of the options that const.py gives no range for (units as stored).
+RESUBSCRIBE_AFTER_RANGE: Final = (0, 168)  # hours; 0 = only on reconnect (event-only)
+HEALTH_CHECK_INTERVAL_RANGE: Final = (5, 1440)  # minutes
+MAX_BACKOFF_RANGE: Final = (2, 1440)  # minutes
+GRACE_PERIOD_RANGE: Final = (0, 3600)  # seconds
+DEFAULT_PROMETHEUS_JID: Final = False
+
+
+def _number(low: float, high: float, step: float, unit: str | None = None) -> NumberSelector:
+    config = NumberSelectorConfig(min=low, max=high, step=step, mode=NumberSelectorMode.BOX)
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
+
+PRESET_SELECTOR: Final = SelectSelector(
+    SelectSelectorConfig(
+        options=PRESET_OPTIONS, translation_key="preset", mode=SelectSelectorMode.LIST
+    )
+)
+PRIORITY_SELECTOR: Final = SelectSelector(
+    SelectSelectorConfig(
+        options=list(PRIORITIES), translation_key="priority", mode=SelectSelectorMode.LIST
+    )
+)
+CUSTOM_SCHEMA: Final = vol.Schema(
+    {
+        vol.Required(CONF_BATCH_SIZE): _number(*BATCH_SIZE_RANGE, 1),
+        vol.Required(CONF_BATCH_DELAY): _number(*BATCH_DELAY_RANGE, 0.5, "s"),
+        vol.Required(CONF_SUBSCRIPTION_DELAY): _number(*SUBSCRIPTION_DELAY_RANGE, 0.05, "s"),
+    }
+)
+REMOTE_SCHEMA: Final = vol.Schema(
+    {
+        vol.Required(CONF_URL): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
+        vol.Required(CONF_TOKEN): TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD)),
+    }
+)
+PHONE_SCHEMA: Final = vol.Schema(
+    {vol.Required(CONF_PHONE): TextSelector(TextSelectorConfig(type=TextSelectorType.TEL))}
+)
+
+
+def default_options() -> dict[str, Any]:
+    """Options of a new entry: the default preset and every default setting."""
+    return {
+        CONF_PRESET: DEFAULT_PRESET,
+        CONF_MAX_PER_MINUTE: DEFAULT_MAX_PER_MINUTE,
+        CONF_RESUBSCRIBE_AFTER: DEFAULT_RESUBSCRIBE_AFTER,
+        CONF_HEALTH_CHECK_INTERVAL: DEFAULT_HEALTH_CHECK_INTERVAL,
+        CONF_MAX_BACKOFF: DEFAULT_MAX_BACKOFF,
+        CONF_MARK_ONLINE: DEFAULT_MARK_ONLINE,
+        CONF_GRACE_PERIOD: DEFAULT_GRACE_PERIOD,
+        CONF_PROMETHEUS: DEFAULT_PROMETHEUS,
+        CONF_PROMETHEUS_JID: DEFAULT_PROMETHEUS_JID,
+    }
+
+
+def normalize_url(value: str) -> str | None:
+    """A bridge WebSocket URL (``ws://host:port/ws``), or None when it is not one.
+
+    ``http(s)`` is accepted as ``ws(s)`` and an empty path means the bridge's ``/ws``.
+    """
+    try:
+        url = URL(value.strip())
+    except ValueError:
+        return None
+    if url.scheme in ("http", "https"):
+        url = url.with_scheme("ws" if url.scheme == "http" else "wss")
+    if url.scheme not in ("ws", "wss") or not url.host:
+        return None
+    if url.path in ("", "/"):
+        url = url.with_path(WS_PATH)
+    return str(url)
+
+
+def custom_pacing(user_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Custom batch values from a form, and errors: WhatsApp's limit is 200-300 a minute."""
+    values: dict[str, Any] = {
+        CONF_BATCH_SIZE: int(user_input[CONF_BATCH_SIZE]),
+        CONF_BATCH_DELAY: float(user_input[CONF_BATCH_DELAY]),
+        CONF_SUBSCRIPTION_DELAY: float(user_input[CONF_SUBSCRIPTION_DELAY]),
+    }
+    rate = preset_rate(
+        BatchConfig(
+            batch_size=values[CONF_BATCH_SIZE],
+            batch_delay=values[CONF_BATCH_DELAY],
+            subscription_delay=values[CONF_SUBSCRIPTION_DELAY],
+        )
+    )
+    if rate > MAX_PER_MINUTE_RANGE[1]:
+        return values, {"base": "rate_too_high"}
+    return values, {}
+
+
+def custom_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Current custom values, or the default preset's as a starting point."""
+    preset = PRESETS[DEFAULT_PRESET]
+    return {
+        CONF_BATCH_SIZE: options.get(CONF_BATCH_SIZE, preset.batch_size),
+        CONF_BATCH_DELAY: options.get(CONF_BATCH_DELAY, preset.batch_delay),
+        CONF_SUBSCRIPTION_DELAY: options.get(CONF_SUBSCRIPTION_DELAY, preset.subscription_delay),
+    }
+
+
+def _rate_text(user_input: Mapping[str, Any] | None) -> str:
+    """Contacts a minute of a (possibly rejected) custom form, for its description."""
+    if user_input is None:
+        return "-"
+    values, _ = custom_pacing(user_input)
+    rate = preset_rate(
+        BatchConfig(
+            values[CONF_BATCH_SIZE], values[CONF_BATCH_DELAY], values[CONF_SUBSCRIPTION_DELAY]
+        )
+    )
+    return f"{rate:.0f}"
+
+
+def account_title(account: Mapping[str, Any]) -> str:
+    """The entry title: the account's push name, else its number."""
+    name = account.get("push_name")
+    return str(name) if name else f"+{jid_to_phone(str(account['jid']))}"
 
 
 class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Link a WhatsApp account: choose where WhatsApp runs, then pair."""
+    """Link a WhatsApp account: choose where WhatsApp runs, pair, choose the pacing."""
 
     VERSION = 1
+
+    def __init__(self) -> None:
+        """Flow state; the bridge is created on first use (``hass`` is set after init)."""
+        self._flow_bridge: FlowBridge | None = None
+        self._mode: str | None = None
+        self._url: str | None = None
+        self._token: str | None = None
+        self._account: dict[str, Any] | None = None
+
+    @property
+    def _bridge(self) -> FlowBridge:
+        if self._flow_bridge is None:
+            self._flow_bridge = FlowBridge(self.hass)
+        return self._flow_bridge
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> WhatsAppOptionsFlow:
+        """Pacing and behaviour of a linked account."""
+        return WhatsAppOptionsFlow()
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Tracked contacts and groups are subentries of the account."""
+        return {SUBENTRY_CONTACT: ContactSubentryFlow, SUBENTRY_GROUP: GroupSubentryFlow}
+
+    @callback
+    def async_remove(self) -> None:
+        """The dialog closed (or the flow ended): stop this flow's bridge, drop an unused session."""
+        if self._flow_bridge is not None and self._flow_bridge.active:
+            self.hass.async_create_task(
+                self._flow_bridge.async_close(discard=True), "whatsapp_presence flow teardown"
+            )
+
+    # ------------------------------------------------------------------ where WhatsApp runs
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask where the WhatsApp session runs."""
         return self.async_show_menu(
             step_id="user", menu_options=[MODE_LOCAL, MODE_REMOTE, MODE_SIMULATOR]
         )
+
+    async def async_step_local(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Install neonize if needed and start a bridge on this host."""
+        self._mode = MODE_LOCAL
+        return self._async_progress_start("local", "install")
+
+    async def async_step_simulator(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Start a bridge on a simulated WhatsApp network (a demo, no account needed)."""
+        self._mode = MODE_SIMULATOR
+        return self._async_progress_start("simulator", "start_simulator")
+
+    def _async_progress_start(self, step_id: str, action: str) -> ConfigFlowResult:
+        bridge = self._bridge
+        if bridge.start_task is None:
+            assert self._mode is not None
+            bridge.start_child(self._mode, uuid.uuid4().hex, local=self._mode == MODE_LOCAL)
+        assert bridge.start_task is not None
+        if not bridge.start_task.done():
+            return self.async_show_progress(
+                step_id=step_id, progress_action=action, progress_task=bridge.start_task
+            )
+        return self.async_show_progress_done(next_step_id="bridge_started")
+
+    async def async_step_bridge_started(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The child bridge is up (or could not start)."""
+        bridge = self._bridge
+        task, bridge.start_task = bridge.start_task, None
+        assert task is not None
+        try:
+            hello = task.result()
+        except NeonizeUnavailableError:
+            await bridge.async_close(discard=True)
+            return self.async_abort(reason="neonize_unavailable")
+        except (BridgeStartError, BridgeError, OSError) as err:
+            await bridge.async_close(discard=True)
+            return self.async_abort(
+                reason="bridge_failed", description_placeholders={"error": str(err)}
+            )
+        return await self._async_bridge_ready(hello)
+
+    async def async_step_remote(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Reach a bridge add-on or server by URL and token."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            url = normalize_url(user_input[CONF_URL])
+            if url is None:
+                errors[CONF_URL] = "invalid_url"
+            else:
+                token = user_input[CONF_TOKEN]
+                hello, error = await self._async_connect(url, token)
+                if hello is not None:
+                    self._mode, self._url, self._token = MODE_REMOTE, url, token
+                    return await self._async_bridge_ready(hello)
+                errors["base"] = error
+        return self.async_show_form(
+            step_id="remote",
+            data_schema=self.add_suggested_values_to_schema(REMOTE_SCHEMA, user_input),
+            errors=errors,
+        )
+
+    async def _async_connect(self, url: str, token: str) -> tuple[dict[str, Any] | None, str]:
+        """Connect the flow's client; the hello, or None and an error key."""
+        try:
+            return await self._bridge.async_connect(url, token), ""
+        except BridgeAuthError:
+            return None, "invalid_auth"
+        except BridgeError as err:
+            if err.code == ErrorCode.UNSUPPORTED_PROTOCOL:
+                return None, "incompatible_bridge"
+            return None, "cannot_connect"
+
+    async def _async_bridge_ready(self, hello: Mapping[str, Any]) -> ConfigFlowResult:
+        """A bridge already holding a session skips pairing; otherwise pair."""
+        status = hello.get("status") or {}
+        account = status.get("account")
+        if status.get("paired") and isinstance(account, dict) and is_user_jid(account.get("jid")):
+            return await self._async_account_ready(account)
+        return await self.async_step_pair()
+
+    # ------------------------------------------------------------------ pairing
+
+    async def async_step_pair(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Choose how to link: QR code or phone-number code."""
+        return self.async_show_menu(step_id="pair", menu_options=PAIR_OPTIONS)
+
+    def _show_pair_retry(self, reason: str) -> ConfigFlowResult:
+        return self.async_show_menu(
+            step_id="pair_retry",
+            menu_options=PAIR_OPTIONS,
+            description_placeholders={"reason": reason},
+        )
+
+    async def async_step_pair_retry(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pairing failed or timed out: offer the methods again (this step only renders)."""
+        return self._show_pair_retry("-")
+
+    async def async_step_pair_qr(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show WhatsApp's QR code; re-rendered each time WhatsApp rotates it."""
+        bridge = self._bridge
+        if bridge.pairing != "qr":
+            try:
+                await bridge.async_pair_qr()
+            except BridgeError as err:
+                return self._show_pair_retry(str(err.code))
+        if bridge.outcome is not None:
+            return self.async_show_progress_done(next_step_id="pair_finish")
+        waiter = bridge.wait_change()
+        if bridge.qr is None:
+            return self.async_show_progress(
+                step_id="pair_qr", progress_action="wait_qr", progress_task=waiter
+            )
+        return self.async_show_progress(
+            step_id="pair_qr",
+            progress_action="scan_qr",
+            progress_task=waiter,
+            description_placeholders={"qr": bridge.qr},
+        )
+
+    async def async_step_pair_qr_static(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The QR code in a plain form: scan it, then submit (when the live one won't show)."""
+        bridge = self._bridge
+        errors: dict[str, str] = {}
+        if bridge.pairing != "qr":
+            try:
+                await bridge.async_pair_qr()
+            except BridgeError as err:
+                return self._show_pair_retry(str(err.code))
+        elif bridge.outcome is not None:
+            return await self.async_step_pair_finish()
+        elif user_input is not None:
+            errors["base"] = "not_paired_yet"
+        fields: dict[Any, Any] = {}
+        if bridge.qr is not None:
+            fields[vol.Optional("qr")] = QrCodeSelector(
+                QrCodeSelectorConfig(
+                    data=bridge.qr,
+                    scale=5,
+                    error_correction_level=QrErrorCorrectionLevel.QUARTILE,
+                )
+            )
+        return self.async_show_form(
+            step_id="pair_qr_static", data_schema=vol.Schema(fields), errors=errors
+        )
+
+    async def async_step_pair_phone(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the account's phone number; WhatsApp then shows a code to type on it."""
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        if user_input is not None:
+            try:
+                phone = normalize_phone(user_input[CONF_PHONE])
+            except BridgeError:
+                errors[CONF_PHONE] = "invalid_phone"
+            else:
+                try:
+                    await self._bridge.async_pair_phone(phone)
+                except BridgeError as err:
+                    errors["base"] = "pairing_failed"
+                    placeholders["error"] = err.message
+                else:
+                    return await self.async_step_pair_code()
+        return self.async_show_form(
+            step_id="pair_phone",
+            data_schema=self.add_suggested_values_to_schema(PHONE_SCHEMA, user_input),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_pair_code(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the code to type on the phone until WhatsApp links the device."""
+        bridge = self._bridge
+        if bridge.outcome is not None:
+            return self.async_show_progress_done(next_step_id="pair_finish")
+        return self.async_show_progress(
+            step_id="pair_code",
+            progress_action="enter_code",
+            progress_task=bridge.wait_change(),
+            description_placeholders={"code": bridge.code or ""},
+        )
+
+    async def async_step_pair_finish(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pairing ended: go on with the account, or offer a retry."""
+        bridge = self._bridge
+        outcome = bridge.take_outcome()
+        if outcome.account is None:
+            reason = outcome.reason or "unknown"
+            if reason == REASON_TIMEOUT:
+                await bridge.async_cancel_pairing()
+            return self._show_pair_retry(reason)
+        return await self._async_account_ready(outcome.account)
+
+    async def _async_account_ready(self, account: Mapping[str, Any]) -> ConfigFlowResult:
+        """The bridge holds a session of ``account``: one entry per account, same one on reauth."""
+        jid = str(account["jid"])  # checked by the caller (hello) or by FlowBridge (event)
+        await self.async_set_unique_id(jid_to_phone(jid), raise_on_progress=False)
+        if self.source == SOURCE_REAUTH:
+            if self._get_reauth_entry().unique_id != self.unique_id:
+                await self._bridge.async_close(discard=True)
+                self._abort_if_unique_id_mismatch(reason="wrong_account")
+            return await self._async_finish_reauth(account)
+        await self._async_abort_if_configured()
+        self._account = dict(account)
+        return await self.async_step_preset()
+
+    async def _async_abort_if_configured(self) -> None:
+        assert self.unique_id is not None
+        if self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, self.unique_id):
+            await self._bridge.async_close(discard=True)
+            self._abort_if_unique_id_configured()
+
+    # ------------------------------------------------------------------ pacing and entry
+
+    async def async_step_preset(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Choose how fast contacts are subscribed."""
+        if user_input is not None:
+            if user_input[CONF_PRESET] == PRESET_CUSTOM:
+                return await self.async_step_custom()
+            return await self._async_create({CONF_PRESET: user_input[CONF_PRESET]})
+        assert self._account is not None
+        return self.async_show_form(
+            step_id="preset",
+            data_schema=vol.Schema(
+                {vol.Required(CONF_PRESET, default=DEFAULT_PRESET): PRESET_SELECTOR}
+            ),
+            description_placeholders={"account": account_title(self._account)},
+        )
+
+    async def async_step_custom(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Custom batch values, within safe ranges."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            values, errors = custom_pacing(user_input)
+            if not errors:
+                return await self._async_create({CONF_PRESET: PRESET_CUSTOM, **values})
+        return self.async_show_form(
+            step_id="custom",
+            data_schema=self.add_suggested_values_to_schema(
+                CUSTOM_SCHEMA, user_input or custom_defaults({})
+            ),
+            errors=errors,
+            description_placeholders={"rate": _rate_text(user_input)},
+        )
+
+    async def _async_create(self, options: dict[str, Any]) -> ConfigFlowResult:
+        """Hand the session to a new entry (the flow's own bridge stops first)."""
+        account = self._account
+        assert account is not None
+        await self._async_abort_if_configured()
+        data: dict[str, Any] = {
+            CONF_MODE: self._mode,
+            CONF_ACCOUNT_JID: account["jid"],
+            CONF_PUSH_NAME: account.get("push_name"),
+        }
+        if self._mode == MODE_REMOTE:
+            data[CONF_URL], data[CONF_TOKEN] = self._url, self._token
+        else:
+            data[CONF_SESSION_ID] = self._bridge.session_id
+        self._bridge.session_id = None  # the entry owns the folder now
+        await self._bridge.async_close(discard=False)
+        return self.async_create_entry(
+            title=account_title(account), data=data, options={**default_options(), **options}
+        )
+
+    # ------------------------------------------------------------------ reauth, reconfigure
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """WhatsApp logged the linked device out: pair again."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Explain, then start pairing through the entry's kind of bridge."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            mode = entry.data[CONF_MODE]
+            if mode == MODE_LOCAL:
+                return await self.async_step_local()
+            if mode == MODE_SIMULATOR:
+                return await self.async_step_simulator()
+            hello, error = await self._async_connect(entry.data[CONF_URL], entry.data[CONF_TOKEN])
+            if hello is not None:
+                self._mode = MODE_REMOTE
+                return await self._async_bridge_ready(hello)
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            description_placeholders={"title": entry.title},
+            errors=errors,
+        )
+
+    async def _async_finish_reauth(self, account: Mapping[str, Any]) -> ConfigFlowResult:
+        """Same account again: point the entry at the new session and reload it."""
+        entry = self._get_reauth_entry()
+        updates: dict[str, Any] = {
+            CONF_ACCOUNT_JID: account["jid"],
+            CONF_PUSH_NAME: account.get("push_name"),
+        }
+        old_session: str | None = None
+        if self._mode != MODE_REMOTE:
+            updates[CONF_SESSION_ID] = self._bridge.session_id
+            old_session = entry.data.get(CONF_SESSION_ID)
+            self._bridge.session_id = None  # the entry owns the folder now
+        await self._bridge.async_close(discard=False)
+        self.hass.config_entries.async_update_entry(entry, data={**entry.data, **updates})
+        # The update listener does not reload (it applies options live); a new session needs it.
+        await self.hass.config_entries.async_reload(entry.entry_id)
+        if old_session is not None and old_session != updates[CONF_SESSION_ID]:
+            await async_remove_session(self.hass, old_session)
+        return self.async_abort(reason="reauth_successful")
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the address or token of a bridge add-on or server (same account)."""
+        entry = self._get_reconfigure_entry()
+        if entry.data[CONF_MODE] != MODE_REMOTE:
+            return self.async_abort(reason="reconfigure_not_supported")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            url = normalize_url(user_input[CONF_URL])
+            if url is None:
+                errors[CONF_URL] = "invalid_url"
+            else:
+                token = user_input[CONF_TOKEN]
+                hello, error = await self._async_connect(url, token)
+                await self._bridge.async_close(discard=False)
+                status = (hello or {}).get("status") or {}
+                account = status.get("account")
+                if hello is None:
+                    errors["base"] = error
+                elif not status.get("paired") or not isinstance(account, dict):
+                    errors["base"] = "bridge_not_paired"
+                else:
+                    await self.async_set_unique_id(jid_to_phone(str(account.get("jid"))))
+                    self._abort_if_unique_id_mismatch(reason="wrong_account")
+                    self.hass.config_entries.async_update_entry(
+                        entry, data={**entry.data, CONF_URL: url, CONF_TOKEN: token}
+                    )
+                    await self.hass.config_entries.async_reload(entry.entry_id)
+                    return self.async_abort(reason="reconfigure_successful")
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                REMOTE_SCHEMA, user_input or entry.data
+            ),
+            errors=errors,
+        )
+
+
+class WhatsAppOptionsFlow(OptionsFlow):
+    """Pacing, schedule, connection behaviour and metrics of a linked account."""
+
+    def __init__(self) -> None:
+        """Options chosen on the first page, kept while the custom page is shown."""
+        self._options: dict[str, Any] = {}
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Everything but the custom batch values (shown next when the preset is custom)."""
+        current = {**default_options(), **self.config_entry.options}
+        if user_input is not None:
+            flat: dict[str, Any] = {}
+            for value in user_input.values():
+                flat.update(value)
+            for key in (
+                CONF_MAX_PER_MINUTE,
+                CONF_RESUBSCRIBE_AFTER,
+                CONF_HEALTH_CHECK_INTERVAL,
+                CONF_MAX_BACKOFF,
+                CONF_GRACE_PERIOD,
+            ):
+                flat[key] = int(flat[key])
+            self._options = {**current, **flat}
+            if flat[CONF_PRESET] == PRESET_CUSTOM:
+                return await self.async_step_custom()
+            return self.async_create_entry(data=self._options)
+        suggested = {
+            SECTION_PACING: {k: current[k] for k in (CONF_PRESET, CONF_MAX_PER_MINUTE)},
+            SECTION_SCHEDULE: {
+                k: current[k]
+                for k in (CONF_RESUBSCRIBE_AFTER, CONF_HEALTH_CHECK_INTERVAL, CONF_MAX_BACKOFF)
+            },
+            SECTION_CONNECTION: {k: current[k] for k in (CONF_MARK_ONLINE, CONF_GRACE_PERIOD)},
+            SECTION_METRICS: {k: current[k] for k in (CONF_PROMETHEUS, CONF_PROMETHEUS_JID)},
+        }
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, suggested),
+        )
+
+    async def async_step_custom(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Custom batch values, within safe ranges."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            values, errors = custom_pacing(user_input)
+            if not errors:
+                return self.async_create_entry(data={**self._options, **values})
+        return self.async_show_form(
+            step_id="custom",
+            data_schema=self.add_suggested_values_to_schema(
+                CUSTOM_SCHEMA, user_input or custom_defaults(self._options)
+            ),
+            errors=errors,
+            description_placeholders={"rate": _rate_text(user_input)},
+        )
+
+
+OPTIONS_SCHEMA: Final = vol.Schema(
+    {
+        vol.Required(SECTION_PACING): section(
+            vol.Schema(
+                {
+                    vol.Required(CONF_PRESET): PRESET_SELECTOR,
+                    vol.Required(CONF_MAX_PER_MINUTE): _number(*MAX_PER_MINUTE_RANGE, 1),
+                }
+            )
+        ),
+        vol.Required(SECTION_SCHEDULE): section(
+            vol.Schema(
+                {
+                    vol.Required(CONF_RESUBSCRIBE_AFTER): _number(*RESUBSCRIBE_AFTER_RANGE, 1, "h"),
+                    vol.Required(CONF_HEALTH_CHECK_INTERVAL): _number(
+                        *HEALTH_CHECK_INTERVAL_RANGE, 1, "min"
+                    ),
+                    vol.Required(CONF_MAX_BACKOFF): _number(*MAX_BACKOFF_RANGE, 1, "min"),
+                }
+            ),
+            {"collapsed": True},
+        ),
+        vol.Required(SECTION_CONNECTION): section(
+            vol.Schema(
+                {
+                    vol.Required(CONF_MARK_ONLINE): BooleanSelector(),
+                    vol.Required(CONF_GRACE_PERIOD): _number(*GRACE_PERIOD_RANGE, 1, "s"),
+                }
+            )
+        ),
+        vol.Required(SECTION_METRICS): section(
+            vol.Schema(
+                {
+                    vol.Required(CONF_PROMETHEUS): BooleanSelector(),
+                    vol.Required(CONF_PROMETHEUS_JID): BooleanSelector(),
+                }
+            ),
+            {"collapsed": True},
+        ),
+    }
+)
+
+
+# ---------------------------------------------------------------------- subentries
+
+
+class _TrackSubentryFlow(ConfigSubentryFlow):
+    """Shared checks: the account must be loaded and its bridge reachable."""
+
+    def _client(self) -> Any:
+        """The running coordinator's bridge client, or None when the account is not loaded."""
+        entry = self._get_entry()
+        if entry.state is not ConfigEntryState.LOADED:
+            return None
+        return getattr(entry.runtime_data, "client", None)
+
+    def _tracked(self, jid: str) -> bool:
+        return any(sub.unique_id == jid for sub in self._get_entry().subentries.values())
+
+
+class ContactSubentryFlow(_TrackSubentryFlow):
+    """Track one contact: from the address book, or by number (checked on WhatsApp)."""
+
+    def __init__(self) -> None:
+        """The address book is read once, when the form is first shown."""
+        self._names: dict[str, str | None] | None = None
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Pick a contact or type a number, and a priority."""
+        client = self._client()
+        if client is None:
+            return self.async_abort(reason="entry_not_loaded")
+        if self._names is None:
+            try:
+                contacts = await client.contacts()
+            except BridgeError:
+                return self.async_abort(reason="cannot_connect")
+            self._names = {c["jid"]: c.get("name") for c in contacts if is_user_jid(c.get("jid"))}
+        names = self._names
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            jid, error = await self._async_jid(client, user_input)
+            if error:
+                errors["base" if error != "invalid_phone" else CONF_PHONE] = error
+            else:
+                assert jid is not None
+                if self._tracked(jid):
+                    return self.async_abort(reason="already_configured")
+                phone = jid_to_phone(jid)
+                return self.async_create_entry(
+                    title=names.get(jid) or f"+{phone}",
+                    data={
+                        CONF_JID: jid,
+                        CONF_PHONE: phone,
+                        CONF_PRIORITY: PRIORITIES[user_input[CONF_PRIORITY]],
+                    },
+                    unique_id=jid,
+                )
+        options = sorted(
+            (
+                SelectOptionDict(
+                    value=jid,
+                    label=f"{name} (+{jid_to_phone(jid)})" if name else f"+{jid_to_phone(jid)}",
+                )
+                for jid, name in names.items()
+                if not self._tracked(jid)
+            ),
+            key=lambda option: option["label"].casefold(),
+        )
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_CONTACT): SelectSelector(
+                    SelectSelectorConfig(options=options, mode=SelectSelectorMode.DROPDOWN)
+                ),
+                vol.Optional(CONF_PHONE): TextSelector(
+                    TextSelectorConfig(type=TextSelectorType.TEL)
+                ),
+                vol.Required(CONF_PRIORITY, default=DEFAULT_PRIORITY): PRIORITY_SELECTOR,
+            }
+        )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
+        )
+
+    async def _async_jid(
+        self, client: Any, user_input: Mapping[str, Any]
+    ) -> tuple[str | None, str]:
+        """The chosen contact's JID, or a typed number checked on WhatsApp; else an error key."""
+        account_jid = self._get_entry().data.get(CONF_ACCOUNT_JID)
+        typed = str(user_input.get(CONF_PHONE) or "").strip()
+        if not typed:
+            chosen = user_input.get(CONF_CONTACT)
+            if not chosen:
+                return None, "no_contact"
+            return (None, "own_account") if chosen == account_jid else (chosen, "")
+        try:
+            phone = normalize_phone(typed)
+        except BridgeError:
+            return None, "invalid_phone"
+        try:
+            results = await client.resolve([phone])
+        except BridgeError as err:
+            return None, "rate_limited" if err.code == ErrorCode.RATE_LIMITED else "cannot_connect"
+        found = next(
+            (r for r in results if r.get("on_whatsapp") and is_user_jid(r.get("jid"))), None
+        )
+        if found is None:
+            return None, "not_on_whatsapp"
+        jid = str(found["jid"])
+        return (None, "own_account") if jid == account_jid else (jid, "")
+
+
+class GroupSubentryFlow(_TrackSubentryFlow):
+    """Track every participant of a group."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Pick a group and a priority."""
+        client = self._client()
+        if client is None:
+            return self.async_abort(reason="entry_not_loaded")
+        try:
+            groups = await client.groups()
+        except BridgeError as err:
+            reason = "rate_limited" if err.code == ErrorCode.RATE_LIMITED else "cannot_connect"
+            return self.async_abort(reason=reason)
+        names = {g["jid"]: str(g.get("name") or g["jid"]) for g in groups if "jid" in g}
+        if user_input is not None:
+            jid = user_input[CONF_GROUP]
+            if self._tracked(jid):
+                return self.async_abort(reason="already_configured")
+            name = names.get(jid, jid)
+            return self.async_create_entry(
+                title=name,
+                data={
+                    CONF_JID: jid,
+                    "name": name,
+                    CONF_PRIORITY: PRIORITIES[user_input[CONF_PRIORITY]],
+                },
+                unique_id=jid,
+            )
+        counts = {g["jid"]: g.get("participants") for g in groups if "jid" in g}
+        options = sorted(
+            (
+                SelectOptionDict(
+                    value=jid,
+                    label=f"{name} ({counts[jid]})" if counts.get(jid) else name,
+                )
+                for jid, name in names.items()
+                if not self._tracked(jid)
+            ),
+            key=lambda option: option["label"].casefold(),
+        )
+        if not options:
+            return self.async_abort(reason="no_groups")
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_GROUP): SelectSelector(
+                    SelectSelectorConfig(options=options, mode=SelectSelectorMode.DROPDOWN)
+                ),
+                vol.Required(CONF_PRIORITY, default=DEFAULT_PRIORITY): PRIORITY_SELECTOR,
+            }
+        )
+        return self.async_show_form(step_id="user", data_schema=schema)

@@ -1,0 +1,277 @@
+"""The config flow's own link to a bridge: start or reach one, and pair a WhatsApp account.
+
+Why apart from the coordinator: pairing happens before any entry exists (and again on reauth,
+while the entry's own bridge may still be running), so a flow owns a short-lived bridge and
+client of its own, and tears them down when it ends. Pairing state (the current QR code, the
+phone code, the outcome) lives here; the flow only renders it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from functools import partial
+import shutil
+import sys
+from typing import Any, Final
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.event import async_call_later
+from homeassistant.requirements import RequirementsNotFound, async_process_requirements
+
+from .bridge.client import BridgeClient
+from .bridge.protocol import BridgeError, is_user_jid
+from .const import DOMAIN, MODE_SIMULATOR
+from .coordinator import bridge_args, session_dir
+from .launcher import BridgeProcess
+
+NEONIZE_REQUIREMENT: Final = "neonize==0.5.2"
+NEONIZE_IMPORT_CHECK: Final = "import neonize.aioze.client"
+"""Run in a child interpreter: loading neonize's Go library inside Home Assistant could abort it."""
+
+PAIRING_TIMEOUT: Final = 300.0
+"""WhatsApp gives up after about 160 s of QR codes; this guards against a bridge that never says so."""
+
+REASON_TIMEOUT: Final = "timeout"
+REASON_BRIDGE_LOST: Final = "bridge_lost"
+REASON_INVALID_ACCOUNT: Final = "invalid_account"
+
+SIMULATOR_EXTRA_ARGS: list[str] = []
+"""Extra ``python -m bridge`` options for the demo's simulated network (tests use a manual clock)."""
+
+
+class NeonizeUnavailableError(Exception):
+    """neonize cannot be installed or loaded on this host (musl, old glibc, no wheel)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PairingOutcome:
+    """How a pairing attempt ended: an account ``{jid, phone, push_name}``, or a reason."""
+
+    account: dict[str, Any] | None = None
+    reason: str | None = None
+
+
+async def async_neonize_available(hass: HomeAssistant) -> bool:
+    """Install neonize with Home Assistant's installer, then check a child interpreter loads it."""
+    try:
+        await async_process_requirements(hass, DOMAIN, [NEONIZE_REQUIREMENT])
+    except RequirementsNotFound:
+        return False
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        NEONIZE_IMPORT_CHECK,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return await process.wait() == 0
+
+
+async def async_remove_session(hass: HomeAssistant, session_id: str) -> None:
+    """Delete a child bridge's session folder (a session nobody will use again)."""
+    directory = session_dir(hass, session_id)
+    await hass.async_add_executor_job(partial(shutil.rmtree, directory, ignore_errors=True))
+
+
+class FlowBridge:
+    """One flow's bridge: an optional child process, a client, and the pairing in progress."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Nothing runs until ``start_child`` or ``async_connect``."""
+        self.hass = hass
+        self.process: BridgeProcess | None = None
+        self.client: BridgeClient | None = None
+        self.session_id: str | None = None
+        self.start_task: asyncio.Task[dict[str, Any]] | None = None
+        self.pairing: str | None = None  # "qr" or "phone" while an attempt runs
+        self.qr: str | None = None
+        self.code: str | None = None
+        self.outcome: PairingOutcome | None = None
+        self.paired_here = False
+        self._changed = asyncio.Event()
+        self._guard: CALLBACK_TYPE | None = None
+
+    @property
+    def active(self) -> bool:
+        """Something to tear down: a task, a client, a process or an unclaimed session folder."""
+        return (
+            self.start_task is not None
+            or self.client is not None
+            or self.process is not None
+            or self.session_id is not None
+        )
+
+    # ------------------------------------------------------------------ connecting
+
+    def start_child(
+        self, mode: str, session_id: str, *, local: bool
+    ) -> asyncio.Task[dict[str, Any]]:
+        """Start a child bridge on a new session folder (in a task: it takes seconds)."""
+        self.session_id = session_id
+        self.start_task = self.hass.async_create_task(
+            self._async_start_child(mode, session_id, local=local),
+            "whatsapp_presence flow bridge start",
+        )
+        return self.start_task
+
+    async def _async_start_child(
+        self, mode: str, session_id: str, *, local: bool
+    ) -> dict[str, Any]:
+        if local and not await async_neonize_available(self.hass):
+            raise NeonizeUnavailableError
+        directory = session_dir(self.hass, session_id)
+        await self.hass.async_add_executor_job(
+            partial(directory.mkdir, parents=True, exist_ok=True)
+        )
+        args = bridge_args(mode, directory)
+        if mode == MODE_SIMULATOR:
+            args = [*args, *SIMULATOR_EXTRA_ARGS]
+        self.process = BridgeProcess(args, on_restart=self._on_bridge_restart)
+        url = await self.process.start()
+        return await self.async_connect(url, self.process.token)
+
+    async def async_connect(self, url: str, token: str) -> dict[str, Any]:
+        """Connect and authenticate; returns the bridge's hello (raises BridgeError kinds)."""
+        client = BridgeClient(
+            url,
+            token,
+            session=async_get_clientsession(self.hass),
+            on_event=self._on_event,
+            on_connection_change=self._on_link_change,
+        )
+        hello = await client.connect()
+        self.client = client
+        return hello
+
+    @callback
+    def _on_bridge_restart(self, url: str) -> None:
+        """The child bridge died and came back, maybe on another port."""
+        if self.client is not None:
+            self.client.url = url
+
+    # ------------------------------------------------------------------ pairing
+
+    async def async_pair_qr(self) -> None:
+        """Start QR pairing; codes then arrive as events and update ``qr``."""
+        assert self.client is not None
+        self._begin("qr")
+        try:
+            await self.client.pair_qr()
+        except BridgeError:
+            self._end()
+            raise
+
+    async def async_pair_phone(self, phone: str) -> str:
+        """Start pairing by phone number; returns the code to type on the phone."""
+        assert self.client is not None
+        self._begin("phone")
+        try:
+            self.code = await self.client.pair_phone(phone)
+        except BridgeError:
+            self._end()
+            raise
+        return self.code
+
+    async def async_cancel_pairing(self) -> None:
+        """Ask the bridge to stop a pairing it may still be running (best effort)."""
+        if self.client is not None:
+            with contextlib.suppress(BridgeError):
+                await self.client.cancel_pairing()
+
+    def wait_change(self) -> asyncio.Task[Any]:
+        """A task that ends on the next QR code, success or failure (a progress step's task)."""
+        self._changed.clear()
+        # A background task: it may wait for minutes, and Home Assistant's shutdown (and
+        # block_till_done) should not wait for a phone that is never picked up.
+        return self.hass.async_create_background_task(
+            self._changed.wait(), "whatsapp_presence pairing change"
+        )
+
+    def take_outcome(self) -> PairingOutcome:
+        """The finished attempt's outcome; the attempt is over afterwards."""
+        outcome = self.outcome
+        assert outcome is not None
+        self._end()
+        return outcome
+
+    def _begin(self, kind: str) -> None:
+        self._end()
+        self.pairing = kind
+        self._guard = async_call_later(self.hass, PAIRING_TIMEOUT, self._on_guard)
+
+    def _end(self) -> None:
+        self.pairing = None
+        self.qr = None
+        self.code = None
+        self.outcome = None
+        self._cancel_guard()
+
+    def _cancel_guard(self) -> None:
+        if self._guard is not None:
+            self._guard()
+            self._guard = None
+
+    def _finish(self, outcome: PairingOutcome) -> None:
+        if self.pairing is None or self.outcome is not None:
+            return
+        self.outcome = outcome
+        if outcome.account is not None:
+            self.paired_here = True
+        self._cancel_guard()
+        self._changed.set()
+
+    @callback
+    def _on_event(self, name: str, payload: dict[str, Any]) -> None:
+        if self.pairing is None or self.outcome is not None:
+            return
+        if name == "qr" and isinstance(payload.get("code"), str):
+            self.qr = payload["code"]
+            self._changed.set()
+        elif name == "paired":
+            if is_user_jid(payload.get("jid")):
+                self._finish(PairingOutcome(account=dict(payload)))
+            else:
+                self._finish(PairingOutcome(reason=REASON_INVALID_ACCOUNT))
+        elif name == "pairing_failed":
+            self._finish(PairingOutcome(reason=str(payload.get("reason") or "unknown")))
+
+    @callback
+    def _on_link_change(self, connected: bool) -> None:
+        """A bridge that went away forgot the pairing in progress."""
+        if not connected:
+            self._finish(PairingOutcome(reason=REASON_BRIDGE_LOST))
+
+    @callback
+    def _on_guard(self, _now: Any) -> None:
+        self._guard = None
+        self._finish(PairingOutcome(reason=REASON_TIMEOUT))
+
+    # ------------------------------------------------------------------ teardown
+
+    async def async_close(self, *, discard: bool) -> None:
+        """Stop everything; ``discard`` also unlinks a session paired here and deletes its folder.
+
+        Keep the session (``discard=False``) when an entry will use it.
+        """
+        self._end()
+        task, self.start_task = self.start_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+        client, self.client = self.client, None
+        if client is not None:
+            if discard and self.paired_here:
+                with contextlib.suppress(BridgeError):
+                    await client.logout()
+            await client.close()
+        process, self.process = self.process, None
+        if process is not None:
+            await process.stop()
+        session_id, self.session_id = self.session_id, None
+        if discard and session_id is not None:
+            await async_remove_session(self.hass, session_id)
+        self.paired_here = False

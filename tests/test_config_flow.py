@@ -1,0 +1,503 @@
+"""The config flow against real bridges: the flow's own child bridge, or one on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+from unittest.mock import AsyncMock, patch
+
+from aiohttp import web
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_TOKEN, CONF_URL
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.requirements import RequirementsNotFound
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.whatsapp_presence import pairing
+from custom_components.whatsapp_presence.config_flow import normalize_url
+from custom_components.whatsapp_presence.const import (
+    CONF_ACCOUNT_JID,
+    CONF_BATCH_DELAY,
+    CONF_BATCH_SIZE,
+    CONF_MAX_PER_MINUTE,
+    CONF_MODE,
+    CONF_PRESET,
+    CONF_PUSH_NAME,
+    CONF_SESSION_ID,
+    CONF_SUBSCRIPTION_DELAY,
+    DEFAULT_MAX_PER_MINUTE,
+    DOMAIN,
+    MODE_LOCAL,
+    MODE_REMOTE,
+    MODE_SIMULATOR,
+)
+from custom_components.whatsapp_presence.coordinator import session_dir
+from custom_components.whatsapp_presence.manager import PRESETS, preset_rate
+
+from .conftest import simulator_config
+from .flow_fixtures import (
+    FAST_SIMULATOR,
+    SIM_ACCOUNT,
+    SIM_PUSH_NAME,
+    TRANSLATIONS,
+    assert_translated,
+    child_bridge,
+    config_dir,  # noqa: F401 - fixture
+    current_step,
+    fast_simulator,  # noqa: F401 - fixture
+    flow_handler,
+    mock_setup_entry,  # noqa: F401 - fixture
+    process_alive,
+    round_trip,
+    sim_command,
+    sim_server,
+)
+from .sim import TOKEN, SimBridge
+
+pytestmark = pytest.mark.usefixtures("mock_setup_entry", "fast_simulator")
+
+OTHER_PHONE = "12025550142"
+
+
+@pytest.fixture
+def sim_config() -> Any:
+    """The loopback bridge of the remote tests holds no session: the flow pairs it."""
+    return simulator_config(paired=False, pairing_delay=0.0)
+
+
+async def configure(hass: HomeAssistant, flow_id: str, user_input: Any = None) -> Any:
+    """One step, checked for English text."""
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+    assert_translated(result)
+    return result
+
+
+async def start_simulator_flow(hass: HomeAssistant) -> Any:
+    """User → simulator → (child bridge started) → the pairing menu."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert_translated(result)
+    result = await configure(hass, result["flow_id"], {"next_step_id": MODE_SIMULATOR})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    assert result["progress_action"] == "start_simulator"
+    await hass.async_block_till_done()
+    result = await configure(hass, result["flow_id"])
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "pair"
+    return result
+
+
+async def settle(hass: HomeAssistant) -> None:
+    """Let a progress step's task end and Home Assistant re-run the step."""
+    await hass.async_block_till_done()
+    await asyncio.sleep(0)
+    await hass.async_block_till_done()
+
+
+async def test_simulator_qr_pairing_follows_rotating_codes(
+    hass: HomeAssistant,
+    mock_setup_entry: AsyncMock,  # noqa: F811 - the fixture imported above
+) -> None:
+    """The QR step re-renders on each new code, moves on by itself, and creates the entry."""
+    result = await start_simulator_flow(hass)
+    flow_id = result["flow_id"]
+    pid, session_id = child_bridge(hass, flow_id)
+    assert process_alive(pid)
+
+    result = await configure(hass, flow_id, {"next_step_id": "pair_qr"})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    assert result["progress_action"] == "scan_qr"
+    first = result["description_placeholders"]["qr"]
+    assert first.startswith("2@")
+    assert '<ha-qr-code data="{qr}"' in TRANSLATIONS["config"]["progress"]["scan_qr"]
+
+    await sim_command(hass, flow_id, "sim.advance", seconds=60)  # WhatsApp rotates the code
+    await settle(hass)
+    step = current_step(hass, flow_id)
+    assert step["type"] is FlowResultType.SHOW_PROGRESS
+    second = step["description_placeholders"]["qr"]
+    assert second.startswith("2@")
+    assert second != first
+
+    await sim_command(hass, flow_id, "sim.complete_pairing")  # the phone scanned it
+    await settle(hass)
+    assert current_step(hass, flow_id)["type"] is FlowResultType.SHOW_PROGRESS_DONE
+    result = await configure(hass, flow_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "preset"
+    assert result["description_placeholders"] == {"account": SIM_PUSH_NAME}
+
+    result = await configure(hass, flow_id, {CONF_PRESET: "small"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == SIM_PUSH_NAME
+    assert result["result"].unique_id == SIM_ACCOUNT
+    assert result["data"] == {
+        CONF_MODE: MODE_SIMULATOR,
+        CONF_SESSION_ID: session_id,
+        CONF_ACCOUNT_JID: f"{SIM_ACCOUNT}@s.whatsapp.net",
+        CONF_PUSH_NAME: SIM_PUSH_NAME,
+    }
+    assert result["options"][CONF_PRESET] == "small"
+    assert result["options"][CONF_MAX_PER_MINUTE] == DEFAULT_MAX_PER_MINUTE
+    await hass.async_block_till_done()
+    assert len(mock_setup_entry.mock_calls) == 1
+    # The flow's bridge is gone; the paired session stays for the entry's own bridge.
+    assert not process_alive(pid)
+    assert (session_dir(hass, session_id) / "simulator.json").is_file()
+
+
+async def test_bridge_timeout_then_retry_by_phone_and_custom_pace(hass: HomeAssistant) -> None:
+    """WhatsApp's codes run out: retry offered; the phone path validates the number."""
+    result = await start_simulator_flow(hass)
+    flow_id = result["flow_id"]
+    result = await configure(hass, flow_id, {"next_step_id": "pair_qr"})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    await sim_command(hass, flow_id, "sim.advance", seconds=60 + 5 * 20)  # every code expired
+    await settle(hass)
+    result = await configure(hass, flow_id)
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "pair_retry"
+    assert result["description_placeholders"] == {"reason": "timeout"}
+
+    result = await configure(hass, flow_id, {"next_step_id": "pair_phone"})
+    assert result["type"] is FlowResultType.FORM
+    result = await configure(hass, flow_id, {"phone": "0123 45"})
+    assert result["errors"] == {"phone": "invalid_phone"}
+    result = await configure(hass, flow_id, {"phone": "+1 (202) 555-0142"})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    assert result["progress_action"] == "enter_code"
+    code = result["description_placeholders"]["code"]
+    assert len(code.replace("-", "")) == 8
+    assert (await sim_command(hass, flow_id, "status"))["pairing"] == "phone"
+
+    await sim_command(hass, flow_id, "sim.complete_pairing")
+    await settle(hass)
+    result = await configure(hass, flow_id)
+    assert result["step_id"] == "preset"
+    result = await configure(hass, flow_id, {CONF_PRESET: "custom"})
+    assert result["step_id"] == "custom"
+    too_fast = {CONF_BATCH_SIZE: 50, CONF_BATCH_DELAY: 1, CONF_SUBSCRIPTION_DELAY: 0.05}
+    result = await configure(hass, flow_id, too_fast)
+    assert result["errors"] == {"base": "rate_too_high"}
+    assert result["description_placeholders"] == {"rate": "857"}
+    result = await configure(
+        hass, flow_id, {CONF_BATCH_SIZE: 12, CONF_BATCH_DELAY: 6, CONF_SUBSCRIPTION_DELAY: 0.5}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == SIM_PUSH_NAME
+    assert result["result"].unique_id == OTHER_PHONE
+    assert result["options"][CONF_PRESET] == "custom"
+    assert result["options"][CONF_BATCH_SIZE] == 12
+    assert result["options"][CONF_SUBSCRIPTION_DELAY] == 0.5
+
+
+async def test_flow_gives_up_on_a_silent_bridge(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """No outcome from the bridge within the flow's own limit: timeout, pairing cancelled."""
+    result = await start_simulator_flow(hass)
+    flow_id = result["flow_id"]
+    result = await configure(hass, flow_id, {"next_step_id": "pair_qr"})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    freezer.tick(pairing.PAIRING_TIMEOUT + 1)
+    async_fire_time_changed(hass)
+    await settle(hass)
+    result = await configure(hass, flow_id)
+    assert result["step_id"] == "pair_retry"
+    assert result["description_placeholders"] == {"reason": "timeout"}
+    assert (await sim_command(hass, flow_id, "status"))["pairing"] is None
+    hass.config_entries.flow.async_abort(flow_id)
+    await hass.async_block_till_done()
+
+
+async def test_duplicate_account_is_refused_and_its_session_discarded(
+    hass: HomeAssistant,
+) -> None:
+    """The same account cannot be added twice; the extra linked device is logged out."""
+    MockConfigEntry(domain=DOMAIN, unique_id=SIM_ACCOUNT, data={}).add_to_hass(hass)
+    result = await start_simulator_flow(hass)
+    flow_id = result["flow_id"]
+    pid, session_id = child_bridge(hass, flow_id)
+    session = session_dir(hass, session_id)
+    result = await configure(hass, flow_id, {"next_step_id": "pair_qr"})
+    await sim_command(hass, flow_id, "sim.complete_pairing")
+    await settle(hass)
+    assert (session / "simulator.json").is_file()
+    result = await configure(hass, flow_id)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    await hass.async_block_till_done()
+    assert not session.exists()
+    assert not process_alive(pid)
+
+
+async def test_closing_the_dialog_stops_the_bridge(hass: HomeAssistant) -> None:
+    """The user closes the dialog mid-pairing: the child bridge stops, the folder goes."""
+    result = await start_simulator_flow(hass)
+    flow_id = result["flow_id"]
+    pid, session_id = child_bridge(hass, flow_id)
+    session = session_dir(hass, session_id)
+    result = await configure(hass, flow_id, {"next_step_id": "pair_qr"})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    hass.config_entries.flow.async_abort(flow_id)
+    await hass.async_block_till_done()
+    assert not process_alive(pid)
+    assert not session.exists()
+
+
+async def test_closing_the_dialog_while_the_bridge_starts(hass: HomeAssistant) -> None:
+    """Closing during the start cancels it and leaves no process behind."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await configure(hass, result["flow_id"], {"next_step_id": MODE_SIMULATOR})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    handler = flow_handler(hass, result["flow_id"])
+    bridge = handler._bridge
+    hass.config_entries.flow.async_abort(result["flow_id"])
+    await hass.async_block_till_done()
+    assert bridge.process is None
+    assert bridge.client is None
+    assert not bridge.active
+
+
+async def test_bridge_that_cannot_start(hass: HomeAssistant) -> None:
+    """A bridge that exits at once is reported, with its reason."""
+    with patch.object(pairing, "bridge_args", return_value=["--backend", "nonexistent"]):
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await configure(hass, result["flow_id"], {"next_step_id": MODE_SIMULATOR})
+        await hass.async_block_till_done()
+        result = await configure(hass, result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "bridge_failed"
+    assert "did not start" in result["description_placeholders"]["error"]
+
+
+async def test_local_mode_without_neonize_points_to_the_add_on(hass: HomeAssistant) -> None:
+    """Where neonize cannot install (musl, old glibc), the flow says so plainly."""
+    with patch.object(
+        pairing,
+        "async_process_requirements",
+        side_effect=RequirementsNotFound(DOMAIN, [pairing.NEONIZE_REQUIREMENT]),
+    ) as install:
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await configure(hass, result["flow_id"], {"next_step_id": MODE_LOCAL})
+        # The failed install ends the start task at once (eagerly): no progress to show.
+    assert install.await_args is not None
+    assert install.await_args.args[1:] == (DOMAIN, ["neonize==0.5.2"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "neonize_unavailable"
+    assert "add-on" in TRANSLATIONS["config"]["abort"]["neonize_unavailable"]
+
+
+async def test_local_mode_when_neonize_does_not_load(hass: HomeAssistant) -> None:
+    """Installed but not loadable (a child interpreter fails to import it): same answer."""
+    with patch.object(pairing, "NEONIZE_IMPORT_CHECK", "import neonize_is_not_here"):
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await configure(hass, result["flow_id"], {"next_step_id": MODE_LOCAL})
+        await hass.async_block_till_done()
+        result = await configure(hass, result["flow_id"])
+    assert result["reason"] == "neonize_unavailable"
+
+
+async def test_local_mode_pairs_through_its_child_bridge(hass: HomeAssistant) -> None:
+    """neonize loads here; the child bridge runs the simulator in place of WhatsApp's servers."""
+
+    def simulated(mode: str, data_dir: Path) -> list[str]:
+        assert mode == MODE_LOCAL
+        return ["--backend", "simulator", "--data-dir", str(data_dir), *FAST_SIMULATOR]
+
+    with patch.object(pairing, "bridge_args", side_effect=simulated):
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        flow_id = result["flow_id"]
+        result = await configure(hass, flow_id, {"next_step_id": MODE_LOCAL})
+        await hass.async_block_till_done()
+        result = await configure(hass, flow_id)
+        assert result["step_id"] == "pair"
+        result = await configure(hass, flow_id, {"next_step_id": "pair_phone"})
+        result = await configure(hass, flow_id, {"phone": f"+{OTHER_PHONE}"})
+        await sim_command(hass, flow_id, "sim.complete_pairing", push_name="")
+        await settle(hass)
+        result = await configure(hass, flow_id)
+        result = await configure(hass, flow_id, {CONF_PRESET: "medium"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_MODE] == MODE_LOCAL
+    assert result["title"] == SIM_PUSH_NAME or result["title"] == f"+{OTHER_PHONE}"
+
+
+# ---------------------------------------------------------------------- remote bridges
+
+
+async def start_remote(hass: HomeAssistant) -> Any:
+    """User → remote form."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await configure(hass, result["flow_id"], {"next_step_id": MODE_REMOTE})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "remote"
+    return result
+
+
+async def test_remote_errors_then_pairing_with_the_static_qr(
+    hass: HomeAssistant, sim_bridge: SimBridge
+) -> None:
+    """Bad address, unreachable, bad token; then pairing through the plain QR form."""
+    result = await start_remote(hass)
+    flow_id = result["flow_id"]
+    result = await configure(hass, flow_id, {CONF_URL: "ftp://bridge", CONF_TOKEN: TOKEN})
+    assert result["errors"] == {CONF_URL: "invalid_url"}
+    result = await configure(hass, flow_id, {CONF_URL: "ws://127.0.0.1:1/ws", CONF_TOKEN: TOKEN})
+    assert result["errors"] == {"base": "cannot_connect"}
+    result = await configure(hass, flow_id, {CONF_URL: sim_bridge.url, CONF_TOKEN: "wrong"})
+    assert result["errors"] == {"base": "invalid_auth"}
+    http_url = sim_bridge.url.replace("ws://", "http://").removesuffix("/ws")
+    result = await configure(hass, flow_id, {CONF_URL: http_url, CONF_TOKEN: TOKEN})
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "pair"
+
+    result = await configure(hass, flow_id, {"next_step_id": "pair_qr_static"})
+    assert result["type"] is FlowResultType.FORM
+    qr_field = result["data_schema"].schema["qr"]
+    assert qr_field.config["data"].startswith("2@")
+    result = await configure(hass, flow_id, {})
+    assert result["errors"] == {"base": "not_paired_yet"}
+    await sim_bridge.command("sim.complete_pairing")
+    await round_trip(hass, flow_id)
+    result = await configure(hass, flow_id, {})
+    assert result["step_id"] == "preset"
+    result = await configure(hass, flow_id, {CONF_PRESET: "large"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {
+        CONF_MODE: MODE_REMOTE,
+        CONF_URL: sim_bridge.url,
+        CONF_TOKEN: TOKEN,
+        CONF_ACCOUNT_JID: f"{SIM_ACCOUNT}@s.whatsapp.net",
+        CONF_PUSH_NAME: SIM_PUSH_NAME,
+    }
+
+
+async def test_remote_bridge_already_paired_skips_pairing(hass: HomeAssistant) -> None:
+    """An add-on that already holds a session goes straight to the pace."""
+    async with sim_server(paired=True) as bridge:
+        result = await start_remote(hass)
+        result = await configure(hass, result["flow_id"], {CONF_URL: bridge.url, CONF_TOKEN: TOKEN})
+        assert result["step_id"] == "preset"
+        result = await configure(hass, result["flow_id"], {CONF_PRESET: "mission_critical"})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        # Already paired before the flow: creating the entry must not have logged it out.
+        assert (await bridge.backend.status())["paired"]
+
+
+async def test_remote_duplicate_of_a_paired_bridge_keeps_its_session(
+    hass: HomeAssistant,
+) -> None:
+    """Refused as a duplicate, but the bridge's session (not ours) is left alone."""
+    MockConfigEntry(domain=DOMAIN, unique_id=SIM_ACCOUNT, data={}).add_to_hass(hass)
+    async with sim_server(paired=True) as bridge:
+        result = await start_remote(hass)
+        result = await configure(hass, result["flow_id"], {CONF_URL: bridge.url, CONF_TOKEN: TOKEN})
+        assert result["reason"] == "already_configured"
+        assert (await bridge.backend.status())["paired"]
+
+
+async def test_remote_pairing_errors_offer_a_retry(
+    hass: HomeAssistant, sim_bridge: SimBridge
+) -> None:
+    """A bridge that is busy pairing, and one that goes away mid-pairing."""
+    result = await start_remote(hass)
+    flow_id = result["flow_id"]
+    result = await configure(hass, flow_id, {CONF_URL: sim_bridge.url, CONF_TOKEN: TOKEN})
+    await sim_bridge.backend.pair_phone("+12025550142")  # someone else is pairing already
+    result = await configure(hass, flow_id, {"next_step_id": "pair_qr"})
+    assert result["step_id"] == "pair_retry"
+    assert result["description_placeholders"] == {"reason": "busy"}
+    result = await configure(hass, flow_id, {"next_step_id": "pair_phone"})
+    result = await configure(hass, flow_id, {"phone": "+12025550143"})
+    assert result["errors"] == {"base": "pairing_failed"}
+    assert "already running" in result["description_placeholders"]["error"]
+    await sim_bridge.backend.cancel_pairing()
+    await sim_bridge.backend.pair_phone("+12025550142")
+    result = await configure(hass, flow_id, {"phone": "+12025550143"})
+    assert result["errors"] == {"base": "pairing_failed"}
+    await sim_bridge.backend.cancel_pairing()
+    await round_trip(hass, flow_id)  # its "pairing_failed" reached the flow, and was ignored
+
+    result = await configure(hass, flow_id, {"phone": "+12025550143"})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    await sim_bridge.server.stop()  # the add-on restarts
+    await settle(hass)
+    result = await configure(hass, flow_id)
+    assert result["step_id"] == "pair_retry"
+    assert result["description_placeholders"] == {"reason": "bridge_lost"}
+    hass.config_entries.flow.async_abort(flow_id)
+    await hass.async_block_till_done()
+
+
+async def test_remote_static_qr_refused_by_a_busy_bridge(
+    hass: HomeAssistant, sim_bridge: SimBridge
+) -> None:
+    """The plain QR form also offers a retry when the bridge cannot pair."""
+    result = await start_remote(hass)
+    flow_id = result["flow_id"]
+    await configure(hass, flow_id, {CONF_URL: sim_bridge.url, CONF_TOKEN: TOKEN})
+    await sim_bridge.backend.pair_qr()
+    result = await configure(hass, flow_id, {"next_step_id": "pair_qr_static"})
+    assert result["step_id"] == "pair_retry"
+    await sim_bridge.backend.cancel_pairing()
+    hass.config_entries.flow.async_abort(flow_id)
+    await hass.async_block_till_done()
+
+
+async def test_remote_bridge_of_another_protocol(hass: HomeAssistant, socket_enabled: None) -> None:
+    """A bridge speaking a newer protocol version is named as such."""
+
+    async def newer_bridge(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive()
+        await ws.send_json({"type": "hello", "protocol": 99, "backend": "future"})
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", newer_bridge)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        result = await start_remote(hass)
+        result = await configure(
+            hass, result["flow_id"], {CONF_URL: f"ws://127.0.0.1:{port}", CONF_TOKEN: TOKEN}
+        )
+        assert result["errors"] == {"base": "incompatible_bridge"}
+        hass.config_entries.flow.async_abort(result["flow_id"])
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("ws://addon:8099/ws", "ws://addon:8099/ws"),
+        ("http://addon:8099", "ws://addon:8099/ws"),
+        ("https://bridge.example/", "wss://bridge.example/ws"),
+        (" wss://bridge.example/custom ", "wss://bridge.example/custom"),
+        ("addon:8099", None),
+        ("ws:///ws", None),
+        ("http://[::1", None),
+    ],
+)
+def test_normalize_url(value: str, expected: str | None) -> None:
+    """Bridge addresses are WebSocket URLs; http and a bare host are accepted."""
+    assert normalize_url(value) == expected
+
+
+def test_preset_labels_spell_out_their_rate() -> None:
+    """The labels' rates are the manager's (a changed preset must change its label)."""
+    labels = TRANSLATIONS["selector"]["preset"]["options"]
+    for name, config in PRESETS.items():
+        assert f"{round(preset_rate(config))} contacts a minute" in labels[name]
+    assert "custom" in labels
