@@ -18,7 +18,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.whatsapp_presence import pairing
-from custom_components.whatsapp_presence.config_flow import normalize_url
+from custom_components.whatsapp_presence.config_flow import account_title, normalize_url
 from custom_components.whatsapp_presence.const import (
     CONF_ACCOUNT_JID,
     CONF_BATCH_DELAY,
@@ -324,7 +324,7 @@ async def test_local_mode_pairs_through_its_child_bridge(hass: HomeAssistant) ->
         result = await configure(hass, flow_id, {CONF_PRESET: "medium"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_MODE] == MODE_LOCAL
-    assert result["title"] == SIM_PUSH_NAME or result["title"] == f"+{OTHER_PHONE}"
+    assert result["title"] == SIM_PUSH_NAME
 
 
 # ---------------------------------------------------------------------- remote bridges
@@ -501,3 +501,197 @@ def test_preset_labels_spell_out_their_rate() -> None:
     for name, config in PRESETS.items():
         assert f"{round(preset_rate(config))} contacts a minute" in labels[name]
     assert "custom" in labels
+
+
+def test_account_title_falls_back_to_the_number() -> None:
+    """No push name: the entry is named by the account's number."""
+    assert account_title({"jid": f"{OTHER_PHONE}@s.whatsapp.net", "push_name": None}) == (
+        f"+{OTHER_PHONE}"
+    )
+
+
+# ---------------------------------------------------------------------- reauth
+
+
+def simulator_entry(hass: HomeAssistant) -> MockConfigEntry:
+    """A demo entry whose session folder ``old`` WhatsApp has logged out."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=SIM_PUSH_NAME,
+        unique_id=SIM_ACCOUNT,
+        data={
+            CONF_MODE: MODE_SIMULATOR,
+            CONF_SESSION_ID: "old",
+            CONF_ACCOUNT_JID: f"{SIM_ACCOUNT}@s.whatsapp.net",
+            CONF_PUSH_NAME: SIM_PUSH_NAME,
+        },
+    )
+    entry.add_to_hass(hass)
+    old = session_dir(hass, "old")
+    old.mkdir(parents=True)
+    (old / "simulator.json").write_text("{}")
+    return entry
+
+
+async def start_reauth(hass: HomeAssistant, entry: MockConfigEntry) -> Any:
+    """Reauth → the confirmation form → (submitted)."""
+    result = await entry.start_reauth_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["description_placeholders"]["title"] == entry.title
+    assert_translated(result)
+    return await configure(hass, result["flow_id"], {})
+
+
+async def test_reauth_repairs_into_a_new_session(
+    hass: HomeAssistant,
+    mock_setup_entry: AsyncMock,  # noqa: F811 - the fixture imported above
+) -> None:
+    """Re-pair with the same account: new session, old folder gone, entry reloaded."""
+    entry = simulator_entry(hass)
+    result = await start_reauth(hass, entry)
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    await hass.async_block_till_done()
+    result = await configure(hass, result["flow_id"])
+    assert result["step_id"] == "pair"
+    flow_id = result["flow_id"]
+    pid, session_id = child_bridge(hass, flow_id)
+    await configure(hass, flow_id, {"next_step_id": "pair_qr"})
+    await sim_command(hass, flow_id, "sim.complete_pairing")
+    await settle(hass)
+    result = await configure(hass, flow_id)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_SESSION_ID] == session_id
+    assert (session_dir(hass, session_id) / "simulator.json").is_file()
+    assert not session_dir(hass, "old").exists()
+    assert not process_alive(pid)
+    assert len(mock_setup_entry.mock_calls) == 1  # reloaded on the new session
+
+
+async def test_reauth_with_another_account_is_refused(hass: HomeAssistant) -> None:
+    """A different phone links: refused, that session unlinked, the entry untouched."""
+    entry = simulator_entry(hass)
+    result = await start_reauth(hass, entry)
+    await hass.async_block_till_done()
+    result = await configure(hass, result["flow_id"])
+    flow_id = result["flow_id"]
+    _, session_id = child_bridge(hass, flow_id)
+    await configure(hass, flow_id, {"next_step_id": "pair_phone"})
+    await configure(hass, flow_id, {"phone": f"+{OTHER_PHONE}"})
+    await sim_command(hass, flow_id, "sim.complete_pairing")
+    await settle(hass)
+    result = await configure(hass, flow_id)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+    await hass.async_block_till_done()
+    assert not session_dir(hass, session_id).exists()
+    assert entry.data[CONF_SESSION_ID] == "old"
+    assert session_dir(hass, "old").exists()
+
+
+async def test_reauth_local_without_neonize(hass: HomeAssistant) -> None:
+    """A local entry re-pairs through a local bridge, which needs neonize."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=SIM_ACCOUNT, data={CONF_MODE: MODE_LOCAL, CONF_SESSION_ID: "x"}
+    )
+    entry.add_to_hass(hass)
+    with patch.object(
+        pairing,
+        "async_process_requirements",
+        side_effect=RequirementsNotFound(DOMAIN, [pairing.NEONIZE_REQUIREMENT]),
+    ):
+        result = await start_reauth(hass, entry)
+    assert result["reason"] == "neonize_unavailable"
+
+
+def remote_entry(hass: HomeAssistant, url: str, token: str = TOKEN) -> MockConfigEntry:
+    """An entry linked through a bridge add-on at ``url``."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=SIM_PUSH_NAME,
+        unique_id=SIM_ACCOUNT,
+        data={
+            CONF_MODE: MODE_REMOTE,
+            CONF_URL: url,
+            CONF_TOKEN: token,
+            CONF_ACCOUNT_JID: f"{SIM_ACCOUNT}@s.whatsapp.net",
+            CONF_PUSH_NAME: SIM_PUSH_NAME,
+        },
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def test_reauth_through_the_add_on(hass: HomeAssistant, sim_bridge: SimBridge) -> None:
+    """Remote: a refused token is an error on the form; then pairing by phone code."""
+    entry = remote_entry(hass, sim_bridge.url, token="stale")
+    result = await start_reauth(hass, entry)
+    assert result["errors"] == {"base": "invalid_auth"}
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_TOKEN: TOKEN})
+    result = await configure(hass, result["flow_id"], {})
+    assert result["step_id"] == "pair"
+    flow_id = result["flow_id"]
+    await configure(hass, flow_id, {"next_step_id": "pair_phone"})
+    result = await configure(hass, flow_id, {"phone": f"+{SIM_ACCOUNT}"})
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    await sim_bridge.command("sim.complete_pairing")
+    await round_trip(hass, flow_id)
+    result = await configure(hass, flow_id)
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_URL] == sim_bridge.url
+    assert (await sim_bridge.backend.status())["paired"]
+
+
+async def test_reauth_when_the_add_on_was_paired_meanwhile(hass: HomeAssistant) -> None:
+    """Someone re-paired the add-on already: nothing to pair, the entry reloads."""
+    async with sim_server(paired=True) as bridge:
+        entry = remote_entry(hass, bridge.url)
+        result = await start_reauth(hass, entry)
+        assert result["reason"] == "reauth_successful"
+
+
+# ---------------------------------------------------------------------- reconfigure
+
+
+async def test_reconfigure_only_for_a_bridge_with_an_address(hass: HomeAssistant) -> None:
+    """Local and demo bridges have no address to change."""
+    entry = simulator_entry(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_not_supported"
+    assert_translated(result)
+
+
+async def test_reconfigure_the_bridge_address(
+    hass: HomeAssistant,
+    sim_bridge: SimBridge,
+    mock_setup_entry: AsyncMock,  # noqa: F811 - the fixture imported above
+) -> None:
+    """Errors first; another account is refused; the same account is accepted."""
+    async with (
+        sim_server(paired=True) as good,
+        sim_server(paired=True, account_phone=OTHER_PHONE) as other,
+    ):
+        entry = remote_entry(hass, "ws://old-addon:8099/ws")
+        result = await entry.start_reconfigure_flow(hass)
+        assert result["type"] is FlowResultType.FORM
+        assert_translated(result)
+        flow_id = result["flow_id"]
+        result = await configure(hass, flow_id, {CONF_URL: "addon", CONF_TOKEN: TOKEN})
+        assert result["errors"] == {CONF_URL: "invalid_url"}
+        result = await configure(hass, flow_id, {CONF_URL: good.url, CONF_TOKEN: "wrong"})
+        assert result["errors"] == {"base": "invalid_auth"}
+        result = await configure(hass, flow_id, {CONF_URL: sim_bridge.url, CONF_TOKEN: TOKEN})
+        assert result["errors"] == {"base": "bridge_not_paired"}
+        new_url = good.url.replace("ws://", "http://").removesuffix("/ws")
+        result = await configure(hass, flow_id, {CONF_URL: new_url, CONF_TOKEN: TOKEN})
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "reconfigure_successful"
+        assert entry.data[CONF_URL] == good.url
+        assert len(mock_setup_entry.mock_calls) == 1
+
+        result = await entry.start_reconfigure_flow(hass)
+        result = await configure(hass, result["flow_id"], {CONF_URL: other.url, CONF_TOKEN: TOKEN})
+        assert result["reason"] == "wrong_account"
+        assert entry.data[CONF_URL] == good.url

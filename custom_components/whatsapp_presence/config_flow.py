@@ -243,6 +243,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         self._url: str | None = None
         self._token: str | None = None
         self._account: dict[str, Any] | None = None
+        self._retry_reason = ""
 
     @property
     def _bridge(self) -> FlowBridge:
@@ -368,18 +369,19 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         """Choose how to link: QR code or phone-number code."""
         return self.async_show_menu(step_id="pair", menu_options=PAIR_OPTIONS)
 
-    def _show_pair_retry(self, reason: str) -> ConfigFlowResult:
-        return self.async_show_menu(
-            step_id="pair_retry",
-            menu_options=PAIR_OPTIONS,
-            description_placeholders={"reason": reason},
-        )
+    async def _async_pair_retry(self, reason: str) -> ConfigFlowResult:
+        self._retry_reason = reason
+        return await self.async_step_pair_retry()
 
     async def async_step_pair_retry(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Pairing failed or timed out: offer the methods again (this step only renders)."""
-        return self._show_pair_retry("-")
+        """Pairing failed or timed out: offer the methods again, saying why."""
+        return self.async_show_menu(
+            step_id="pair_retry",
+            menu_options=PAIR_OPTIONS,
+            description_placeholders={"reason": self._retry_reason},
+        )
 
     async def async_step_pair_qr(
         self, user_input: dict[str, Any] | None = None
@@ -390,19 +392,15 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
             try:
                 await bridge.async_pair_qr()
             except BridgeError as err:
-                return self._show_pair_retry(str(err.code))
+                return await self._async_pair_retry(str(err.code))
         if bridge.outcome is not None:
             return self.async_show_progress_done(next_step_id="pair_finish")
-        waiter = bridge.wait_change()
-        if bridge.qr is None:
-            return self.async_show_progress(
-                step_id="pair_qr", progress_action="wait_qr", progress_task=waiter
-            )
+        # neonize may take a moment to fetch the first code: "wait_qr" until it is there.
         return self.async_show_progress(
             step_id="pair_qr",
-            progress_action="scan_qr",
-            progress_task=waiter,
-            description_placeholders={"qr": bridge.qr},
+            progress_action="scan_qr" if bridge.qr else "wait_qr",
+            progress_task=bridge.wait_change(),
+            description_placeholders={"qr": bridge.qr or ""},
         )
 
     async def async_step_pair_qr_static(
@@ -415,7 +413,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
             try:
                 await bridge.async_pair_qr()
             except BridgeError as err:
-                return self._show_pair_retry(str(err.code))
+                return await self._async_pair_retry(str(err.code))
         elif bridge.outcome is not None:
             return await self.async_step_pair_finish()
         elif user_input is not None:
@@ -483,7 +481,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
             reason = outcome.reason or "unknown"
             if reason == REASON_TIMEOUT:
                 await bridge.async_cancel_pairing()
-            return self._show_pair_retry(reason)
+            return await self._async_pair_retry(reason)
         return await self._async_account_ready(outcome.account)
 
     async def _async_account_ready(self, account: Mapping[str, Any]) -> ConfigFlowResult:
