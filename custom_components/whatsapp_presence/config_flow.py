@@ -834,10 +834,8 @@ class ContactSubentryFlow(_TrackSubentryFlow):
         account_jid = self._get_entry().data.get(CONF_ACCOUNT_JID)
         typed = str(user_input.get(CONF_PHONE) or "").strip()
         if not typed:
-            chosen = user_input.get(CONF_CONTACT)
-            if not chosen:
-                return None, "no_contact"
-            return (None, "own_account") if chosen == account_jid else (chosen, "")
+            chosen = user_input.get(CONF_CONTACT)  # one of the offered address-book entries
+            return (str(chosen), "") if chosen else (None, "no_contact")
         try:
             phone = normalize_phone(typed)
         except BridgeError:

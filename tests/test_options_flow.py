@@ -1,0 +1,136 @@
+"""The options flow: presets, custom pace, schedule, connection and metrics settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.whatsapp_presence.config_flow import default_options
+from custom_components.whatsapp_presence.const import (
+    CONF_BATCH_DELAY,
+    CONF_BATCH_SIZE,
+    CONF_GRACE_PERIOD,
+    CONF_HEALTH_CHECK_INTERVAL,
+    CONF_MARK_ONLINE,
+    CONF_MAX_BACKOFF,
+    CONF_MAX_PER_MINUTE,
+    CONF_PRESET,
+    CONF_PROMETHEUS,
+    CONF_PROMETHEUS_JID,
+    CONF_RESUBSCRIBE_AFTER,
+    CONF_SUBSCRIPTION_DELAY,
+    DOMAIN,
+)
+from custom_components.whatsapp_presence.options import manager_config_from_options
+
+from .flow_fixtures import assert_translated
+
+
+def form_input(**changes: Any) -> dict[str, Any]:
+    """The options page as the frontend sends it: one mapping per section."""
+    values = {**default_options(), **changes}
+    return {
+        "pacing": {k: values[k] for k in (CONF_PRESET, CONF_MAX_PER_MINUTE)},
+        "schedule": {
+            k: values[k]
+            for k in (CONF_RESUBSCRIBE_AFTER, CONF_HEALTH_CHECK_INTERVAL, CONF_MAX_BACKOFF)
+        },
+        "connection": {k: values[k] for k in (CONF_MARK_ONLINE, CONF_GRACE_PERIOD)},
+        "metrics": {k: values[k] for k in (CONF_PROMETHEUS, CONF_PROMETHEUS_JID)},
+    }
+
+
+@pytest.fixture
+def entry(hass: HomeAssistant) -> MockConfigEntry:
+    """An entry with the options a new entry gets (not set up: options need no bridge)."""
+    entry = MockConfigEntry(domain=DOMAIN, unique_id="12025550100", options=default_options())
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def test_named_preset_and_settings(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Every setting is stored flat, in its unit, and the manager accepts it."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    assert_translated(result, "options")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        form_input(
+            preset="large",
+            max_per_minute=120.0,
+            resubscribe_after=0,
+            health_check_interval=30,
+            max_backoff=90,
+            mark_online=False,
+            grace_period=15,
+            prometheus=False,
+            prometheus_jid_label=True,
+        ),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {
+        CONF_PRESET: "large",
+        CONF_MAX_PER_MINUTE: 120,
+        CONF_RESUBSCRIBE_AFTER: 0,
+        CONF_HEALTH_CHECK_INTERVAL: 30,
+        CONF_MAX_BACKOFF: 90,
+        CONF_MARK_ONLINE: False,
+        CONF_GRACE_PERIOD: 15,
+        CONF_PROMETHEUS: False,
+        CONF_PROMETHEUS_JID: True,
+    }
+    assert isinstance(entry.options[CONF_MAX_PER_MINUTE], int)
+    config = manager_config_from_options(entry.options)
+    assert config.resubscribe_after is None  # 0 hours: renew only on reconnect
+    assert config.max_backoff == 90 * 60
+
+
+async def test_custom_pace_is_checked(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Custom values: too fast is refused with the rate; safe values are kept."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], form_input(preset="custom")
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "custom"
+    assert_translated(result, "options")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_BATCH_SIZE: 40, CONF_BATCH_DELAY: 2, CONF_SUBSCRIPTION_DELAY: 0.1},
+    )
+    assert result["errors"] == {"base": "rate_too_high"}
+    assert result["description_placeholders"] == {"rate": "400"}
+    assert_translated(result, "options")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_BATCH_SIZE: 5.0, CONF_BATCH_DELAY: 30, CONF_SUBSCRIPTION_DELAY: 1},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_PRESET] == "custom"
+    assert entry.options[CONF_BATCH_SIZE] == 5
+    assert entry.options[CONF_MAX_PER_MINUTE] == 200
+    batch = manager_config_from_options(entry.options).batch
+    assert (batch.batch_size, batch.batch_delay, batch.subscription_delay) == (5, 30.0, 1.0)
+
+
+async def test_out_of_range_values_are_refused(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """The form's ranges are enforced (a global cap above 300 is unsafe)."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], form_input(max_per_minute=1000)
+        )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], form_input(preset="custom")
+    )
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {CONF_BATCH_SIZE: 51, CONF_BATCH_DELAY: 2, CONF_SUBSCRIPTION_DELAY: 0.1},
+        )
+    assert entry.options == default_options()
