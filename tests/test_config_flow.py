@@ -695,3 +695,19 @@ async def test_reconfigure_the_bridge_address(
         result = await configure(hass, result["flow_id"], {CONF_URL: other.url, CONF_TOKEN: TOKEN})
         assert result["reason"] == "wrong_account"
         assert entry.data[CONF_URL] == good.url
+
+
+async def test_flow_bridge_ignores_what_is_not_its_pairing(hass: HomeAssistant) -> None:
+    """Events outside an attempt are ignored; a malformed account ends it as a failure."""
+    bridge = pairing.FlowBridge(hass)
+    bridge._on_event("paired", {"jid": f"{SIM_ACCOUNT}@s.whatsapp.net"})
+    bridge._on_link_change(False)
+    assert bridge.outcome is None
+    bridge._begin("qr")
+    bridge._on_event("paired", {"jid": "not-a-jid"})
+    bridge._on_event("qr", {"code": "2@late"})
+    assert bridge.qr is None
+    outcome = bridge.take_outcome()
+    assert outcome == pairing.PairingOutcome(reason=pairing.REASON_INVALID_ACCOUNT)
+    assert not bridge.paired_here
+    assert not bridge.active

@@ -98,29 +98,29 @@ async def test_add_a_contact_from_the_address_book_then_remove_it(
 async def test_add_a_contact_by_number(
     hass: HomeAssistant, init_integration: MockConfigEntry, sim_bridge: SimBridge
 ) -> None:
-    """A typed number is normalised and checked on WhatsApp, with clear errors."""
+    """A number typed in the search field is normalised and checked on WhatsApp."""
     entry = init_integration
     result = await start(hass, entry, SUBENTRY_CONTACT)
     flow_id = result["flow_id"]
     result = await submit(hass, SUBENTRY_CONTACT, flow_id, {"priority": "low"})
     assert result["errors"] == {"base": "no_contact"}
-    result = await submit(hass, SUBENTRY_CONTACT, flow_id, {"phone": "555", "priority": "low"})
-    assert result["errors"] == {"phone": "invalid_phone"}
+    result = await submit(hass, SUBENTRY_CONTACT, flow_id, {"contact": "555", "priority": "low"})
+    assert result["errors"] == {"contact": "invalid_phone"}
     result = await submit(
-        hass, SUBENTRY_CONTACT, flow_id, {"phone": "+44 7700 900123", "priority": "low"}
+        hass, SUBENTRY_CONTACT, flow_id, {"contact": "+44 7700 900123", "priority": "low"}
     )
     assert result["errors"] == {"base": "not_on_whatsapp"}
     result = await submit(
-        hass, SUBENTRY_CONTACT, flow_id, {"phone": f"+{ACCOUNT_PHONE}", "priority": "low"}
+        hass, SUBENTRY_CONTACT, flow_id, {"contact": f"+{ACCOUNT_PHONE}", "priority": "low"}
     )
     assert result["errors"] == {"base": "own_account"}
-    chosen, other = (await untracked(sim_bridge, entry))[:2]
+    chosen = (await untracked(sim_bridge, entry))[0]
     spaced = f"+{chosen['phone'][0]} ({chosen['phone'][1:4]}) {chosen['phone'][4:]}"
     result = await submit(
         hass,
         SUBENTRY_CONTACT,
         flow_id,
-        {"contact": other["jid"], "phone": spaced, "priority": "low"},  # the number wins
+        {"contact": spaced, "priority": "low"},  # typed rather than picked: same contact
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == chosen["name"]
@@ -133,7 +133,7 @@ async def test_add_a_contact_by_number(
         hass,
         SUBENTRY_CONTACT,
         result["flow_id"],
-        {"phone": f"00{chosen['phone']}", "priority": "medium"},
+        {"contact": f"00{chosen['phone']}", "priority": "medium"},
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -169,7 +169,7 @@ async def test_number_of_a_stranger_is_titled_by_number(
         hass,
         SUBENTRY_CONTACT,
         result["flow_id"],
-        {"phone": f"+{stranger['phone']}", "priority": "medium"},
+        {"contact": f"+{stranger['phone']}", "priority": "medium"},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"+{stranger['phone']}"
@@ -184,11 +184,11 @@ async def test_number_lookups_rate_limited(
     result = await start(hass, init_integration, SUBENTRY_CONTACT)
     flow_id = result["flow_id"]
     result = await submit(
-        hass, SUBENTRY_CONTACT, flow_id, {"phone": "+44 7700 900123", "priority": "low"}
+        hass, SUBENTRY_CONTACT, flow_id, {"contact": "+44 7700 900123", "priority": "low"}
     )
     assert result["errors"] == {"base": "not_on_whatsapp"}
     result = await submit(
-        hass, SUBENTRY_CONTACT, flow_id, {"phone": "+44 7700 900124", "priority": "low"}
+        hass, SUBENTRY_CONTACT, flow_id, {"contact": "+44 7700 900124", "priority": "low"}
     )
     assert result["errors"] == {"base": "rate_limited"}
 
@@ -201,7 +201,7 @@ async def test_bridge_gone(
     await sim_bridge.server.stop()
     await until(hass, lambda: not init_integration.runtime_data.status.bridge_connected)
     result = await submit(
-        hass, SUBENTRY_CONTACT, result["flow_id"], {"phone": "+44 7700 900123", "priority": "low"}
+        hass, SUBENTRY_CONTACT, result["flow_id"], {"contact": "+44 7700 900123", "priority": "low"}
     )
     assert result["errors"] == {"base": "cannot_connect"}
     for kind in (SUBENTRY_CONTACT, SUBENTRY_GROUP):

@@ -784,7 +784,7 @@ class ContactSubentryFlow(_TrackSubentryFlow):
         if user_input is not None:
             jid, error = await self._async_jid(client, user_input)
             if error:
-                errors["base" if error != "invalid_phone" else CONF_PHONE] = error
+                errors["base" if error != "invalid_phone" else CONF_CONTACT] = error
             else:
                 assert jid is not None
                 if self._tracked(jid):
@@ -812,11 +812,12 @@ class ContactSubentryFlow(_TrackSubentryFlow):
         )
         schema = vol.Schema(
             {
+                # custom_value: the frontend then shows a searchable picker that also
+                # takes a typed number (a plain dropdown has no search).
                 vol.Optional(CONF_CONTACT): SelectSelector(
-                    SelectSelectorConfig(options=options, mode=SelectSelectorMode.DROPDOWN)
-                ),
-                vol.Optional(CONF_PHONE): TextSelector(
-                    TextSelectorConfig(type=TextSelectorType.TEL)
+                    SelectSelectorConfig(
+                        options=options, mode=SelectSelectorMode.DROPDOWN, custom_value=True
+                    )
                 ),
                 vol.Required(CONF_PRIORITY, default=DEFAULT_PRIORITY): PRIORITY_SELECTOR,
             }
@@ -830,14 +831,15 @@ class ContactSubentryFlow(_TrackSubentryFlow):
     async def _async_jid(
         self, client: Any, user_input: Mapping[str, Any]
     ) -> tuple[str | None, str]:
-        """The chosen contact's JID, or a typed number checked on WhatsApp; else an error key."""
-        account_jid = self._get_entry().data.get(CONF_ACCOUNT_JID)
-        typed = str(user_input.get(CONF_PHONE) or "").strip()
-        if not typed:
-            chosen = user_input.get(CONF_CONTACT)  # one of the offered address-book entries
-            return (str(chosen), "") if chosen else (None, "no_contact")
+        """The picked contact's JID, or a typed number checked on WhatsApp; else an error key."""
+        assert self._names is not None
+        value = str(user_input.get(CONF_CONTACT) or "").strip()
+        if not value:
+            return None, "no_contact"
+        if value in self._names:  # picked from the address book
+            return value, ""
         try:
-            phone = normalize_phone(typed)
+            phone = normalize_phone(value.removesuffix("@s.whatsapp.net"))
         except BridgeError:
             return None, "invalid_phone"
         try:
@@ -850,7 +852,8 @@ class ContactSubentryFlow(_TrackSubentryFlow):
         if found is None:
             return None, "not_on_whatsapp"
         jid = str(found["jid"])
-        return (None, "own_account") if jid == account_jid else (jid, "")
+        own = jid == self._get_entry().data.get(CONF_ACCOUNT_JID)
+        return (None, "own_account") if own else (jid, "")
 
 
 class GroupSubentryFlow(_TrackSubentryFlow):
