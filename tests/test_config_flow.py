@@ -10,7 +10,7 @@ from unittest.mock import AsyncMock, patch
 from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_TOKEN, CONF_URL
+from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.requirements import RequirementsNotFound
@@ -711,3 +711,15 @@ async def test_flow_bridge_ignores_what_is_not_its_pairing(hass: HomeAssistant) 
     assert outcome == pairing.PairingOutcome(reason=pairing.REASON_INVALID_ACCOUNT)
     assert not bridge.paired_here
     assert not bridge.active
+
+
+async def test_home_assistant_stop_stops_an_open_flows_bridge(hass: HomeAssistant) -> None:
+    """A dialog left open does not leave an orphan bridge when Home Assistant stops."""
+    result = await start_simulator_flow(hass)
+    pid, session_id = child_bridge(hass, result["flow_id"])
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert not process_alive(pid)
+    assert not session_dir(hass, session_id).exists()
+    hass.config_entries.flow.async_abort(result["flow_id"])
+    await hass.async_block_till_done()

@@ -16,7 +16,8 @@ import shutil
 import sys
 from typing import Any, Final
 
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_call_later
 from homeassistant.requirements import RequirementsNotFound, async_process_requirements
@@ -94,6 +95,7 @@ class FlowBridge:
         self.paired_here = False
         self._changed = asyncio.Event()
         self._guard: CALLBACK_TYPE | None = None
+        self._stop_unsub: CALLBACK_TYPE | None = None
 
     @property
     def active(self) -> bool:
@@ -112,6 +114,12 @@ class FlowBridge:
     ) -> asyncio.Task[dict[str, Any]]:
         """Start a child bridge on a new session folder (in a task: it takes seconds)."""
         self.session_id = session_id
+        if self._stop_unsub is None:
+            # Open flows outlive Home Assistant's stop; the child bridge must not (it runs in
+            # its own process group, so nothing else would stop it).
+            self._stop_unsub = self.hass.bus.async_listen_once(
+                EVENT_HOMEASSISTANT_STOP, self._async_on_hass_stop
+            )
         self.start_task = self.hass.async_create_task(
             self._async_start_child(mode, session_id, local=local),
             "whatsapp_presence flow bridge start",
@@ -252,12 +260,19 @@ class FlowBridge:
 
     # ------------------------------------------------------------------ teardown
 
+    async def _async_on_hass_stop(self, _event: Event) -> None:
+        self._stop_unsub = None  # a fired once-listener is gone already
+        await self.async_close(discard=True)
+
     async def async_close(self, *, discard: bool) -> None:
         """Stop everything; ``discard`` also unlinks a session paired here and deletes its folder.
 
         Keep the session (``discard=False``) when an entry will use it.
         """
         self._end()
+        if self._stop_unsub is not None:
+            self._stop_unsub()
+            self._stop_unsub = None
         task, self.start_task = self.start_task, None
         if task is not None and not task.done():
             task.cancel()
