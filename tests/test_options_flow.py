@@ -58,7 +58,9 @@ async def test_named_preset_and_settings(hass: HomeAssistant, entry: MockConfigE
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
     assert_translated(result, "options")
-    pacing = next(v for k, v in result["data_schema"].schema.items() if k == "pacing")
+    schema = result["data_schema"]
+    assert schema is not None
+    pacing = next(v for k, v in schema.schema.items() if k == "pacing")
     suggested = {str(k): k.description["suggested_value"] for k in pacing.schema.schema}
     assert suggested == {CONF_PRESET: "medium", CONF_MAX_PER_MINUTE: 200}
     result = await hass.config_entries.options.async_configure(
