@@ -9,7 +9,7 @@ from unittest.mock import AsyncMock, patch
 
 from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -17,7 +17,11 @@ from homeassistant.requirements import RequirementsNotFound
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.whatsapp_presence import pairing
+from custom_components.whatsapp_presence import (
+    async_setup_entry as real_setup_entry,
+    async_unload_entry as real_unload_entry,
+    pairing,
+)
 from custom_components.whatsapp_presence.config_flow import account_title, normalize_url
 from custom_components.whatsapp_presence.const import (
     CONF_ACCOUNT_JID,
@@ -723,3 +727,26 @@ async def test_home_assistant_stop_stops_an_open_flows_bridge(hass: HomeAssistan
     assert not session_dir(hass, session_id).exists()
     hass.config_entries.flow.async_abort(result["flow_id"])
     await hass.async_block_till_done()
+
+
+async def test_the_entry_runs_on_the_session_the_flow_paired(hass: HomeAssistant) -> None:
+    """End to end: the entry's own bridge (the real setup) finds the paired session."""
+    result = await start_simulator_flow(hass)
+    flow_id = result["flow_id"]
+    await configure(hass, flow_id, {"next_step_id": "pair_qr"})
+    await sim_command(hass, flow_id, "sim.complete_pairing")
+    await settle(hass)
+    await configure(hass, flow_id)
+    with (
+        patch("custom_components.whatsapp_presence.async_setup_entry", real_setup_entry),
+        patch("custom_components.whatsapp_presence.async_unload_entry", real_unload_entry),
+    ):
+        result = await configure(hass, flow_id, {CONF_PRESET: "medium"})
+        await hass.async_block_till_done()
+        entry = result["result"]
+        assert entry.state is ConfigEntryState.LOADED
+        process = entry.runtime_data.process
+        assert process is not None
+        assert (await entry.runtime_data.client.status())["paired"]
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
