@@ -247,8 +247,14 @@ async def test_closing_the_dialog_stops_the_bridge(hass: HomeAssistant) -> None:
     session = session_dir(hass, session_id)
     result = await configure(hass, flow_id, {"next_step_id": "pair_qr"})
     assert result["type"] is FlowResultType.SHOW_PROGRESS
+    waiter = flow_handler(hass, flow_id).async_get_progress_task()
+    again = await configure(hass, flow_id)  # a frontend re-asking: still the one waiting task
+    assert again["description_placeholders"] == result["description_placeholders"]
+    assert flow_handler(hass, flow_id).async_get_progress_task() is waiter
     hass.config_entries.flow.async_abort(flow_id)
     await hass.async_block_till_done()
+    assert waiter is not None
+    assert waiter.cancelled()
     assert not process_alive(pid)
     assert not session.exists()
 

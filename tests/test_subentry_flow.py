@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 import pytest
@@ -261,3 +261,44 @@ async def test_group_list_rate_limited(
     result = await start(hass, init_integration, SUBENTRY_GROUP)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "rate_limited"
+
+
+async def test_change_a_contacts_priority(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Reconfiguring a tracked contact changes its priority, live (no reload)."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    subentry = next(s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_CONTACT)
+    jid = subentry.data[CONF_JID]
+    assert coordinator.tracked[jid].priority == 2
+    result = await entry.start_subentry_reconfigure_flow(hass, subentry.subentry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["description_placeholders"] == {"title": subentry.title}
+    assert_translated(result, TRANSLATIONS["config_subentries"][SUBENTRY_CONTACT])
+    result = await submit(hass, SUBENTRY_CONTACT, result["flow_id"], {"priority": "high"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.subentries[subentry.subentry_id].data[CONF_PRIORITY] == 1
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data is coordinator  # not reloaded
+    await until(hass, lambda: coordinator.tracked[jid].priority == 1)
+
+
+async def test_change_a_groups_priority(
+    hass: HomeAssistant, init_integration: MockConfigEntry, sim_bridge: SimBridge
+) -> None:
+    """Groups have the same priority dialog."""
+    entry = init_integration
+    group = (await sim_bridge.backend.groups())[0]
+    result = await start(hass, entry, SUBENTRY_GROUP)
+    await submit(
+        hass, SUBENTRY_GROUP, result["flow_id"], {"group": group["jid"], "priority": "low"}
+    )
+    subentry = next(s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_GROUP)
+    result = await entry.start_subentry_reconfigure_flow(hass, subentry.subentry_id)
+    assert_translated(result, TRANSLATIONS["config_subentries"][SUBENTRY_GROUP])
+    result = await submit(hass, SUBENTRY_GROUP, result["flow_id"], {"priority": "medium"})
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.subentries[subentry.subentry_id].data[CONF_PRIORITY] == 2

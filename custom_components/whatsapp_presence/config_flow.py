@@ -760,6 +760,33 @@ class _TrackSubentryFlow(ConfigSubentryFlow):
     def _tracked(self, jid: str) -> bool:
         return any(sub.unique_id == jid for sub in self._get_entry().subentries.values())
 
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change the priority of a tracked contact or group (applied without a reload)."""
+        subentry = self._get_reconfigure_subentry()
+        if user_input is not None:
+            return self.async_update_and_abort(
+                self._get_entry(),
+                subentry,
+                data_updates={CONF_PRIORITY: PRIORITIES[user_input[CONF_PRIORITY]]},
+            )
+        current = next(
+            (
+                name
+                for name, value in PRIORITIES.items()
+                if value == subentry.data.get(CONF_PRIORITY)
+            ),
+            DEFAULT_PRIORITY,
+        )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=vol.Schema(
+                {vol.Required(CONF_PRIORITY, default=current): PRIORITY_SELECTOR}
+            ),
+            description_placeholders={"title": subentry.title},
+        )
+
 
 class ContactSubentryFlow(_TrackSubentryFlow):
     """Track one contact: from the address book, or by number (checked on WhatsApp)."""

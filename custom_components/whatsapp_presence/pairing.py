@@ -96,6 +96,7 @@ class FlowBridge:
         self._changed = asyncio.Event()
         self._guard: CALLBACK_TYPE | None = None
         self._stop_unsub: CALLBACK_TYPE | None = None
+        self._waiter: asyncio.Task[Any] | None = None
 
     @property
     def active(self) -> bool:
@@ -192,12 +193,15 @@ class FlowBridge:
 
     def wait_change(self) -> asyncio.Task[Any]:
         """A task that ends on the next QR code, success or failure (a progress step's task)."""
+        if self._waiter is not None and not self._waiter.done():
+            return self._waiter  # the step was re-run while waiting: keep the one task
         self._changed.clear()
         # A background task: it may wait for minutes, and Home Assistant's shutdown (and
         # block_till_done) should not wait for a phone that is never picked up.
-        return self.hass.async_create_background_task(
+        self._waiter = self.hass.async_create_background_task(
             self._changed.wait(), "whatsapp_presence pairing change"
         )
+        return self._waiter
 
     def take_outcome(self) -> PairingOutcome:
         """The finished attempt's outcome; the attempt is over afterwards."""
