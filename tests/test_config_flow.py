@@ -13,7 +13,9 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.requirements import RequirementsNotFound
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
@@ -756,3 +758,17 @@ async def test_the_entry_runs_on_the_session_the_flow_paired(hass: HomeAssistant
         assert (await entry.runtime_data.client.status())["paired"]
         assert await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
+
+
+async def test_home_assistant_loads_the_flow_texts(hass: HomeAssistant) -> None:
+    """The texts load through Home Assistant's own translation loader."""
+    await async_setup_component(hass, DOMAIN, {})
+    for category, key in (
+        ("config", "config.progress.scan_qr"),
+        ("config", "config.abort.neonize_unavailable"),
+        ("options", "options.step.init.sections.connection.data_description.mark_online"),
+        ("config_subentries", "config_subentries.contact.step.user.data.contact"),
+        ("selector", "selector.preset.options.medium"),
+    ):
+        texts = await async_get_translations(hass, "en", category, [DOMAIN])
+        assert texts[f"component.{DOMAIN}.{key}"]
