@@ -2,26 +2,56 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
+from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
+from .options import manager_config_from_options
+from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Set up the integration (actions are registered here, once)."""
+    """Register the actions once, whatever the number of linked accounts."""
+    async_setup_services(hass)
     return True
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+async def async_setup_entry(hass: HomeAssistant, entry: WhatsAppConfigEntry) -> bool:
     """Set up one linked WhatsApp account."""
+    coordinator = WhatsAppCoordinator(hass, entry)
+    await coordinator.async_setup()
+    entry.runtime_data = coordinator
+    entry.async_on_unload(coordinator.async_shutdown)
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
 
-async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-    """Unload one linked WhatsApp account."""
-    return True
+async def _async_entry_updated(hass: HomeAssistant, entry: WhatsAppConfigEntry) -> None:
+    """Options and subentries change without a reload: a reload would reconnect WhatsApp and
+    re-subscribe every contact, which is exactly the traffic this integration avoids."""
+    coordinator = entry.runtime_data
+    coordinator.manager.update_config(manager_config_from_options(entry.options))
+    coordinator.async_sync_contacts()
+    await coordinator.async_refresh_groups()
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: WhatsAppConfigEntry) -> bool:
+    """Unload one linked WhatsApp account (the coordinator stops through async_on_unload)."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: WhatsAppConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """A contact's device may be deleted once the contact is no longer tracked."""
+    coordinator = entry.runtime_data
+    tracked = {coordinator.device_identifier(jid) for jid in coordinator.tracked}
+    tracked.add(coordinator.device_identifier(None))
+    return not any(identifier in tracked for identifier in device.identifiers)

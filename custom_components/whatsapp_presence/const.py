@@ -2,14 +2,62 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 import logging
 from typing import Final
 
 DOMAIN: Final = "whatsapp_presence"
 LOGGER = logging.getLogger(__package__)
 
-# Where the WhatsApp session lives (entry data key CONF_MODE).
+# Entry data: where the WhatsApp session lives.
 CONF_MODE: Final = "mode"
 MODE_LOCAL: Final = "local"
 MODE_REMOTE: Final = "remote"
 MODE_SIMULATOR: Final = "simulator"
+CONF_SESSION_ID: Final = "session_id"  # folder of a child bridge's session (local, simulator)
+CONF_ACCOUNT_JID: Final = "account_jid"
+CONF_PUSH_NAME: Final = "push_name"
+# CONF_URL and CONF_TOKEN come from homeassistant.const.
+
+# Entry options: pacing and behaviour.
+CONF_PRESET: Final = "preset"
+PRESET_CUSTOM: Final = "custom"
+CONF_BATCH_SIZE: Final = "batch_size"
+CONF_BATCH_DELAY: Final = "batch_delay"
+CONF_SUBSCRIPTION_DELAY: Final = "subscription_delay"
+CONF_MAX_PER_MINUTE: Final = "max_per_minute"
+CONF_RESUBSCRIBE_AFTER: Final = "resubscribe_after"  # hours; 0 = event-only mode
+CONF_HEALTH_CHECK_INTERVAL: Final = "health_check_interval"  # minutes
+CONF_MAX_BACKOFF: Final = "max_backoff"  # minutes
+CONF_MARK_ONLINE: Final = "mark_online"
+CONF_GRACE_PERIOD: Final = "grace_period"  # seconds
+CONF_PROMETHEUS: Final = "prometheus"
+CONF_PROMETHEUS_JID: Final = "prometheus_jid_label"
+
+DEFAULT_PRESET: Final = "medium"
+DEFAULT_MAX_PER_MINUTE: Final = 200
+DEFAULT_RESUBSCRIBE_AFTER: Final = 24
+DEFAULT_HEALTH_CHECK_INTERVAL: Final = 60
+DEFAULT_MAX_BACKOFF: Final = 60
+DEFAULT_MARK_ONLINE: Final = True
+DEFAULT_GRACE_PERIOD: Final = 60
+DEFAULT_PROMETHEUS: Final = True
+
+# Safe ranges for custom pacing (the seed's estimated limit is 200-300 subscriptions a minute).
+BATCH_SIZE_RANGE: Final = (1, 50)
+BATCH_DELAY_RANGE: Final = (1.0, 120.0)
+SUBSCRIPTION_DELAY_RANGE: Final = (0.05, 10.0)
+MAX_PER_MINUTE_RANGE: Final = (10, 300)
+
+# Subentries.
+SUBENTRY_CONTACT: Final = "contact"
+SUBENTRY_GROUP: Final = "group"
+CONF_JID: Final = "jid"
+CONF_PHONE: Final = "phone"
+CONF_PRIORITY: Final = "priority"
+PRIORITIES: Final = {"high": 1, "medium": 2, "low": 3}
+
+STORAGE_VERSION: Final = 1
+SAVE_DELAY: Final = 10.0
+SILENCE_REPAIR_AFTER: Final = timedelta(hours=6)
+"""With contacts subscribed but no presence at all for this long, WhatsApp is likely ignoring us."""

@@ -1,0 +1,602 @@
+"""The hub of one linked WhatsApp account: bridge link, subscription manager, presence.
+
+Presence is pushed, so this is not a polling ``DataUpdateCoordinator``: with thousands of
+contacts, waking every entity on every presence event would cost O(contacts) per event. Each
+entity listens to its own contact instead (``async_add_contact_listener``), and account-level
+entities listen to ``async_add_listener``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.event import async_call_later, async_track_time_interval
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from .bridge.client import BridgeClient
+from .bridge.protocol import BridgeAuthError, BridgeError, ErrorCode, jid_to_phone
+from .const import (
+    CONF_ACCOUNT_JID,
+    CONF_GRACE_PERIOD,
+    CONF_JID,
+    CONF_MARK_ONLINE,
+    CONF_MODE,
+    CONF_PRIORITY,
+    CONF_SESSION_ID,
+    DEFAULT_GRACE_PERIOD,
+    DEFAULT_MARK_ONLINE,
+    DOMAIN,
+    LOGGER,
+    MODE_REMOTE,
+    MODE_SIMULATOR,
+    SAVE_DELAY,
+    SILENCE_REPAIR_AFTER,
+    STORAGE_VERSION,
+    SUBENTRY_CONTACT,
+    SUBENTRY_GROUP,
+)
+from .launcher import BridgeProcess, BridgeStartError
+from .manager import Priority, SubscriptionManager, SubscriptionPaused
+from .options import manager_config_from_options
+
+type WhatsAppConfigEntry = ConfigEntry[WhatsAppCoordinator]
+
+RECENT_EVENTS = 50
+RATE_LIMITED_FOR = timedelta(hours=1)
+
+
+@dataclass(slots=True)
+class TrackedContact:
+    """A contact whose presence is followed, and the subentry that owns its device."""
+
+    jid: str
+    name: str | None
+    priority: int
+    subentry_id: str
+
+
+@dataclass(slots=True)
+class ContactPresence:
+    """What is known of a contact's presence. ``None`` means unknown, never a guess."""
+
+    online: bool | None = None
+    last_seen: datetime | None = None
+    last_seen_source: str | None = None  # "whatsapp" or "observed"
+    changed_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class AccountStatus:
+    """Connection figures for the account device."""
+
+    bridge_connected: bool = False
+    whatsapp_connected: bool = False
+    logged_out: bool = False
+    banned_until: datetime | None = None
+    reconnects: int = 0
+    last_presence: datetime | None = None
+    rate_limited_at: datetime | None = None
+    recent_events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def bridge_args(mode: str, data_dir: Path) -> list[str]:
+    """Command line of a child bridge for this entry's mode."""
+    backend = "simulator" if mode == MODE_SIMULATOR else "neonize"
+    return ["--backend", backend, "--data-dir", str(data_dir)]
+
+
+def session_dir(hass: HomeAssistant, session_id: str) -> Path:
+    """Where a child bridge keeps its WhatsApp session (private to Home Assistant's storage)."""
+    return Path(hass.config.path(".storage", DOMAIN, session_id))
+
+
+class WhatsAppCoordinator:
+    """Owns the bridge (and its child process), the subscription manager and the presence."""
+
+    def __init__(self, hass: HomeAssistant, entry: WhatsAppConfigEntry) -> None:
+        """Prepare; nothing runs until ``async_setup``."""
+        self.hass = hass
+        self.entry = entry
+        self.account_jid: str = entry.data[CONF_ACCOUNT_JID]
+        self.process: BridgeProcess | None = None
+        self.client: BridgeClient | None = None
+        self.manager = SubscriptionManager(
+            self._async_subscribe,
+            config=manager_config_from_options(entry.options),
+            clock=lambda: dt_util.utcnow().timestamp(),
+        )
+        self.status = AccountStatus()
+        self.tracked: dict[str, TrackedContact] = {}
+        self.presence: dict[str, ContactPresence] = {}
+        self.group_members: dict[str, list[dict[str, Any]]] = {}
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}", private=True
+        )
+        self._contact_listeners: dict[str, set[CALLBACK_TYPE]] = {}
+        self._listeners: set[CALLBACK_TYPE] = set()
+        self._contacts_listeners: set[CALLBACK_TYPE] = set()
+        self._unsubs: list[CALLBACK_TYPE] = []
+        self._stop_unsub: CALLBACK_TYPE | None = None
+        self._down_since: datetime | None = utc_now()
+        self._grace_timer: CALLBACK_TYPE | None = None
+        self._unavailable_logged = False
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def async_setup(self) -> None:
+        """Connect to the bridge, restore state and start subscribing.
+
+        Raises the ConfigEntry* exceptions Home Assistant expects: not ready when the bridge
+        cannot be reached, auth failed when WhatsApp no longer knows this device.
+        """
+        await self._async_restore()
+        self._sync_tracked()
+        try:
+            hello = await self._async_connect_bridge()
+        except BridgeAuthError as err:
+            raise ConfigEntryError(
+                translation_domain=DOMAIN, translation_key="invalid_token"
+            ) from err
+        except (BridgeError, BridgeStartError, OSError) as err:
+            await self.async_shutdown()
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="bridge_unreachable",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        status = hello.get("status", {})
+        if not status.get("paired"):
+            await self.async_shutdown()
+            raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="not_paired")
+        self.status.bridge_connected = True
+        self.manager.start()
+        if status.get("connected"):
+            await self._async_on_connected(status.get("account") or {})
+        self._unsubs.append(
+            async_track_time_interval(self.hass, self._async_check_silence, SILENCE_REPAIR_AFTER)
+        )
+        self._stop_unsub = self.hass.bus.async_listen_once(
+            EVENT_HOMEASSISTANT_STOP, self._async_on_hass_stop
+        )
+        self._unsubs.append(self.manager.add_listener(self._on_manager_change))
+
+    async def _async_connect_bridge(self) -> dict[str, Any]:
+        """Start the child bridge if this mode has one, then connect the client."""
+        data = self.entry.data
+        if data[CONF_MODE] == MODE_REMOTE:
+            url, token = data[CONF_URL], data[CONF_TOKEN]
+        else:
+            directory = session_dir(self.hass, data[CONF_SESSION_ID])
+            self.process = BridgeProcess(
+                bridge_args(data[CONF_MODE], directory), on_restart=self._on_bridge_restart
+            )
+            url, token = await self.process.start(), self.process.token
+        self.client = BridgeClient(
+            url,
+            token,
+            session=async_get_clientsession(self.hass),
+            on_event=self._on_event,
+            on_connection_change=self._on_link_change,
+        )
+        return await self.client.connect()
+
+    async def async_shutdown(self) -> None:
+        """Stop everything this coordinator started; idempotent, leaves no task behind."""
+        for unsub in self._unsubs:
+            unsub()
+        self._unsubs.clear()
+        if self._stop_unsub is not None:
+            self._stop_unsub()
+            self._stop_unsub = None
+        self._cancel_grace_timer()
+        await self.manager.stop()
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+        if self.process is not None:
+            await self.process.stop()
+            self.process = None
+        await self._store.async_save(self._data_to_store())
+
+    async def _async_on_hass_stop(self, event: Event) -> None:
+        """Home Assistant does not unload entries when it stops: stop the bridge ourselves."""
+        self._stop_unsub = None  # fired listen_once listeners are gone already
+        await self.async_shutdown()
+
+    # ----------------------------------------------------------------- persistence
+
+    async def _async_restore(self) -> None:
+        data = await self._store.async_load() or {}
+        if manager_state := data.get("manager"):
+            self.manager.restore(manager_state)
+        self.group_members = data.get("groups", {})
+        for jid, saved in data.get("presence", {}).items():
+            presence = self.presence.setdefault(jid, ContactPresence())
+            if saved.get("last_seen"):
+                presence.last_seen = dt_util.parse_datetime(saved["last_seen"])
+                presence.last_seen_source = saved.get("source")
+
+    def _data_to_store(self) -> dict[str, Any]:
+        return {
+            "manager": self.manager.to_dict(),
+            "groups": self.group_members,
+            "presence": {
+                jid: {"last_seen": p.last_seen.isoformat(), "source": p.last_seen_source}
+                for jid, p in self.presence.items()
+                if p.last_seen is not None and jid in self.tracked
+            },
+        }
+
+    @callback
+    def _schedule_save(self) -> None:
+        self._store.async_delay_save(self._data_to_store, SAVE_DELAY)
+
+    # ----------------------------------------------------------------- contacts
+
+    @callback
+    def async_sync_contacts(self) -> None:
+        """Follow the entry's subentries (added or removed without a reload)."""
+        self._sync_tracked()
+        self._schedule_save()
+        for listener in list(self._contacts_listeners):
+            listener()
+
+    def _sync_tracked(self) -> None:
+        wanted: dict[str, TrackedContact] = {}
+        for subentry in self.entry.subentries.values():
+            priority = int(subentry.data.get(CONF_PRIORITY, Priority.MEDIUM))
+            if subentry.subentry_type == SUBENTRY_CONTACT:
+                jid = subentry.data[CONF_JID]
+                wanted[jid] = TrackedContact(jid, subentry.title, priority, subentry.subentry_id)
+        # Group members come second: a contact tracked on its own keeps its own device.
+        for subentry in self.entry.subentries.values():
+            if subentry.subentry_type != SUBENTRY_GROUP:
+                continue
+            priority = int(subentry.data.get(CONF_PRIORITY, Priority.MEDIUM))
+            for member in self.group_members.get(subentry.data[CONF_JID], []):
+                jid = member["jid"]
+                if jid == self.account_jid:
+                    continue
+                if jid in wanted:
+                    wanted[jid].priority = min(wanted[jid].priority, priority)
+                    continue
+                wanted[jid] = TrackedContact(
+                    jid, member.get("name"), priority, subentry.subentry_id
+                )
+        for jid in self.tracked.keys() - wanted.keys():
+            self.manager.remove(jid)
+            self.presence.pop(jid, None)
+        for jid, contact in wanted.items():
+            previous = self.tracked.get(jid)
+            if previous is None or previous.priority != contact.priority:
+                self.manager.queue(jid, contact.priority)
+            self.presence.setdefault(jid, ContactPresence())
+        self.tracked = wanted
+
+    async def async_refresh_groups(self) -> None:
+        """Fetch the members of every tracked group (on connect; cached for restarts)."""
+        if self.client is None:
+            return
+        changed = False
+        for subentry in list(self.entry.subentries.values()):
+            if subentry.subentry_type != SUBENTRY_GROUP:
+                continue
+            group_jid = subentry.data[CONF_JID]
+            try:
+                members = await self.client.group_participants(group_jid)
+            except BridgeError as err:
+                LOGGER.warning("Could not read the members of a tracked group: %s", err.code)
+                continue
+            if members != self.group_members.get(group_jid):
+                self.group_members[group_jid] = members
+                changed = True
+        if changed:
+            self.async_sync_contacts()
+
+    # ----------------------------------------------------------------- bridge events
+
+    async def _async_subscribe(self, jid: str) -> None:
+        """The manager's subscribe call. A link that is down pauses; it is not a failure."""
+        if self.client is None or not self.status.whatsapp_connected:
+            raise SubscriptionPaused
+        try:
+            await self.client.subscribe_presence(jid)
+        except BridgeError as err:
+            if err.code in (ErrorCode.NOT_CONNECTED, ErrorCode.NOT_LOGGED_IN):
+                raise SubscriptionPaused from err
+            if err.code == ErrorCode.RATE_LIMITED:
+                self.note_rate_limited()
+            raise
+
+    @callback
+    def _on_event(self, name: str, payload: dict[str, Any]) -> None:
+        """Everything the bridge pushes arrives here, on the event loop."""
+        if name == "presence":
+            self._on_presence(payload)
+            return
+        self._remember_event(name, payload)
+        if name == "connected":
+            self.hass.async_create_task(self._async_on_connected(payload), eager_start=True)
+        elif name == "disconnected":
+            self._set_whatsapp_connected(False)
+        elif name == "logged_out":
+            self.status.logged_out = True
+            self._set_whatsapp_connected(False)
+            self.entry.async_start_reauth(self.hass)
+        elif name == "temporary_ban":
+            self._on_temporary_ban(payload)
+        elif name in ("stream_replaced", "client_outdated"):
+            self._set_whatsapp_connected(False)
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"{name}_{self.entry.entry_id}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=name,
+                translation_placeholders={"title": self.entry.title},
+            )
+
+    def _remember_event(self, name: str, payload: dict[str, Any]) -> None:
+        """Keep the last few non-presence events for diagnostics."""
+        events = self.status.recent_events
+        events.append({"at": utc_now().isoformat(), "event": name, **payload})
+        del events[:-RECENT_EVENTS]
+
+    async def _async_on_connected(self, account: dict[str, Any]) -> None:
+        """WhatsApp is (again) connected: it forgot every subscription, so renew them all."""
+        self.status.logged_out = False
+        if self.status.banned_until is not None:
+            self.status.banned_until = None
+            ir.async_delete_issue(self.hass, DOMAIN, f"temporary_ban_{self.entry.entry_id}")
+        ir.async_delete_issue(self.hass, DOMAIN, f"stream_replaced_{self.entry.entry_id}")
+        if self.entry.options.get(CONF_MARK_ONLINE, DEFAULT_MARK_ONLINE) and self.client:
+            try:
+                await self.client.set_available(True)
+            except BridgeError as err:
+                LOGGER.warning("Could not mark the linked device online: %s", err.message)
+        self.status.reconnects += 1
+        self._set_whatsapp_connected(True)
+        self.manager.on_connected()
+        await self.async_refresh_groups()
+
+    def _on_temporary_ban(self, payload: dict[str, Any]) -> None:
+        expires_at = payload.get("expires_at")
+        self.status.banned_until = (
+            dt_util.utc_from_timestamp(float(expires_at)) if expires_at else None
+        )
+        self._set_whatsapp_connected(False)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"temporary_ban_{self.entry.entry_id}",
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="temporary_ban",
+            translation_placeholders={
+                "title": self.entry.title,
+                "until": self.status.banned_until.isoformat() if self.status.banned_until else "?",
+            },
+        )
+
+    def _on_presence(self, payload: dict[str, Any]) -> None:
+        """The hot path: one contact's presence changed."""
+        jid = payload.get("jid")
+        if jid not in self.tracked:
+            return
+        at = dt_util.utc_from_timestamp(float(payload.get("at") or utc_now().timestamp()))
+        self.status.last_presence = at
+        self.manager.on_presence(jid, at.timestamp())
+        presence = self.presence[jid]
+        online = bool(payload.get("online"))
+        last_seen = payload.get("last_seen")
+        if last_seen:
+            presence.last_seen = dt_util.utc_from_timestamp(float(last_seen))
+            presence.last_seen_source = "whatsapp"
+        elif online or presence.online:
+            # Seen online now, or seen going offline now: an observation, not a guess.
+            presence.last_seen = at
+            presence.last_seen_source = "observed"
+        if presence.online is not online:
+            presence.changed_at = at
+        presence.online = online
+        self._schedule_save()
+        for listener in self._contact_listeners.get(jid, ()):
+            listener()
+
+    @callback
+    def _on_link_change(self, connected: bool) -> None:
+        """The WebSocket to the bridge went down or came back."""
+        self.status.bridge_connected = connected
+        if not connected:
+            self._set_whatsapp_connected(False)
+        elif self.client is not None:
+            self.hass.async_create_task(self._async_resync(), eager_start=True)
+
+    async def _async_resync(self) -> None:
+        """After the link to the bridge came back, ask where WhatsApp stands."""
+        assert self.client is not None
+        try:
+            status = await self.client.status()
+        except BridgeError:
+            return
+        if status.get("connected"):
+            await self._async_on_connected(status.get("account") or {})
+        elif not status.get("paired") and not self.status.logged_out:
+            self.status.logged_out = True
+            self.entry.async_start_reauth(self.hass)
+
+    @callback
+    def _on_bridge_restart(self, url: str) -> None:
+        """The child bridge was restarted (maybe on another port)."""
+        if self.client is not None:
+            self.client.url = url
+
+    def device_identifier(self, jid: str | None) -> tuple[str, str]:
+        """Device registry identifier of a contact, or of the account itself for ``None``.
+
+        The account is part of every contact's identifier: two linked accounts tracking the
+        same person get two devices.
+        """
+        account = jid_to_phone(self.account_jid)
+        return (DOMAIN, account if jid is None else f"{account}_{jid_to_phone(jid)}")
+
+    @property
+    def rate_limited(self) -> bool:
+        """WhatsApp banned us for a while, or refused a request as over its rate limit."""
+        now = utc_now()
+        banned = self.status.banned_until is not None and self.status.banned_until > now
+        limited = self.status.rate_limited_at is not None and (
+            now - self.status.rate_limited_at < RATE_LIMITED_FOR
+        )
+        return banned or limited
+
+    @callback
+    def note_rate_limited(self) -> None:
+        """A request came back ``rate_limited`` (WhatsApp's 429)."""
+        self.status.rate_limited_at = utc_now()
+        self._notify()
+
+    # ----------------------------------------------------------------- availability
+
+    @property
+    def connected(self) -> bool:
+        """Bridge reachable and WhatsApp connected."""
+        return self.status.bridge_connected and self.status.whatsapp_connected
+
+    @property
+    def connection_state(self) -> str:
+        """One word for the account's connection (an enum sensor's state)."""
+        if self.status.logged_out:
+            return "logged_out"
+        if self.status.banned_until is not None and self.status.banned_until > utc_now():
+            return "banned"
+        if not self.status.bridge_connected:
+            return "bridge_unreachable"
+        return "connected" if self.status.whatsapp_connected else "connecting"
+
+    @property
+    def available(self) -> bool:
+        """Entities stay available through short outages (the grace period)."""
+        return self.connected or (self._down_since is not None and self._grace_timer is not None)
+
+    def _set_whatsapp_connected(self, connected: bool) -> None:
+        was = self.status.whatsapp_connected
+        self.status.whatsapp_connected = connected
+        if connected == was:
+            self._notify()
+            return
+        if connected:
+            self._cancel_grace_timer()
+            self._down_since = None
+            if self._unavailable_logged:
+                LOGGER.info("WhatsApp account %s is connected again", self.entry.title)
+                self._unavailable_logged = False
+        else:
+            self.manager.on_disconnected()
+            self._down_since = utc_now()
+            grace = float(self.entry.options.get(CONF_GRACE_PERIOD, DEFAULT_GRACE_PERIOD))
+            self._cancel_grace_timer()
+            self._grace_timer = async_call_later(self.hass, grace, self._grace_expired)
+        self._notify_all()
+
+    @callback
+    def _grace_expired(self, _now: datetime) -> None:
+        self._grace_timer = None
+        if not self._unavailable_logged:
+            LOGGER.info("WhatsApp account %s is disconnected", self.entry.title)
+            self._unavailable_logged = True
+        self._notify_all()
+
+    def _cancel_grace_timer(self) -> None:
+        if self._grace_timer is not None:
+            self._grace_timer()
+            self._grace_timer = None
+
+    async def _async_check_silence(self, _now: datetime) -> None:
+        """Subscribed, connected, and not one presence event for hours: tell the user."""
+        issue_id = f"presence_silent_{self.entry.entry_id}"
+        stats = self.manager.stats()
+        last = self.status.last_presence
+        silent = (
+            self.connected
+            and stats.active > 0
+            and (last is None or utc_now() - last >= SILENCE_REPAIR_AFTER)
+        )
+        if silent:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="presence_silent",
+                translation_placeholders={"title": self.entry.title},
+            )
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+
+    # ----------------------------------------------------------------- listeners
+
+    @callback
+    def _on_manager_change(self, jid: str | None) -> None:
+        """A contact's subscription state changed (``None``: possibly every contact's)."""
+        if jid is None:
+            self._notify_all()
+        else:
+            for listener in self._contact_listeners.get(jid, ()):
+                listener()
+            self._notify()
+        self._schedule_save()
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    def _notify_all(self) -> None:
+        """Availability changed: every entity must write its state."""
+        self._notify()
+        for listeners in self._contact_listeners.values():
+            for listener in list(listeners):
+                listener()
+
+    @callback
+    def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Account-level changes (connection, manager figures)."""
+        self._listeners.add(listener)
+        return lambda: self._listeners.discard(listener)
+
+    @callback
+    def async_add_contact_listener(self, jid: str, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Changes of one contact (presence, subscription state, availability)."""
+        self._contact_listeners.setdefault(jid, set()).add(listener)
+
+        def remove() -> None:
+            listeners = self._contact_listeners.get(jid)
+            if listeners is not None:
+                listeners.discard(listener)
+                if not listeners:
+                    del self._contact_listeners[jid]
+
+        return remove
+
+    @callback
+    def async_add_contacts_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """The set of tracked contacts changed (platforms add entities for new ones)."""
+        self._contacts_listeners.add(listener)
+        return lambda: self._contacts_listeners.discard(listener)
+
+
+def utc_now() -> datetime:
+    """Now, through Home Assistant's clock (frozen in tests)."""
+    return dt_util.utcnow()

@@ -1,0 +1,127 @@
+"""Base entities: one device per tracked contact, one for the linked account."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from homeassistant.core import callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .bridge.protocol import jid_to_phone
+from .coordinator import TrackedContact, WhatsAppCoordinator
+
+
+class WhatsAppEntity(Entity):
+    """Pushed by the coordinator; never polled."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, coordinator: WhatsAppCoordinator, description: EntityDescription) -> None:
+        """Keep the coordinator and the description."""
+        self.coordinator = coordinator
+        self.entity_description = description
+
+    @property
+    def available(self) -> bool:
+        """Unavailable once the connection has been down longer than the grace period."""
+        return self.coordinator.available
+
+
+class WhatsAppContactEntity(WhatsAppEntity):
+    """An entity of one tracked contact's device."""
+
+    def __init__(
+        self,
+        coordinator: WhatsAppCoordinator,
+        contact: TrackedContact,
+        description: EntityDescription,
+    ) -> None:
+        """Attach to the contact's device (the account is part of its identifier)."""
+        super().__init__(coordinator, description)
+        self.jid = contact.jid
+        phone = jid_to_phone(contact.jid)
+        self._attr_unique_id = f"{jid_to_phone(coordinator.account_jid)}_{phone}_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={coordinator.device_identifier(contact.jid)},
+            name=contact.name or f"+{phone}",
+            manufacturer="WhatsApp",
+            model="Contact",
+            entry_type=DeviceEntryType.SERVICE,
+        )
+
+    @property
+    def available(self) -> bool:
+        """Also unavailable once the contact is no longer tracked."""
+        return super().available and self.jid in self.coordinator.tracked
+
+    async def async_added_to_hass(self) -> None:
+        """Listen to this contact only: other contacts' presence never wakes this entity."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.coordinator.async_add_contact_listener(self.jid, self.async_write_ha_state)
+        )
+
+
+class WhatsAppAccountEntity(WhatsAppEntity):
+    """A diagnostic entity of the linked account's device."""
+
+    def __init__(self, coordinator: WhatsAppCoordinator, description: EntityDescription) -> None:
+        """Attach to the account device."""
+        super().__init__(coordinator, description)
+        account = jid_to_phone(coordinator.account_jid)
+        self._attr_unique_id = f"{account}_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={coordinator.device_identifier(None)},
+            name=coordinator.entry.title,
+            manufacturer="WhatsApp",
+            model="Linked device",
+            entry_type=DeviceEntryType.SERVICE,
+        )
+
+    async def async_added_to_hass(self) -> None:
+        """Follow connection and subscription figures."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.coordinator.async_add_listener(self.async_write_ha_state))
+
+
+def async_setup_contact_entities(
+    coordinator: WhatsAppCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    build: Callable[[TrackedContact], Iterable[Entity]],
+) -> None:
+    """Add entities for every tracked contact now and for contacts tracked later.
+
+    Entities belong to the subentry that tracks the contact (a contact subentry, or the group
+    subentry for a group's members), so removing that subentry removes them. A group member who
+    left the group has no subentry of its own: its device is removed here.
+    """
+    known: dict[str, str] = {}
+
+    @callback
+    def sync() -> None:
+        by_subentry: dict[str, list[Entity]] = {}
+        for jid, contact in coordinator.tracked.items():
+            if known.get(jid) == contact.subentry_id:
+                continue
+            known[jid] = contact.subentry_id
+            by_subentry.setdefault(contact.subentry_id, []).extend(build(contact))
+        for subentry_id, entities in by_subentry.items():
+            async_add_entities(entities, config_subentry_id=subentry_id)
+        gone = known.keys() - coordinator.tracked.keys()
+        if not gone:
+            return
+        registry = dr.async_get(coordinator.hass)
+        for jid in gone:
+            subentry_id = known.pop(jid)
+            device = registry.async_get_device_by_identifier(
+                coordinator.device_identifier(jid), coordinator.entry.entry_id
+            )
+            if device is not None and subentry_id in coordinator.entry.subentries:
+                registry.async_remove_device(device.id)
+
+    sync()
+    coordinator.entry.async_on_unload(coordinator.async_add_contacts_listener(sync))

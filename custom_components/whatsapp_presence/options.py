@@ -1,0 +1,52 @@
+"""Entry options to subscription-manager settings, in one place for setup, options and actions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .const import (
+    CONF_BATCH_DELAY,
+    CONF_BATCH_SIZE,
+    CONF_HEALTH_CHECK_INTERVAL,
+    CONF_MAX_BACKOFF,
+    CONF_MAX_PER_MINUTE,
+    CONF_PRESET,
+    CONF_RESUBSCRIBE_AFTER,
+    CONF_SUBSCRIPTION_DELAY,
+    DEFAULT_HEALTH_CHECK_INTERVAL,
+    DEFAULT_MAX_BACKOFF,
+    DEFAULT_MAX_PER_MINUTE,
+    DEFAULT_PRESET,
+    DEFAULT_RESUBSCRIBE_AFTER,
+    PRESET_CUSTOM,
+)
+from .manager import PRESETS, BatchConfig, ManagerConfig
+
+
+def batch_config_from_options(options: Mapping[str, Any]) -> BatchConfig:
+    """The named preset, or the custom values when the preset is ``custom``."""
+    preset = options.get(CONF_PRESET, DEFAULT_PRESET)
+    if preset != PRESET_CUSTOM:
+        return PRESETS.get(preset, PRESETS[DEFAULT_PRESET])
+    default = PRESETS[DEFAULT_PRESET]
+    return BatchConfig(
+        batch_size=int(options.get(CONF_BATCH_SIZE, default.batch_size)),
+        batch_delay=float(options.get(CONF_BATCH_DELAY, default.batch_delay)),
+        subscription_delay=float(options.get(CONF_SUBSCRIPTION_DELAY, default.subscription_delay)),
+    )
+
+
+def manager_config_from_options(options: Mapping[str, Any]) -> ManagerConfig:
+    """Options are stored in user units (hours, minutes); the manager works in seconds."""
+    resubscribe_hours = float(options.get(CONF_RESUBSCRIBE_AFTER, DEFAULT_RESUBSCRIBE_AFTER))
+    max_backoff = 60.0 * float(options.get(CONF_MAX_BACKOFF, DEFAULT_MAX_BACKOFF))
+    return ManagerConfig(
+        batch=batch_config_from_options(options),
+        max_per_minute=int(options.get(CONF_MAX_PER_MINUTE, DEFAULT_MAX_PER_MINUTE)),
+        resubscribe_after=resubscribe_hours * 3600.0 if resubscribe_hours > 0 else None,
+        health_check_interval=60.0
+        * float(options.get(CONF_HEALTH_CHECK_INTERVAL, DEFAULT_HEALTH_CHECK_INTERVAL)),
+        base_backoff=min(120.0, max_backoff),
+        max_backoff=max_backoff,
+    )

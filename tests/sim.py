@@ -1,0 +1,108 @@
+"""A real bridge server with the simulator backend, in-process on loopback, for integration tests.
+
+The simulator runs on a manual clock so a test decides when simulated things happen; Home
+Assistant's own time is driven with the freezer. Nothing here is a mock: the integration talks
+to the real server through the real client over a real WebSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+from custom_components.whatsapp_presence.bridge.clock import ManualClock
+from custom_components.whatsapp_presence.bridge.server import BridgeServer
+from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend
+
+TOKEN = "integration-test-token"
+
+
+@dataclass
+class SimBridge:
+    """The server, its simulator backend and its URL."""
+
+    server: BridgeServer
+    url: str
+
+    @property
+    def backend(self) -> SimulatorBackend:
+        """The simulator behind the server."""
+        backend = self.server.backend
+        assert isinstance(backend, SimulatorBackend)
+        return backend
+
+    async def command(self, name: str, **args: Any) -> Any:
+        """Run a ``sim.*`` control command directly on the backend."""
+        return await self.backend.command(name, args)
+
+    async def contacts(self) -> list[dict[str, Any]]:
+        """The simulator's own view of its contacts (jid, name, behaviour), in order."""
+        contacts: list[dict[str, Any]] = await self.command("sim.contacts")
+        return contacts
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulated network's manual clock (its timers run)."""
+        clock = self.backend.clock
+        assert isinstance(clock, ManualClock)
+        clock.advance(seconds)
+
+
+async def until(hass: HomeAssistant, condition: Callable[[], bool], *, rounds: int = 2000) -> None:
+    """Wait for real I/O (WebSocket frames on loopback) to have its effect.
+
+    Only yields to the loop, a bounded number of times: no time passes (the freezer may have
+    stopped the loop's clock), so this waits for I/O and callbacks, never for timers.
+    """
+    for _ in range(rounds):
+        await hass.async_block_till_done()
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+async def run_until(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    condition: Callable[[], bool],
+    *,
+    step: float = 0.2,
+    limit: float = 600.0,
+) -> float:
+    """Let Home Assistant's time run, ``step`` by ``step``, until ``condition`` holds.
+
+    Between steps the loop gets a few turns so WebSocket round trips complete. Returns the
+    simulated seconds it took; fails once ``limit`` simulated seconds have passed.
+    """
+    elapsed = 0.0
+    while True:
+        for _ in range(50):
+            await hass.async_block_till_done()
+            if condition():
+                return elapsed
+            await asyncio.sleep(0)
+        if elapsed >= limit:
+            raise AssertionError(f"condition not reached within {limit} s")
+        freezer.tick(timedelta(seconds=step))
+        async_fire_time_changed(hass)
+        elapsed += step
+
+
+async def tick(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float, *, step: float = 1.0
+) -> None:
+    """Move Home Assistant's time forward, firing every timer on the way."""
+    remaining = seconds
+    while remaining > 0:
+        delta = min(step, remaining)
+        freezer.tick(timedelta(seconds=delta))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+        remaining -= delta

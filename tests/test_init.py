@@ -1,0 +1,141 @@
+"""Set-up, presence, outages and restarts: real Home Assistant against the real bridge."""
+
+from __future__ import annotations
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.whatsapp_presence.const import DOMAIN
+
+from .conftest import simulator_config
+from .sim import SimBridge, run_until, tick, until
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> str:
+    """The state of an entity that must exist."""
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state
+
+
+def online_entity(entity_registry: er.EntityRegistry, entry: MockConfigEntry, jid: str) -> str:
+    """The entity id of a contact's online sensor."""
+    phone = jid.split("@", maxsplit=1)[0]
+    entity_id = entity_registry.async_get_entity_id(
+        "binary_sensor", DOMAIN, f"12025550100_{phone}_online"
+    )
+    assert entity_id is not None
+    return entity_id
+
+
+async def test_setup_creates_a_device_per_contact(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Each tracked contact gets a device with an online and a last seen entity."""
+    entry = init_integration
+    assert entry.state is ConfigEntryState.LOADED
+    contacts = (await sim_bridge.contacts())[:3]
+    for contact in contacts:
+        device = device_registry.async_get_device_by_identifier(
+            (DOMAIN, f"12025550100_{contact['phone']}"), entry.entry_id
+        )
+        assert device is not None
+        assert device.name == contact["name"]
+        entities = er.async_entries_for_device(entity_registry, device.id)
+        assert sorted(str(e.translation_key) for e in entities) == ["last_seen", "online"]
+    # WhatsApp answers a subscription with the contact's current presence.
+    online_ids = [online_entity(entity_registry, entry, c["jid"]) for c in contacts]
+    await run_until(hass, freezer, lambda: all(state_of(hass, e) == STATE_OFF for e in online_ids))
+
+
+@pytest.mark.parametrize("sim_config", [simulator_config(unresponsive_fraction=1.0)])
+async def test_silent_contact_is_unknown_not_offline(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    entity_registry: er.EntityRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Connected and subscribed, but WhatsApp never says anything: unknown, never 'off'."""
+    coordinator = init_integration.runtime_data
+    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    for contact in (await sim_bridge.contacts())[:3]:
+        entity_id = online_entity(entity_registry, init_integration, contact["jid"])
+        assert state_of(hass, entity_id) == STATE_UNKNOWN
+        last_seen_id = entity_id.replace("binary_sensor.", "sensor.")[:-7] + "_last_seen"
+        assert state_of(hass, last_seen_id) == STATE_UNKNOWN
+
+
+async def test_contacts_are_subscribed_at_the_preset_pace(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Subscriptions go out one by one, 200 ms apart, and reach the simulated network."""
+    coordinator = init_integration.runtime_data
+    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    stats = await sim_bridge.command("sim.stats")
+    assert stats["subscribe_calls"] == 3
+
+
+async def test_presence_reaches_the_entities(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    entity_registry: er.EntityRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A contact coming online in the simulator turns its sensor on; going offline sets last seen."""
+    coordinator = init_integration.runtime_data
+    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    contact = (await sim_bridge.contacts())[0]
+    entity_id = online_entity(entity_registry, init_integration, contact["jid"])
+
+    await sim_bridge.command("sim.set_presence", jid=contact["jid"], online=True)
+    await until(hass, lambda: state_of(hass, entity_id) == STATE_ON)
+
+    await sim_bridge.command("sim.set_presence", jid=contact["jid"], online=False)
+    await until(hass, lambda: state_of(hass, entity_id) == STATE_OFF)
+    last_seen_id = entity_id.replace("binary_sensor.", "sensor.").replace("_online", "_last_seen")
+    assert state_of(hass, last_seen_id) not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
+
+
+@pytest.mark.parametrize("tracked_count", [2])
+async def test_disconnect_makes_entities_unavailable_after_grace(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    entity_registry: er.EntityRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Short outages are hidden; long ones make entities unavailable; reconnect re-subscribes."""
+    coordinator = init_integration.runtime_data
+    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 2)
+    contact = (await sim_bridge.contacts())[0]
+    entity_id = online_entity(entity_registry, init_integration, contact["jid"])
+
+    await sim_bridge.command("sim.disconnect", reconnect_after=None)
+    await until(hass, lambda: not coordinator.connected)
+    await tick(hass, freezer, 30)
+    assert state_of(hass, entity_id) != STATE_UNAVAILABLE  # within the 60 s grace
+    await tick(hass, freezer, 31)
+    assert state_of(hass, entity_id) == STATE_UNAVAILABLE
+
+    calls_before = (await sim_bridge.command("sim.stats"))["subscribe_calls"]
+    await sim_bridge.command("sim.connect")
+    await until(hass, lambda: coordinator.connected)
+    assert state_of(hass, entity_id) != STATE_UNAVAILABLE
+    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 2)
+    stats = await sim_bridge.command("sim.stats")
+    assert stats["subscribe_calls"] == calls_before + 2  # everyone re-subscribed once
