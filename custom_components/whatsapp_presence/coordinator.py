@@ -89,10 +89,25 @@ class AccountStatus:
     recent_events: list[dict[str, Any]] = field(default_factory=list)
 
 
+# The demo network: ~30 people and a few groups, ten simulated seconds per real second so
+# presence visibly changes within a minute, and a QR code that stays up for about five seconds.
+SIMULATOR_ARGS = (
+    "--contacts",
+    "30",
+    "--groups",
+    "4",
+    "--time-scale",
+    "10",
+    "--pairing-delay",
+    "50",
+)
+
+
 def bridge_args(mode: str, data_dir: Path) -> list[str]:
     """Command line of a child bridge for this entry's mode."""
-    backend = "simulator" if mode == MODE_SIMULATOR else "neonize"
-    return ["--backend", backend, "--data-dir", str(data_dir)]
+    if mode == MODE_SIMULATOR:
+        return ["--backend", "simulator", "--data-dir", str(data_dir), *SIMULATOR_ARGS]
+    return ["--backend", "neonize", "--data-dir", str(data_dir)]
 
 
 def session_dir(hass: HomeAssistant, session_id: str) -> Path:
@@ -421,6 +436,7 @@ class WhatsAppCoordinator:
         if not connected:
             self._set_whatsapp_connected(False)
         elif self.client is not None:
+            self._notify()  # bridge reachable again, whatever WhatsApp's state turns out to be
             self.hass.async_create_task(self._async_resync(), eager_start=True)
 
     async def _async_resync(self) -> None:

@@ -170,6 +170,7 @@ SIM_COMMANDS: Final = (
     "sim.contacts",
     "sim.disconnect",
     "sim.fail_pairing",
+    "sim.fail_subscribe",
     "sim.logout",
     "sim.set_presence",
     "sim.stats",
@@ -259,6 +260,7 @@ class SimulatorBackend(Backend):
         self._ignored_times: deque[float] = deque()
         self._query_times: deque[float] = deque()
         self._sub_calls: Counter[str] = Counter()
+        self._sub_failures: Counter[str] = Counter()
         self._ignored: Counter[str] = Counter()
         self._stats: Counter[str] = Counter()
         if config.paired:
@@ -674,6 +676,10 @@ class SimulatorBackend(Backend):
         now = self.clock.now()
         self._sub_calls[jid] += 1
         self._stats["subscribe_calls"] += 1
+        if self._sub_failures[jid] > 0:
+            # As neonize's SubscribePresenceError (e.g. no privacy token): the call itself fails.
+            self._sub_failures[jid] -= 1
+            raise BridgeError(ErrorCode.INTERNAL, "subscribe failed (simulated)")
         self._prune(self._sub_times, now, config.sub_window)
         if config.sub_ceiling and len(self._sub_times) >= config.sub_ceiling:
             # Silently ignored, like WhatsApp; sustained abuse ends in a ban.
@@ -800,6 +806,14 @@ class SimulatorBackend(Backend):
                     raise BridgeError(ErrorCode.INVALID_ARGUMENT, "code must be an integer")
                 assert duration is not None
                 self._ban(duration, code)
+                return None
+            case "sim.fail_subscribe":
+                jid = args.get("jid")
+                if not isinstance(jid, str) or jid not in self._accounts:
+                    raise BridgeError(ErrorCode.INVALID_ARGUMENT, "jid must be a simulated account")
+                times = arg_number(args, "times", 1, minimum=0)
+                assert times is not None
+                self._sub_failures[jid] = int(times)
                 return None
             case "sim.unban":
                 if self._ban_until is not None:

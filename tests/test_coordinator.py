@@ -1,0 +1,211 @@
+"""Connection life cycle against the simulated network: restarts, logouts, bans, contacts."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState, ConfigSubentry
+from homeassistant.const import STATE_OFF, STATE_ON
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.whatsapp_presence.const import (
+    CONF_JID,
+    CONF_PHONE,
+    CONF_PRIORITY,
+    DOMAIN,
+    SUBENTRY_CONTACT,
+    SUBENTRY_GROUP,
+)
+from custom_components.whatsapp_presence.manager import ContactState
+
+from .sim import SimBridge, run_until, until
+from .test_init import online_entity, state_of
+
+
+async def subscribed(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: MockConfigEntry
+) -> None:
+    """Let the manager subscribe every tracked contact."""
+    coordinator = entry.runtime_data
+    await run_until(
+        hass, freezer, lambda: coordinator.manager.stats().active == len(coordinator.tracked)
+    )
+
+
+async def test_restart_keeps_last_seen_and_backoff(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Home Assistant restarts: last seen and a contact's backoff come back from storage."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await subscribed(hass, freezer, entry)
+    first, second, _ = (await sim_bridge.contacts())[:3]
+
+    await sim_bridge.command("sim.set_presence", jid=first["jid"], online=True)
+    await sim_bridge.command(
+        "sim.set_presence", jid=first["jid"], online=False, last_seen=1_790_000_000
+    )
+    await until(
+        hass,
+        lambda: (
+            (seen := coordinator.presence[first["jid"]].last_seen) is not None
+            and seen.timestamp() == 1_790_000_000
+        ),
+    )
+
+    # A reconnect re-subscribes everyone; the second contact's subscription fails.
+    await sim_bridge.command("sim.fail_subscribe", jid=second["jid"], times=10)
+    await sim_bridge.command("sim.disconnect", reconnect_after=None)
+    await until(hass, lambda: not coordinator.connected)
+    await sim_bridge.command("sim.connect")
+    await run_until(
+        hass,
+        freezer,
+        lambda: (
+            (info := coordinator.manager.contact(second["jid"])) is not None
+            and info.state is ContactState.BACKOFF
+        ),
+    )
+    before = coordinator.manager.contact(second["jid"])
+    assert before is not None
+    assert before.fail_count == 1
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    restored = entry.runtime_data
+    assert restored is not coordinator
+    assert restored.presence[first["jid"]].last_seen.timestamp() == 1_790_000_000
+    after = restored.manager.contact(second["jid"])
+    assert after is not None
+    assert after.fail_count == 1
+    assert after.next_retry == before.next_retry
+    assert after.state is ContactState.BACKOFF
+
+
+async def test_logout_starts_reauth(
+    hass: HomeAssistant, init_integration: MockConfigEntry, sim_bridge: SimBridge
+) -> None:
+    """WhatsApp unlinking the device starts the re-pairing flow; entities go unavailable."""
+    coordinator = init_integration.runtime_data
+    await sim_bridge.command("sim.logout")
+    await until(hass, lambda: coordinator.status.logged_out)
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+    assert coordinator.connection_state == "logged_out"
+
+
+async def test_temporary_ban_raises_a_repair_until_lifted(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A ban is a repair issue and a 'rate limited' problem; both clear on reconnect."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await sim_bridge.command("sim.ban", expires_in=600)
+    issue_id = f"temporary_ban_{entry.entry_id}"
+    await until(hass, lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is not None)
+    assert coordinator.connection_state == "banned"
+    assert state_of(hass, "binary_sensor.sam_demo_rate_limited") == STATE_ON
+    assert state_of(hass, "binary_sensor.sam_demo_whatsapp_connection") == STATE_OFF
+
+    await sim_bridge.command("sim.unban")
+    sim_bridge.advance(2)  # the simulated reconnect delay
+    await until(hass, lambda: coordinator.connected)
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    assert state_of(hass, "binary_sensor.sam_demo_rate_limited") == STATE_OFF
+
+
+async def test_stream_replaced_raises_a_repair(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Another connection took the session over: the user is told, nothing fights it."""
+    entry = init_integration
+    await sim_bridge.command("sim.stream_replaced")
+    issue_id = f"stream_replaced_{entry.entry_id}"
+    await until(hass, lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is not None)
+    assert not entry.runtime_data.connected
+
+
+async def test_contacts_come_and_go_without_reload(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """A new contact subentry adds a device live; removing it removes device and subscription."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await subscribed(hass, freezer, entry)
+    newcomer = (await sim_bridge.contacts())[5]
+    subentry = ConfigSubentry(
+        data=MappingProxyType(
+            {CONF_JID: newcomer["jid"], CONF_PHONE: newcomer["phone"], CONF_PRIORITY: 1}
+        ),
+        subentry_type=SUBENTRY_CONTACT,
+        title=newcomer["name"],
+        unique_id=newcomer["jid"],
+    )
+    hass.config_entries.async_add_subentry(entry, subentry)
+    await hass.async_block_till_done()
+    assert entry.runtime_data is coordinator  # no reload
+    entity_id = online_entity(entity_registry, entry, newcomer["jid"])
+    expected = STATE_ON if newcomer["online"] else STATE_OFF
+    await run_until(hass, freezer, lambda: state_of(hass, entity_id) == expected, limit=5)
+    identifier = (DOMAIN, f"12025550100_{newcomer['phone']}")
+    assert device_registry.async_get_device_by_identifier(identifier, entry.entry_id)
+
+    hass.config_entries.async_remove_subentry(entry, subentry.subentry_id)
+    await hass.async_block_till_done()
+    assert device_registry.async_get_device_by_identifier(identifier, entry.entry_id) is None
+    assert hass.states.get(entity_id) is None
+    assert coordinator.manager.contact(newcomer["jid"]) is None
+    assert newcomer["jid"] not in coordinator.tracked
+
+
+async def test_group_tracks_every_member(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """A group subentry tracks each participant, with the group's devices and priority."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    client = coordinator.client
+    assert client is not None
+    group = (await client.groups())[0]
+    members = await client.group_participants(group["jid"])
+    subentry = ConfigSubentry(
+        data=MappingProxyType({CONF_JID: group["jid"], "name": group["name"], CONF_PRIORITY: 3}),
+        subentry_type=SUBENTRY_GROUP,
+        title=group["name"],
+        unique_id=group["jid"],
+    )
+    hass.config_entries.async_add_subentry(entry, subentry)
+    member_jids = {m["jid"] for m in members} - {"12025550100@s.whatsapp.net"}
+    await until(hass, lambda: member_jids <= coordinator.tracked.keys())
+    await subscribed(hass, freezer, entry)
+    own = {jid for jid, c in coordinator.tracked.items() if c.subentry_id == subentry.subentry_id}
+    devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
+    in_group = [d for d in devices if d.config_subentry_id == subentry.subentry_id]
+    assert len(in_group) == len(own)
+    # A member tracked on its own keeps its own device and the higher priority.
+    for jid in member_jids - own:
+        assert coordinator.tracked[jid].subentry_id != subentry.subentry_id

@@ -1,0 +1,180 @@
+"""Actions, through Home Assistant's service layer, against the simulated network."""
+
+from __future__ import annotations
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import ATTR_CONFIG_ENTRY_ID
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.whatsapp_presence.const import (
+    CONF_BATCH_DELAY,
+    CONF_BATCH_SIZE,
+    CONF_PRESET,
+    DOMAIN,
+    SUBENTRY_CONTACT,
+)
+
+from .sim import SimBridge, run_until
+
+
+def contact_subentries(entry: MockConfigEntry) -> dict[str, str]:
+    """jid -> title of the entry's contact subentries."""
+    return {
+        s.data["jid"]: s.title
+        for s in entry.subentries.values()
+        if s.subentry_type == SUBENTRY_CONTACT
+    }
+
+
+async def test_add_contacts_checks_every_number_first(
+    hass: HomeAssistant, init_integration: MockConfigEntry, sim_bridge: SimBridge
+) -> None:
+    """One malformed number: a translated error, and nothing is added."""
+    entry = init_integration
+    people = await sim_bridge.contacts()
+    before = contact_subentries(entry)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "add_contacts",
+            {ATTR_CONFIG_ENTRY_ID: entry.entry_id, "numbers": [f"+{people[4]['phone']}", "12ab"]},
+            blocking=True,
+        )
+    assert err.value.translation_key == "invalid_phones"
+    assert err.value.translation_placeholders == {"numbers": "12ab"}
+    assert contact_subentries(entry) == before
+
+
+async def test_add_contacts_resolves_and_reports(
+    hass: HomeAssistant, init_integration: MockConfigEntry, sim_bridge: SimBridge
+) -> None:
+    """Numbers on WhatsApp become contacts named from the address book; others are reported."""
+    entry = init_integration
+    people = await sim_bridge.contacts()
+    new = people[6]
+    response = await hass.services.async_call(
+        DOMAIN,
+        "add_contacts",
+        {
+            ATTR_CONFIG_ENTRY_ID: entry.entry_id,
+            "numbers": [f"+{new['phone']}", f"+{people[0]['phone']}", "+1 202 555 0199"],
+            "priority": "high",
+        },
+        blocking=True,
+        return_response=True,
+    )
+    assert response == {
+        "added": [f"+{new['phone']}"],
+        "already_tracked": [f"+{people[0]['phone']}"],
+        "not_on_whatsapp": ["+1 202 555 0199"],
+    }
+    assert contact_subentries(entry)[new["jid"]] == new["name"]
+    await hass.async_block_till_done()
+    assert entry.runtime_data.tracked[new["jid"]].priority == 1
+
+
+async def test_remove_contact(
+    hass: HomeAssistant, init_integration: MockConfigEntry, sim_bridge: SimBridge
+) -> None:
+    """Removing by number drops the subentry; an unknown number is a clear error."""
+    entry = init_integration
+    first = (await sim_bridge.contacts())[0]
+    await hass.services.async_call(
+        DOMAIN,
+        "remove_contact",
+        {ATTR_CONFIG_ENTRY_ID: entry.entry_id, "contact": f"+{first['phone']}"},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    assert first["jid"] not in contact_subentries(entry)
+    assert first["jid"] not in entry.runtime_data.tracked
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "remove_contact",
+            {ATTR_CONFIG_ENTRY_ID: entry.entry_id, "contact": f"+{first['phone']}"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "contact_not_tracked"
+
+
+async def test_resubscribe_and_stats(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Re-subscribe now sends one more paced call per contact; stats use the seed's names."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    manager = coordinator.manager
+    await run_until(hass, freezer, lambda: manager.stats().active == 3)
+    before = (await sim_bridge.command("sim.stats"))["subscriptions"]
+    total = manager.stats().subscribe_calls_total
+    await hass.services.async_call(
+        DOMAIN, "resubscribe", {ATTR_CONFIG_ENTRY_ID: entry.entry_id}, blocking=True
+    )
+    await run_until(
+        hass,
+        freezer,
+        lambda: manager.stats().subscribe_calls_total == total + 3 and manager.stats().active == 3,
+    )
+    after = (await sim_bridge.command("sim.stats"))["subscriptions"]
+    assert {jid: after[jid] - before.get(jid, 0) for jid in after} == dict.fromkeys(
+        coordinator.tracked, 1
+    )
+
+    stats = await hass.services.async_call(
+        DOMAIN,
+        "get_stats",
+        {ATTR_CONFIG_ENTRY_ID: entry.entry_id},
+        blocking=True,
+        return_response=True,
+    )
+    assert stats is not None
+    assert list(stats)[:5] == ["total_subscriptions", "active", "stale", "failed", "queue_length"]
+    assert stats["total_subscriptions"] == 3
+    assert stats["active"] == 3
+    assert stats["connection"] == "connected"
+
+
+async def test_set_batch_config_is_kept_in_options(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The seed's SetBatchConfig: a preset's values select the preset, others are custom."""
+    entry = init_integration
+    manager = entry.runtime_data.manager
+    await hass.services.async_call(
+        DOMAIN,
+        "set_batch_config",
+        {ATTR_CONFIG_ENTRY_ID: entry.entry_id, CONF_BATCH_SIZE: 10, CONF_BATCH_DELAY: 10},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    assert entry.options[CONF_PRESET] == "mission_critical"
+    assert manager.stats().preset == "mission_critical"
+
+    await hass.services.async_call(
+        DOMAIN,
+        "set_batch_config",
+        {ATTR_CONFIG_ENTRY_ID: entry.entry_id, CONF_BATCH_SIZE: 12, CONF_BATCH_DELAY: 7},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    assert entry.options[CONF_PRESET] == "custom"
+    assert manager.config.batch.batch_size == 12
+    assert manager.config.batch.batch_delay == 7
+
+
+async def test_actions_refuse_unknown_entries(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A wrong entry id is a translated validation error."""
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "get_stats", {ATTR_CONFIG_ENTRY_ID: "nope"}, blocking=True, return_response=True
+        )
+    assert err.value.translation_key == "entry_not_found"
