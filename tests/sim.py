@@ -98,11 +98,17 @@ async def run_until(
 async def tick(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float, *, step: float = 1.0
 ) -> None:
-    """Move Home Assistant's time forward, firing every timer on the way."""
+    """Move Home Assistant's time forward, firing every timer on the way.
+
+    After each step the loop gets a few turns, so WebSocket traffic the timers caused (the
+    client's keep-alive pings, say) is answered before the next step fires their time-outs.
+    """
     remaining = seconds
     while remaining > 0:
         delta = min(step, remaining)
         freezer.tick(timedelta(seconds=delta))
         async_fire_time_changed(hass)
-        await hass.async_block_till_done()
+        for _ in range(20):
+            await hass.async_block_till_done()
+            await asyncio.sleep(0)
         remaining -= delta

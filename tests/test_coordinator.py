@@ -9,6 +9,7 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState, Config
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.whatsapp_presence.const import (
@@ -21,7 +22,8 @@ from custom_components.whatsapp_presence.const import (
 )
 from custom_components.whatsapp_presence.manager import ContactState
 
-from .sim import SimBridge, run_until, until
+from .conftest import simulator_config
+from .sim import SimBridge, run_until, tick, until
 from .test_init import online_entity, state_of
 
 
@@ -209,3 +211,21 @@ async def test_group_tracks_every_member(
     # A member tracked on its own keeps its own device and the higher priority.
     for jid in member_jids - own:
         assert coordinator.tracked[jid].subentry_id != subentry.subentry_id
+
+
+@pytest.mark.parametrize("sim_config", [simulator_config(unresponsive_fraction=1.0)])
+async def test_hours_of_silence_raise_a_repair(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Subscribed and connected, yet not one presence event for six hours: the user is told."""
+    entry = init_integration
+    await subscribed(hass, freezer, entry)
+    issue_id = f"presence_silent_{entry.entry_id}"
+    await tick(hass, freezer, 5 * 3600, step=20)
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    await tick(hass, freezer, 2 * 3600, step=20)  # checked hourly
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    assert entry.runtime_data.connected  # the link stayed up through the hours

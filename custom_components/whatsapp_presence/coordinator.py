@@ -53,6 +53,7 @@ type WhatsAppConfigEntry = ConfigEntry[WhatsAppCoordinator]
 
 RECENT_EVENTS = 50
 RATE_LIMITED_FOR = timedelta(hours=1)
+SILENCE_CHECK_INTERVAL = timedelta(hours=1)
 
 
 @dataclass(slots=True)
@@ -85,6 +86,7 @@ class AccountStatus:
     banned_until: datetime | None = None
     reconnects: int = 0
     last_presence: datetime | None = None
+    connected_since: datetime | None = None
     rate_limited_at: datetime | None = None
     recent_events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -178,7 +180,7 @@ class WhatsAppCoordinator:
         if status.get("connected"):
             await self._async_on_connected(status.get("account") or {})
         self._unsubs.append(
-            async_track_time_interval(self.hass, self._async_check_silence, SILENCE_REPAIR_AFTER)
+            async_track_time_interval(self.hass, self._async_check_silence, SILENCE_CHECK_INTERVAL)
         )
         self._stop_unsub = self.hass.bus.async_listen_once(
             EVENT_HOMEASSISTANT_STOP, self._async_on_hass_stop
@@ -513,6 +515,7 @@ class WhatsAppCoordinator:
             self._notify()
             return
         if connected:
+            self.status.connected_since = utc_now()
             self._cancel_grace_timer()
             self._down_since = None
             if self._unavailable_logged:
@@ -543,11 +546,15 @@ class WhatsAppCoordinator:
         """Subscribed, connected, and not one presence event for hours: tell the user."""
         issue_id = f"presence_silent_{self.entry.entry_id}"
         stats = self.manager.stats()
-        last = self.status.last_presence
+        # Silence counts from the last presence event, or from the connection when none came.
+        since = max(
+            (t for t in (self.status.last_presence, self.status.connected_since) if t), default=None
+        )
         silent = (
             self.connected
             and stats.active > 0
-            and (last is None or utc_now() - last >= SILENCE_REPAIR_AFTER)
+            and since is not None
+            and utc_now() - since >= SILENCE_REPAIR_AFTER
         )
         if silent:
             ir.async_create_issue(
