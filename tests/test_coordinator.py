@@ -229,3 +229,16 @@ async def test_hours_of_silence_raise_a_repair(
     await tick(hass, freezer, 2 * 3600, step=20)  # checked hourly
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
     assert entry.runtime_data.connected  # the link stayed up through the hours
+
+
+async def test_mark_online_option_applies_live(
+    hass: HomeAssistant, init_integration: MockConfigEntry, sim_bridge: SimBridge
+) -> None:
+    """Turning 'mark online' off marks the linked device unavailable, without a reconnect."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    assert (await sim_bridge.command("sim.stats"))["available"] is True
+    hass.config_entries.async_update_entry(entry, options={**entry.options, "mark_online": False})
+    await until(hass, lambda: sim_bridge.backend.stats()["available"] is False)
+    assert entry.runtime_data is coordinator
+    assert (await sim_bridge.command("sim.stats"))["connects"] == 1

@@ -147,6 +147,7 @@ class WhatsAppCoordinator:
         self._down_since: datetime | None = utc_now()
         self._grace_timer: CALLBACK_TYPE | None = None
         self._unavailable_logged = False
+        self._marked_online = False
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -257,6 +258,18 @@ class WhatsAppCoordinator:
     @callback
     def _schedule_save(self) -> None:
         self._store.async_delay_save(self._data_to_store, SAVE_DELAY)
+
+    async def async_options_updated(self) -> None:
+        """Apply changed options without reconnecting (a reconnect costs a full re-subscribe)."""
+        self.manager.update_config(manager_config_from_options(self.entry.options))
+        mark_online = bool(self.entry.options.get(CONF_MARK_ONLINE, DEFAULT_MARK_ONLINE))
+        if self.client is not None and self.connected and mark_online != self._marked_online:
+            try:
+                await self.client.set_available(mark_online)
+            except BridgeError as err:
+                LOGGER.warning("Could not change the linked device's availability: %s", err.message)
+            else:
+                self._marked_online = mark_online
 
     # ----------------------------------------------------------------- contacts
 
@@ -382,6 +395,8 @@ class WhatsAppCoordinator:
                 await self.client.set_available(True)
             except BridgeError as err:
                 LOGGER.warning("Could not mark the linked device online: %s", err.message)
+            else:
+                self._marked_online = True
         self.status.reconnects += 1
         self._set_whatsapp_connected(True)
         self.manager.on_connected()
