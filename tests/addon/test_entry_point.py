@@ -1,0 +1,221 @@
+"""The image's entry point, run for real from a copy of the add-on laid out as its Dockerfile does.
+
+``run.sh`` starts the real bridge (simulator, or neonize behind a dead loopback proxy), the fake
+Supervisor records what it announces, and the integration's own client connects and pairs with
+the announced host, port and token. Only the Supervisor is played (tests/addon/bin/bashio).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+import contextlib
+from pathlib import Path
+import shutil
+import socket
+import stat
+from typing import Any
+
+import aiohttp
+import pytest
+
+from custom_components.whatsapp_presence.bridge.client import BridgeClient
+from custom_components.whatsapp_presence.bridge.protocol import BridgeAuthError
+from custom_components.whatsapp_presence.discovery import (
+    DISCOVERY_SERVICE,
+    DiscoveredBridge,
+    bridge_from_discovery,
+)
+
+from .runner import AddonProcess, image_tree
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+SIMULATOR = [
+    "--manual-clock",
+    "--pairing-delay",
+    "0",
+    "--connect-delay",
+    "0",
+    "--presence-churn",
+    "0",
+    "--disconnect-rate",
+    "0",
+]
+"""Pairing completes only by sim.complete_pairing; nothing random happens."""
+
+
+@pytest.fixture
+async def addons(tmp_path: Path) -> AsyncIterator[Callable[..., AddonProcess]]:
+    """Make add-on processes on one image tree and one /data; none outlives the test."""
+    root = image_tree(tmp_path / "image")
+    made: list[AddonProcess] = []
+
+    def make(**kwargs: Any) -> AddonProcess:
+        kwargs.setdefault("data", tmp_path / "data")
+        process = AddonProcess(root, **kwargs)
+        made.append(process)
+        return process
+
+    yield make
+    for process in made:
+        await process.kill()
+
+
+@contextlib.asynccontextmanager
+async def connected(bridge: DiscoveredBridge, events: list[tuple[str, dict[str, Any]]]):
+    """The integration's client on the announced URL and token."""
+    async with aiohttp.ClientSession() as session:
+        client = BridgeClient(
+            bridge.url,
+            bridge.token,
+            session=session,
+            on_event=lambda name, data: events.append((name, data)),
+            heartbeat=None,
+        )
+        try:
+            await client.connect()
+            yield client
+        finally:
+            await client.close()
+
+
+def announced(addon: AddonProcess) -> DiscoveredBridge:
+    """The one discovery message the add-on sent, as the integration reads it."""
+    messages = addon.discoveries()
+    assert len(messages) == 1, messages
+    assert messages[0]["service"] == DISCOVERY_SERVICE
+    assert set(messages[0]["config"]) == {"host", "port", "token"}
+    return bridge_from_discovery(messages[0]["config"])
+
+
+def mode(path: Path) -> int:
+    """Permission bits of a file or folder."""
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def port_closed(port: int) -> bool:
+    """Nothing listens on the loopback port any more."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+async def test_add_on_announces_itself_and_the_integration_pairs(
+    addons: Callable[..., AddonProcess], tmp_path: Path
+) -> None:
+    """First start: token made and kept private, discovery sent, pairing through the client."""
+    addon = addons(options={"log_level": "debug", "device_name": "Home Assistant"})
+    await addon.start(*SIMULATOR)
+
+    bridge = announced(addon)
+    assert (bridge.host, bridge.port) == ("127.0.0.1", addon.port)
+    token_file = tmp_path / "data" / "token"
+    assert token_file.read_text(encoding="utf-8").strip() == bridge.token
+    assert len(bridge.token) >= 40
+    assert mode(token_file) == 0o600
+    assert mode(tmp_path / "data" / "session") == 0o700
+    assert " DEBUG " in addon.text()  # the log level option reaches the bridge
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    async with connected(bridge, events) as client:
+        assert client.hello is not None
+        assert client.hello["backend"] == "simulator"
+        assert not client.hello["status"]["paired"]
+        await client.pair_qr()
+        assert [name for name, _ in events] == ["qr"]
+        account = await client.request("sim.complete_pairing")
+        paired = [data for name, data in events if name == "paired"]
+        assert [data["jid"] for data in paired] == [account["jid"]]
+        status = await client.status()
+        assert status["paired"]
+        assert status["account"]["jid"] == account["jid"]
+
+    assert await addon.stop() == 0
+    assert port_closed(addon.port)
+    assert bridge.token not in addon.text()
+
+    # Restart: same token, and the session in /data survived.
+    again = addons()
+    await again.start(*SIMULATOR)
+    bridge_again = announced(again)
+    assert bridge_again.token == bridge.token
+    assert bridge_again.port == again.port
+    async with connected(bridge_again, []) as client:
+        assert client.hello is not None
+        assert client.hello["status"]["paired"]
+        assert client.hello["status"]["account"]["jid"] == account["jid"]
+    assert await again.stop() == 0
+
+
+async def test_configured_token_is_the_one_announced(
+    addons: Callable[..., AddonProcess], tmp_path: Path
+) -> None:
+    """A token set in the options replaces the generated one; others are refused."""
+    first = addons()
+    await first.start(*SIMULATOR)
+    generated = announced(first).token
+    assert await first.stop() == 0
+
+    addon = addons(options={"log_level": "info", "device_name": "HA", "token": "chosen-token-1"})
+    await addon.start(*SIMULATOR)
+    bridge = announced(addon)
+    assert bridge.token == "chosen-token-1" != generated
+    token_file = tmp_path / "data" / "token"
+    assert token_file.read_text(encoding="utf-8").strip() == "chosen-token-1"
+    assert mode(token_file) == 0o600
+    async with connected(bridge, []) as client:
+        assert client.hello is not None
+    wrong = DiscoveredBridge(bridge.host, bridge.port, generated, bridge.name)
+    with pytest.raises(BridgeAuthError):
+        async with connected(wrong, []):
+            pass
+    assert "chosen-token-1" not in addon.text()
+    assert await addon.stop() == 0
+
+
+async def test_plain_container_without_supervisor(
+    addons: Callable[..., AddonProcess], tmp_path: Path
+) -> None:
+    """Home Assistant Container: the token from the environment, no discovery, same bridge."""
+    addon = addons(supervisor=False, env={"WHATSAPP_BRIDGE_TOKEN": "compose-token"})
+    await addon.start(*SIMULATOR)
+    assert addon.discoveries() == []
+    assert "Listening on port" in addon.text()
+    assert (tmp_path / "data" / "token").read_text(encoding="utf-8").strip() == "compose-token"
+    bridge = DiscoveredBridge("127.0.0.1", addon.port, "compose-token", "container")
+    async with connected(bridge, []) as client:
+        assert client.hello is not None
+        assert client.hello["protocol"] == 1
+    assert "compose-token" not in addon.text()
+    assert await addon.stop() == 0
+
+
+async def test_a_bridge_that_cannot_start_fails_the_add_on(
+    addons: Callable[..., AddonProcess], tmp_path: Path
+) -> None:
+    """No bridge package: run.sh says so and exits non-zero; nothing is announced."""
+    shutil.rmtree(tmp_path / "image" / "opt" / "app" / "bridge")
+    addon = addons()
+    with pytest.raises(AssertionError, match="ended before announcing"):
+        await addon.start(*SIMULATOR)
+    assert addon.process is not None
+    assert addon.process.returncode not in (None, 0)
+    assert "The bridge did not start" in addon.text()
+    assert addon.discoveries() == []
+
+
+async def test_neonize_backend_command_line(
+    addons: Callable[..., AddonProcess], tmp_path: Path
+) -> None:
+    """The add-on's default backend: real neonize, kept offline by a dead loopback proxy."""
+    addon = addons(backend="neonize")
+    await addon.start("--proxy", "socks5://127.0.0.1:9")
+    bridge = announced(addon)
+    async with connected(bridge, []) as client:
+        assert client.hello is not None
+        assert client.hello["backend"] == "neonize"
+        assert not client.hello["status"]["paired"]
+    session = tmp_path / "data" / "session"
+    assert mode(session) == 0o700
+    assert [mode(path) for path in session.iterdir()] == [0o600]
+    assert await addon.stop() == 0
+    assert port_closed(addon.port)

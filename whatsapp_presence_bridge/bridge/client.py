@@ -1,0 +1,411 @@
+"""Client for the bridge protocol (docs/bridge-protocol.md), used by the integration.
+
+``connect()`` opens and authenticates the first link and returns the server's hello; after
+that a background task keeps the link up, reconnecting with exponential backoff whenever the
+bridge goes away. Requests fail fast with ``BridgeConnectionError`` while the link is down and
+with ``BridgeError(timeout)`` when the bridge does not answer in time. Unknown events, frame
+types and fields are ignored, so an older client works with a newer bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+import contextlib
+import itertools
+import json
+import logging
+import random
+from typing import Any
+
+import aiohttp
+
+from . import protocol
+from .protocol import BridgeAuthError, BridgeConnectionError, BridgeError, ErrorCode
+
+__all__ = [
+    "BridgeAuthError",
+    "BridgeClient",
+    "BridgeConnectionError",
+    "BridgeError",
+    "ErrorCode",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+EventCallback = Callable[[str, dict[str, Any]], None]
+
+
+def _default_jitter(delay: float) -> float:
+    """Spread reconnects of many clients: 80-120 % of the nominal delay."""
+    return delay * random.uniform(0.8, 1.2)
+
+
+class BridgeClient:
+    """One authenticated WebSocket link to a bridge, kept up in the background."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        session: aiohttp.ClientSession,
+        on_event: EventCallback,
+        on_connection_change: Callable[[bool], None] | None = None,
+        request_timeout: float = 10.0,
+        connect_timeout: float = 10.0,
+        heartbeat: float | None = 30.0,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+        backoff_factor: float = 2.0,
+        jitter: Callable[[float], float] = _default_jitter,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_message_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
+        self.url = url
+        self._token = token
+        self._session = session
+        self._on_event = on_event
+        self._on_connection_change = on_connection_change
+        self.request_timeout = request_timeout
+        self.connect_timeout = connect_timeout
+        self._heartbeat = heartbeat
+        self._backoff = (backoff_initial, backoff_max, backoff_factor)
+        self._jitter = jitter
+        self._sleep = sleep
+        self._max_message_bytes = max_message_bytes
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._closing = False
+        self._hello: dict[str, Any] | None = None
+        self.reconnects = 0
+
+    # --- connection ----------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while an authenticated link is up."""
+        return self._ws is not None and not self._ws.closed
+
+    @property
+    def hello(self) -> dict[str, Any] | None:
+        """The latest hello (protocol, backend, status at (re)connect time)."""
+        return self._hello
+
+    async def connect(self) -> dict[str, Any]:
+        """Open and authenticate the first link, then keep it up in the background.
+
+        Returns the server's hello. Raises BridgeAuthError (wrong token, do not retry),
+        BridgeConnectionError (unreachable) or BridgeError(unsupported_protocol).
+        """
+        if self._task is not None:
+            raise RuntimeError("already connected; close() first")
+        self._closing = False
+        ws, hello = await self._open()
+        self._ws = ws
+        self._hello = hello
+        self._task = asyncio.create_task(self._run(ws), name="whatsapp bridge client")
+        return hello
+
+    async def close(self) -> None:
+        """Close the link and stop reconnecting; no task is left behind."""
+        self._closing = True
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        ws, self._ws = self._ws, None
+        if ws is not None and not ws.closed:
+            await ws.close()
+        self._fail_pending(BridgeConnectionError("the client was closed"))
+
+    async def _open(self) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+        """Connect and authenticate one link."""
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                # No aiohttp heartbeat: it re-arms a timer when the peer's close frame arrives
+                # after ours, leaving it behind; _keepalive pings at the protocol level instead.
+                ws = await self._session.ws_connect(self.url, max_msg_size=self._max_message_bytes)
+        except (aiohttp.ClientError, OSError, TimeoutError, RuntimeError) as err:
+            # RuntimeError: the aiohttp session was closed under us.
+            raise BridgeConnectionError(
+                f"cannot reach the bridge: {err or type(err).__name__}"
+            ) from err
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                await ws.send_str(
+                    protocol.encode(
+                        {
+                            "type": "auth",
+                            "token": self._token,
+                            "protocol": protocol.PROTOCOL_VERSION,
+                        }
+                    )
+                )
+                msg = await ws.receive()
+            return ws, self._check_hello(ws, msg)
+        except BaseException as err:
+            await ws.close()
+            if isinstance(err, BridgeError | asyncio.CancelledError):
+                raise
+            if isinstance(err, aiohttp.ClientError | OSError | TimeoutError | RuntimeError):
+                raise BridgeConnectionError(
+                    f"bridge handshake failed: {err or type(err).__name__}"
+                ) from err
+            raise
+
+    @staticmethod
+    def _check_hello(ws: aiohttp.ClientWebSocketResponse, msg: aiohttp.WSMessage) -> dict[str, Any]:
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            if ws.close_code == protocol.CLOSE_UNAUTHORIZED:
+                raise BridgeAuthError
+            raise BridgeConnectionError(f"the bridge closed the link (code {ws.close_code})")
+        try:
+            message = json.loads(msg.data)
+        except ValueError as err:
+            raise BridgeConnectionError("the bridge sent an unreadable hello") from err
+        if not isinstance(message, dict):
+            raise BridgeConnectionError("the bridge sent an unreadable hello")
+        if message.get("type") == "error":
+            code = message.get("code")
+            text = str(message.get("message") or code)
+            if code == ErrorCode.UNAUTHORIZED:
+                raise BridgeAuthError(text)
+            raise BridgeError(str(code), text)
+        if message.get("type") != "hello":
+            raise BridgeConnectionError("the bridge did not say hello")
+        if message.get("protocol") != protocol.PROTOCOL_VERSION:
+            raise BridgeError(
+                ErrorCode.UNSUPPORTED_PROTOCOL,
+                f"bridge speaks protocol {message.get('protocol')}, "
+                f"client speaks {protocol.PROTOCOL_VERSION}",
+            )
+        return message
+
+    async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Read frames; when the link drops, reconnect with backoff until closed."""
+        while True:
+            keepalive = (
+                asyncio.create_task(self._keepalive(ws), name="whatsapp bridge keepalive")
+                if self._heartbeat
+                else None
+            )
+            try:
+                await self._read(ws)
+            finally:
+                if keepalive is not None:
+                    keepalive.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await keepalive
+            self._ws = None
+            self._fail_pending(BridgeConnectionError("the link to the bridge was lost"))
+            if self._closing:
+                return
+            _LOGGER.info("Lost the link to the WhatsApp bridge; reconnecting")
+            self._notify(False)
+            reconnected = await self._reconnect()
+            if reconnected is None:
+                return
+            ws = self._ws = reconnected
+            self.reconnects += 1
+            _LOGGER.info("Reconnected to the WhatsApp bridge")
+            self._notify(True)
+
+    async def _keepalive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Ping every ``heartbeat`` seconds; an unanswered ping means a dead link: close it."""
+        assert self._heartbeat
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            try:
+                await self.request("ping")
+            except BridgeConnectionError:
+                return
+            except BridgeError as err:
+                if err.code != ErrorCode.TIMEOUT:
+                    continue
+                _LOGGER.info("The WhatsApp bridge stopped answering; reconnecting")
+                await ws.close()
+                return
+
+    async def _reconnect(self) -> aiohttp.ClientWebSocketResponse | None:
+        """Retry with exponential backoff; None when the aiohttp session is gone."""
+        initial, maximum, factor = self._backoff
+        attempt = 0
+        while True:
+            delay = self._jitter(min(maximum, initial * factor**attempt))
+            await self._sleep(delay)
+            if self._session.closed:
+                _LOGGER.debug("The HTTP session was closed; no more reconnects")
+                return None
+            try:
+                ws, hello = await self._open()
+            except BridgeAuthError:
+                _LOGGER.warning("The bridge refused the token; retrying later")
+            except BridgeError as err:
+                _LOGGER.debug("Reconnect attempt %d failed: %s", attempt + 1, err)
+            else:
+                self._hello = hello
+                return ws
+            attempt += 1
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        try:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    self._handle(msg.data)
+                elif msg.type == aiohttp.WSMsgType.ERROR:
+                    _LOGGER.debug("Bridge link error: %s", ws.exception())
+                    break
+        except (aiohttp.ClientError, ConnectionError) as err:
+            _LOGGER.debug("Bridge link failed: %s", err)
+        if not ws.closed:
+            await ws.close()
+
+    def _handle(self, data: str) -> None:
+        try:
+            message = json.loads(data)
+        except ValueError:
+            _LOGGER.debug("Ignoring a frame that is not JSON")
+            return
+        if not isinstance(message, dict):
+            return
+        kind = message.get("type")
+        if kind in ("result", "error"):
+            req_id = message.get("id")
+            future = self._pending.get(req_id) if isinstance(req_id, int) else None
+            if future is None or future.done():
+                if kind == "error":
+                    _LOGGER.debug("Bridge error without a waiting request: %s", message.get("code"))
+                return
+            if kind == "result":
+                future.set_result(message.get("result"))
+            else:
+                code = message.get("code")
+                future.set_exception(
+                    BridgeError(
+                        str(code or ErrorCode.INTERNAL), str(message.get("message") or code)
+                    )
+                )
+        elif kind == "event":
+            name = message.get("event")
+            payload = message.get("data")
+            if isinstance(name, str) and isinstance(payload, dict):
+                try:
+                    self._on_event(name, payload)
+                except Exception:
+                    _LOGGER.exception("Event callback failed for %s", name)
+
+    def _notify(self, connected: bool) -> None:
+        if self._on_connection_change is None:
+            return
+        try:
+            self._on_connection_change(connected)
+        except Exception:
+            _LOGGER.exception("Connection callback failed")
+
+    def _fail_pending(self, error: BridgeError) -> None:
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(error)
+                # Nobody may be waiting any more (timed out): avoid "never retrieved" noise.
+                future.exception()
+
+    # --- requests ------------------------------------------------------------------------
+
+    async def request(self, command: str, /, **args: Any) -> Any:
+        """Send a command and wait for its answer (generic, incl. ``sim.*`` commands)."""
+        ws = self._ws
+        if ws is None or ws.closed:
+            raise BridgeConnectionError
+        req_id = next(self._ids)
+        try:
+            frame = protocol.encode(
+                {"type": "request", "id": req_id, "command": command, "args": args}
+            )
+        except (TypeError, ValueError) as err:
+            raise BridgeError(ErrorCode.INVALID_ARGUMENT, f"arguments are not JSON: {err}") from err
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = future
+        try:
+            try:
+                await ws.send_str(frame)
+            except (ConnectionError, RuntimeError, aiohttp.ClientError) as err:
+                raise BridgeConnectionError(f"could not send to the bridge: {err}") from err
+            try:
+                async with asyncio.timeout(self.request_timeout):
+                    return await future
+            except TimeoutError:
+                raise BridgeError(
+                    ErrorCode.TIMEOUT,
+                    f"the bridge did not answer {command!r} within {self.request_timeout:g} s",
+                ) from None
+        finally:
+            self._pending.pop(req_id, None)
+
+    @staticmethod
+    def _dict(value: Any, command: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise BridgeError(ErrorCode.INTERNAL, f"unexpected answer to {command}")
+        return value
+
+    @staticmethod
+    def _list(value: Any, command: str) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise BridgeError(ErrorCode.INTERNAL, f"unexpected answer to {command}")
+        return value
+
+    async def ping(self) -> None:
+        """Round trip to the bridge."""
+        await self.request("ping")
+
+    async def status(self) -> dict[str, Any]:
+        """Backend status: paired, connected, pairing, account (+ backend extras)."""
+        return self._dict(await self.request("status"), "status")
+
+    async def pair_qr(self) -> None:
+        """Start QR pairing; codes arrive as ``qr`` events."""
+        await self.request("pair_qr")
+
+    async def pair_phone(self, phone: str) -> str:
+        """Start pairing by phone number; returns the code to type on the phone."""
+        result = self._dict(await self.request("pair_phone", phone=phone), "pair_phone")
+        code = result.get("code")
+        if not isinstance(code, str):
+            raise BridgeError(ErrorCode.INTERNAL, "unexpected answer to pair_phone")
+        return code
+
+    async def cancel_pairing(self) -> None:
+        """Abort a running pairing."""
+        await self.request("cancel_pairing")
+
+    async def logout(self) -> None:
+        """Unlink the device and forget the session."""
+        await self.request("logout")
+
+    async def set_available(self, available: bool) -> None:
+        """Mark the account available (needed for presence) or unavailable."""
+        await self.request("set_available", available=available)
+
+    async def subscribe_presence(self, jid: str) -> None:
+        """Subscribe to a contact's presence (fire-and-forget on WhatsApp's side)."""
+        await self.request("subscribe_presence", jid=jid)
+
+    async def contacts(self) -> list[dict[str, Any]]:
+        """Address book: ``[{"jid", "phone", "name"}]``."""
+        return self._list(await self.request("contacts"), "contacts")
+
+    async def groups(self) -> list[dict[str, Any]]:
+        """Joined groups: ``[{"jid", "name", "participants"}]``."""
+        return self._list(await self.request("groups"), "groups")
+
+    async def group_participants(self, jid: str) -> list[dict[str, Any]]:
+        """Members of a group: ``[{"jid", "phone", "name"}]``."""
+        return self._list(await self.request("group_participants", jid=jid), "group_participants")
+
+    async def resolve(self, phones: list[str]) -> list[dict[str, Any]]:
+        """Which numbers have WhatsApp: ``[{"query", "on_whatsapp", "jid"}]``."""
+        return self._list(await self.request("resolve", phones=phones), "resolve")

@@ -1,0 +1,1157 @@
+"""The real-WhatsApp backend: one neonize 0.5.2 (whatsmeow) session per bridge process.
+
+neonize is a ctypes wrapper around Go; its traps (docs: ``reference/neonize.md``) shape this file:
+
+- Several FFI calls abort the whole process (Go nil-pointer panic) unless the client is logged
+  in: ``GetMe``, the contact store, ``GetPNFromLID``/``GetLIDFromPN``, chat settings. Login state
+  is tracked here from events (the Device code-0 event, ``PairStatus``, ``Connected``,
+  ``LoggedOut``), never through neonize's ``is_logged_in``/``is_connected`` properties (they
+  return coroutines, so they are always truthy). ``get_me`` is never called at all.
+- Go's global maps have no lock: every FFI call goes through one asyncio lock, checked against
+  the session state *inside* the lock, and ``Stop`` takes the same lock. A session is only
+  stopped once Go has registered it (first QR, Device event or the connect call's end).
+- Event handler exceptions are swallowed by neonize: every handler is wrapped and logs.
+- Presence needs ``available``, which fails until the push name is synced: retried after
+  ``OfflineSyncCompleted`` and with a backoff; re-sent after every ``Connected``.
+- ``@lid`` senders are mapped back to phone numbers; a last seen of Go's zero time
+  (-62135596800) or anything <= 0 is unknown (``null``).
+- A stop during QR pairing cannot finish (the Go thread stays blocked on the QR channel): the
+  connect thread would keep the interpreter from exiting, so ``stop()`` ends the process then.
+- neonize is imported lazily, in a thread, inside ``start()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+import contextlib
+from dataclasses import dataclass, field
+import importlib
+import logging
+import os
+from pathlib import Path
+import re
+import sqlite3
+import sys
+import time
+from types import ModuleType
+from typing import Any, ClassVar, Final, Literal, NoReturn
+
+from .backend import Backend, EventSink
+from .protocol import (
+    BridgeError,
+    ErrorCode,
+    Event,
+    is_group_jid,
+    is_user_jid,
+    jid_to_phone,
+    normalize_phone,
+    phone_to_jid,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+SESSION_FILENAME: Final = "whatsapp-session.db"
+"""The whatsmeow SQLite store inside ``data_dir`` (mode 0600, the folder 0700)."""
+
+USER_SERVER: Final = "s.whatsapp.net"
+LID_SERVER: Final = "lid"
+GROUP_SERVER: Final = "g.us"
+
+FIRST_QR_TTL: Final = 60
+NEXT_QR_TTL: Final = 20
+"""whatsmeow's QR codes: the first lives 60 s, up to five more 20 s each."""
+
+STOP_EXIT_CODE: Final = 0
+"""Exit code when ``stop()`` must end the process (a stop was asked for; it is not a crash)."""
+
+RESTART_EXIT_CODE: Final = 75
+"""Exit code (EX_TEMPFAIL) when too many blocked pairing threads pile up: restart me."""
+
+CRASH_PRONE_FFI: Final = frozenset(
+    {
+        "GetMe",
+        "GetAllContacts",
+        "GetContact",
+        "GetChatSettings",
+        "GetLIDFromPN",
+        "GetPNFromLID",
+    }
+)
+"""Go functions that abort the process when the client is not logged in (documentation and
+tests; this backend only reaches them through ``_call(..., need="login")``)."""
+
+_PUSH_NAME_ERROR: Final = "pushname"
+_REDACT_RE: Final = re.compile(r"\d{5,}")
+
+Mode = Literal["connect", "qr", "phone"]
+
+
+def _text(err: BaseException) -> str:
+    """neonize's message: the raw Go error string, bytes for ``SendPresenceError``."""
+    raw: Any = err.args[0] if err.args else str(err)
+    if isinstance(raw, bytes | bytearray):
+        return bytes(raw).decode("utf-8", "replace")
+    return str(raw)
+
+
+def redact(text: str) -> str:
+    """Drop phone numbers and other long digit runs from text meant for logs or clients."""
+    return _REDACT_RE.sub("…", text)
+
+
+def map_error(operation: str, err: BaseException) -> BridgeError:
+    """Turn a neonize exception (raw Go error text, no codes) into a protocol error."""
+    text = _text(err)
+    low = text.lower()
+    if "rate-overlimit" in low or "429" in low:
+        code = ErrorCode.RATE_LIMITED
+    elif "websocket not connected" in low or "client is nil" in low or "not connected" in low:
+        code = ErrorCode.NOT_CONNECTED
+    elif "device jid" in low or "not logged in" in low:
+        code = ErrorCode.NOT_LOGGED_IN
+    elif (
+        "invalid" in low
+        or "bad-request" in low
+        or "bad request" in low
+        or "status 400" in low
+        or "item-not-found" in low
+        or "status 404" in low
+    ):
+        code = ErrorCode.INVALID_ARGUMENT
+    elif "timed out" in low or "deadline exceeded" in low or "timeout" in low:
+        code = ErrorCode.TIMEOUT
+    else:
+        code = ErrorCode.INTERNAL
+    return BridgeError(code, f"{operation} failed: {redact(text)}")
+
+
+def _flush_logs() -> None:
+    """Flush every logging handler and the standard streams before ``os._exit``."""
+    for handler in list(logging.getLogger().handlers):
+        with contextlib.suppress(Exception):
+            handler.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def redirect_native_stdout() -> None:
+    """Send file descriptor 1 to stderr while Python's ``sys.stdout`` keeps the real stdout.
+
+    Go's ``fmt.Println`` ("Login event: success", "Pair Code: …") writes straight to fd 1; a
+    parent process that reads a machine-readable line from the bridge's stdout would see them.
+    Call once, before ``start()``, if stdout carries such a protocol.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = open(  # noqa: SIM115 - replaces the process-wide stream for good
+        saved, "w", encoding="utf-8", buffering=1, closefd=True
+    )
+
+
+def _load_neonize() -> ModuleType:
+    """Import the neonize glue (heavy; side effects): keep the root logger as it was."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        return importlib.import_module(".neonize_client", __package__)
+    finally:
+        # neonize calls logging.basicConfig(level=INFO) at import: not its decision to make.
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def _prepare_files(data_dir: Path, db_path: Path) -> None:
+    """Data folder 0700 and session file 0600, created before Go opens (and creates) it."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.chmod(0o700)
+    fd = os.open(db_path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    db_path.chmod(0o600)
+
+
+def read_stored_account(db_path: Path) -> dict[str, Any] | None:
+    """The paired account in the whatsmeow store, read with sqlite3 (no Go, no network).
+
+    Connecting with an unpaired store would silently start a QR session, so this decides
+    whether ``start()`` connects. ``ClientFactory.get_all_devices_from_db`` is not used: it
+    splits on commas and breaks on push names that contain one.
+    """
+    if not db_path.exists() or db_path.stat().st_size == 0:
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True)) as db:
+            try:
+                row = db.execute("SELECT jid, push_name FROM whatsmeow_device LIMIT 1").fetchone()
+            except sqlite3.OperationalError:
+                row = db.execute("SELECT jid, NULL FROM whatsmeow_device LIMIT 1").fetchone()
+    except sqlite3.Error:
+        return None  # no whatsmeow tables yet: never paired
+    if not row or not row[0]:
+        return None
+    phone = jid_to_phone(str(row[0]))
+    return {"jid": phone_to_jid(phone), "phone": phone, "push_name": row[1] or None}
+
+
+@dataclass(eq=False)
+class _Session:
+    """One ``NewAClient`` and its Go ``Neonize()`` call; never reused after it ends."""
+
+    uuid: str
+    mode: Mode
+    client: Any = None
+    task: asyncio.Task[Any] | None = None
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    first_qr: asyncio.Future[None] | None = None
+    qr_count: int = 0
+    logged_in: bool = False
+    connected: bool = False
+    retired: bool = False
+    stop_sent: bool = False
+    retiring: bool = False
+    retire_expired: bool = False
+    available_sent: bool = False
+    presence_retry: asyncio.Task[None] | None = None
+
+
+class NeonizeBackend(Backend):
+    """Real WhatsApp through neonize 0.5.2; see the module docstring for the traps handled."""
+
+    name: ClassVar[str] = "neonize"
+
+    reconnect_delays: tuple[float, ...] = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
+    """Pause before reconnecting after a failed connect or ``ConnectFailure``; the last repeats.
+    (whatsmeow retries dropped connections by itself, but never a failed first connect.)"""
+
+    presence_retry_delays: tuple[float, ...] = (5.0, 10.0, 20.0, 40.0, 60.0, 120.0)
+    """Retries of ``available`` while WhatsApp refuses it (push name not synced yet)."""
+
+    first_qr_timeout: float = 30.0
+    """How long ``pair_phone`` waits for whatsmeow's QR flow to start before asking a code."""
+
+    max_stuck_threads: int = 3
+    """Abandoned QR pairings each keep one thread of the loop's default executor blocked for
+    good (6 threads on 2 cores). Past this many, a new pairing restarts the process instead
+    (nothing is lost: pairing only happens without a session)."""
+
+    def __init__(
+        self,
+        emit: EventSink,
+        *,
+        data_dir: Path,
+        device_name: str = "Home Assistant",
+        proxy: str | None = None,
+        stop_timeout: float = 10.0,
+        exit_process: Callable[[int], NoReturn] = os._exit,
+    ) -> None:
+        super().__init__(emit)
+        self._data_dir = Path(data_dir)
+        self._db_path = self._data_dir / SESSION_FILENAME
+        self._device_name = device_name
+        self._proxy = proxy
+        self._stop_timeout = stop_timeout
+        self._exit_process: Callable[[int], Any] = exit_process
+        self._nz: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ffi_lock = asyncio.Lock()
+        self._presence_lock = asyncio.Lock()
+        self._session: _Session | None = None
+        self._sessions: list[_Session] = []
+        self._stopping: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._reconnect: asyncio.Task[None] | None = None
+        self._reconnect_attempt = 0
+        self._seq = 0
+        self._paired = False
+        self._account: dict[str, Any] | None = None
+        self._pairing: Literal["qr", "phone"] | None = None
+        self._want_available: bool | None = None
+        self._ban: dict[str, Any] | None = None
+        self._lid_to_pn: dict[str, str] = {}
+        self._pn_to_lid: dict[str, str] = {}
+        self._started = False
+        self._stopped = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def db_path(self) -> Path:
+        """The session file (whatsmeow's SQLite store)."""
+        return self._db_path
+
+    async def start(self) -> None:
+        """Create the session files, load neonize, connect only when a session is stored."""
+        if self._started:
+            return
+        self._started = True
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(_prepare_files, self._data_dir, self._db_path)
+        try:
+            self._nz = await asyncio.to_thread(_load_neonize)
+        except (ImportError, OSError) as err:
+            # No wheel for this platform (musl, armv7), glibc < 2.34, libmagic or protobuf.
+            raise BridgeError(
+                ErrorCode.UNSUPPORTED, f"neonize cannot be loaded here: {err}"
+            ) from err
+        self._nz.prepare(self._loop)
+        account = await asyncio.to_thread(read_stored_account, self._db_path)
+        if account is not None:
+            self._paired = True
+            self._account = account
+            await self._open_session("connect")
+        _LOGGER.info("neonize backend started (%s)", "paired" if account else "not paired")
+
+    async def stop(self) -> None:
+        """Stop the Go session; exit the process if its thread cannot finish (see module doc)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._stop_timeout
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            await asyncio.wait([self._reconnect])
+        background = list(self._background)
+        for task in background:
+            task.cancel()  # Stop calls run in self._stopping, shielded from this
+        if background:
+            await asyncio.wait(background)
+        for session in self._sessions:
+            self._detach(session)
+            if not session.stop_sent and session.task is not None:
+                await self._send_stop_when_settled(session, deadline)
+        if self._stopping:
+            await asyncio.wait(list(self._stopping), timeout=max(0.0, deadline - loop.time()))
+        running = [s.task for s in self._sessions if s.task is not None and not s.task.done()]
+        if running:
+            await asyncio.wait(running, timeout=max(0.0, deadline - loop.time()))
+        stuck = [task for task in running if not task.done()]
+        if stuck:
+            _LOGGER.warning(
+                "%d WhatsApp connect thread(s) cannot finish (abandoned QR pairing); "
+                "ending the process so it does not hang",
+                len(stuck),
+            )
+            _flush_logs()
+            self._exit_process(STOP_EXIT_CODE)
+            return
+        _LOGGER.info("neonize backend stopped")
+
+    async def status(self) -> dict[str, Any]:
+        """Paired/connected/pairing/account, plus ``available`` and ``ban``."""
+        session = self._session
+        return {
+            "paired": self._paired,
+            "connected": bool(session and session.connected),
+            "pairing": self._pairing,
+            "account": dict(self._account) if self._paired and self._account else None,
+            "available": bool(self._want_available),
+            "ban": dict(self._ban) if self._ban is not None and self._active_ban() else None,
+        }
+
+    # --- pairing ----------------------------------------------------------------------
+
+    async def pair_qr(self) -> None:
+        """Start whatsmeow's QR flow; codes come as ``qr`` events from the QR callback."""
+        self._check_can_pair()
+        self._pairing = "qr"
+        try:
+            await self._open_session("qr")
+        except BaseException:
+            self._pairing = None
+            raise
+
+    async def pair_phone(self, phone: str) -> str:
+        """Pair by phone number; returns the code as 8 characters without the dash.
+
+        whatsmeow's ``PairPhone`` only works once its QR flow runs (neonize issue #192), so this
+        starts the QR flow (without emitting ``qr`` events) or reuses a running one, waits for
+        its first code, then asks for the pairing code. whatsmeow formats it ``XXXX-XXXX``; the
+        dash is dropped so the protocol carries exactly 8 characters (display adds it back).
+        """
+        digits = normalize_phone(phone)
+        session = self._session
+        if self._pairing == "qr" and session is not None and not session.retired:
+            session.mode = "phone"
+            self._pairing = "phone"
+        else:
+            self._check_can_pair()
+            self._pairing = "phone"
+            try:
+                session = await self._open_session("phone")
+            except BaseException:
+                self._pairing = None
+                raise
+        assert session.first_qr is not None
+        try:
+            async with asyncio.timeout(self.first_qr_timeout):
+                await asyncio.shield(session.first_qr)
+        except TimeoutError:
+            self._end_pairing(session)
+            raise BridgeError(
+                ErrorCode.TIMEOUT, "WhatsApp did not start the pairing in time"
+            ) from None
+        except BridgeError:
+            self._end_pairing(session)
+            raise
+        nz = self._nz
+        try:
+            raw = await self._call(
+                session,
+                "pair_phone",
+                session.client.PairPhone,
+                digits,
+                True,
+                nz.ClientName.LINUX,
+                nz.ClientType.CHROME,
+                need="registered",
+            )
+        except BridgeError:
+            self._end_pairing(session)  # a new attempt must not find a stale pairing
+            raise
+        code = str(raw).replace("-", "").strip()
+        if len(code) != 8:
+            _LOGGER.warning("WhatsApp returned a pairing code of %d characters", len(code))
+        return code
+
+    async def cancel_pairing(self) -> None:
+        """End a running pairing; its Go thread usually stays blocked (see ``stop``)."""
+        session = self._session
+        if self._pairing is None:
+            return
+        self._pairing = None
+        if session is not None and session.mode != "connect":
+            self._end_pairing(session)
+
+    async def logout(self) -> None:
+        """Unlink the device on WhatsApp (whatsmeow also deletes the local store)."""
+        session = self._require(connected=True)
+        await self._call(session, "logout", session.client.logout, need="connected")
+        self._forget_account()
+        self._retire_soon(session)
+        self._emit(Event.LOGGED_OUT, {"reason": "logout", "on_connect": False})
+
+    # --- presence ---------------------------------------------------------------------
+
+    async def set_available(self, available: bool) -> None:
+        """Remember the wish and apply it now if connected; it is re-applied on every connect."""
+        if not self._paired:
+            raise BridgeError(ErrorCode.NOT_LOGGED_IN, "no paired WhatsApp session")
+        self._want_available = available
+        session = self._session
+        if session is None or not (session.connected and session.logged_in):
+            return  # applied by the next Connected event
+        session.available_sent = False
+        await self._send_presence(session, raise_errors=True)
+
+    async def subscribe_presence(self, jid: str) -> None:
+        """Fire-and-forget subscription; learns the contact's LID first so events map back."""
+        if not is_user_jid(jid):
+            raise BridgeError(ErrorCode.INVALID_ARGUMENT, "jid must be <digits>@s.whatsapp.net")
+        session = self._require(connected=True)
+        nz = self._nz
+        user = jid.split("@", 1)[0]
+        if jid not in self._pn_to_lid:
+            with contextlib.suppress(BridgeError):
+                lid = await self._call(
+                    session,
+                    "lid lookup",
+                    session.client.get_lid_from_pn,
+                    nz.jid(user, USER_SERVER),
+                    need="login",
+                )
+                lid_str = nz.jid_str(lid)
+                if lid_str and lid_str.endswith("@" + LID_SERVER):
+                    self._remember_lid(lid_str, jid)
+        await self._call(
+            session,
+            "subscribe_presence",
+            session.client.subscribe_presence,
+            nz.jid(user, USER_SERVER),
+            need="connected",
+        )
+
+    # --- address book -----------------------------------------------------------------
+
+    async def contacts(self) -> list[dict[str, Any]]:
+        """The local contact store (synced from the phone); LIDs mapped, others skipped."""
+        session = self._require(connected=False)
+        items = await self._call(
+            session, "contacts", session.client.contact.get_all_contacts, need="login"
+        )
+        result: dict[str, dict[str, Any]] = {}
+        for item in items:
+            jid = await self._phone_jid(session, item.JID)
+            if jid is None or jid in result:
+                continue
+            info = item.Info
+            name = info.FullName or info.FirstName or info.PushName or info.BusinessName or None
+            result[jid] = {"jid": jid, "phone": jid_to_phone(jid), "name": name}
+        return list(result.values())
+
+    async def groups(self) -> list[dict[str, Any]]:
+        """Joined groups (a WhatsApp query: may be rate limited)."""
+        session = self._require(connected=True)
+        items = await self._call(
+            session, "groups", session.client.get_joined_groups, need="connected"
+        )
+        nz = self._nz
+        result = []
+        for group in items:
+            jid = nz.jid_str(group.JID)
+            if jid is None:
+                continue
+            result.append(
+                {"jid": jid, "name": group.GroupName.Name, "participants": len(group.Participants)}
+            )
+        return result
+
+    async def group_participants(self, jid: str) -> list[dict[str, Any]]:
+        """Members of a group as phone JIDs (``PhoneNumber`` first, LIDs mapped)."""
+        if not is_group_jid(jid):
+            raise BridgeError(ErrorCode.INVALID_ARGUMENT, "jid must be a group JID (…@g.us)")
+        session = self._require(connected=True)
+        nz = self._nz
+        info = await self._call(
+            session,
+            "group_participants",
+            session.client.get_group_info,
+            nz.jid(jid.split("@", 1)[0], GROUP_SERVER),
+            need="connected",
+        )
+        result: dict[str, dict[str, Any]] = {}
+        for member in info.Participants:
+            pn = None
+            for candidate in (member.PhoneNumber, member.JID, member.LID):
+                pn = await self._phone_jid(session, candidate)
+                if pn is not None:
+                    break
+            if pn is None or pn in result:
+                continue
+            result[pn] = {"jid": pn, "phone": jid_to_phone(pn), "name": member.DisplayName or None}
+        return list(result.values())
+
+    async def resolve(self, phones: list[str]) -> list[dict[str, Any]]:
+        """Which numbers use WhatsApp (a usync query: may be rate limited)."""
+        digits = [normalize_phone(phone) for phone in phones]
+        session = self._require(connected=True)
+        try:
+            answers = await self._call(
+                session,
+                "resolve",
+                session.client.is_on_whatsapp,
+                *[f"+{d}" for d in dict.fromkeys(digits)],
+                need="connected",
+            )
+        except BridgeError as err:
+            if "returned nothing" not in err.message:
+                raise
+            answers = []
+        by_number: dict[str, Any] = {}
+        for answer in answers:
+            number = str(answer.Query).lstrip("+")
+            by_number[number] = answer
+        result = []
+        for query, number in zip(phones, digits, strict=True):
+            answer = by_number.get(number)
+            on_whatsapp = bool(answer is not None and answer.IsIn)
+            jid = None
+            if answer is not None and on_whatsapp:
+                jid = await self._phone_jid(session, answer.JID) or phone_to_jid(number)
+            result.append({"query": query, "on_whatsapp": on_whatsapp, "jid": jid})
+        return result
+
+    # --- sessions -----------------------------------------------------------------------
+
+    def _check_can_pair(self) -> None:
+        if not self._started or self._stopped:
+            raise BridgeError(ErrorCode.NOT_CONNECTED, "the backend is not running")
+        if self._paired:
+            raise BridgeError(ErrorCode.ALREADY_LOGGED_IN, "a WhatsApp session is already paired")
+        if self._pairing is not None:
+            raise BridgeError(ErrorCode.BUSY, "a pairing is already running")
+        stuck = self.stuck_threads()
+        if stuck >= self.max_stuck_threads:
+            _LOGGER.warning(
+                "%d connect threads are blocked by abandoned pairings; restarting the process",
+                stuck,
+            )
+            _flush_logs()
+            self._exit_process(RESTART_EXIT_CODE)
+            raise BridgeError(ErrorCode.BUSY, "the bridge must restart before a new pairing")
+
+    def stuck_threads(self) -> int:
+        """Connect threads still blocked although their session was stopped."""
+        return sum(
+            1
+            for s in self._sessions
+            if s.stop_sent and s.task is not None and not s.task.done() and s.retire_expired
+        )
+
+    def _require(self, *, connected: bool) -> _Session:
+        """The live session, or the protocol error explaining why there is none."""
+        if not self._paired:
+            raise BridgeError(ErrorCode.NOT_LOGGED_IN, "no paired WhatsApp session")
+        session = self._session
+        if session is None or session.retired or not session.logged_in:
+            if self._active_ban():
+                raise BridgeError(ErrorCode.TEMPORARILY_BANNED, "WhatsApp banned this session")
+            raise BridgeError(ErrorCode.NOT_CONNECTED, "not connected to WhatsApp")
+        if connected and not session.connected:
+            raise BridgeError(ErrorCode.NOT_CONNECTED, "not connected to WhatsApp")
+        return session
+
+    def _active_ban(self) -> bool:
+        return self._ban is not None and self._ban["expires_at"] > time.time()
+
+    async def _open_session(self, mode: Mode) -> _Session:
+        """Create a client (fresh uuid: Go keys its maps by it) and start ``Neonize()``."""
+        if self._stopped:
+            raise BridgeError(ErrorCode.NOT_CONNECTED, "the backend is stopping")
+        if self._stopping:
+            # A previous session's Stop must be done before Go registers a new one.
+            await asyncio.wait(list(self._stopping), timeout=self._stop_timeout)
+        loop = asyncio.get_running_loop()
+        nz = self._nz
+        self._seq += 1
+        session = _Session(
+            uuid=f"whatsapp-presence-{os.getpid()}-{id(self):x}-{self._seq}", mode=mode
+        )
+        if mode != "connect":
+            session.first_qr = loop.create_future()
+
+        def on_device(me: Any) -> None:
+            loop.call_soon_threadsafe(self._guarded, "device", self._on_device, session, me)
+
+        def on_login_status(status: str) -> None:
+            loop.call_soon_threadsafe(
+                self._guarded, "login status", self._on_login_status, session, status
+            )
+
+        client = nz.new_client(
+            str(self._db_path),
+            uuid=session.uuid,
+            device_name=self._device_name,
+            on_device=on_device,
+            on_login_status=on_login_status,
+        )
+        session.client = client
+        for event_name, event_cls in nz.EVENTS.items():
+            client.event(event_cls)(self._handler(session, event_name))
+        client.event.qr(self._handler(session, "qr"))
+        self._sessions = [
+            s for s in self._sessions if not (s.stop_sent and s.task and s.task.done())
+        ]
+        self._sessions.append(session)
+        self._session = session
+        async with self._ffi_lock:
+            session.task = await client.connect(nz.proxy_settings(self._proxy))
+        session.task.add_done_callback(
+            lambda task: self._guarded("connect end", self._on_connect_done, session, task)
+        )
+        return session
+
+    def _handler(self, session: _Session, name: str) -> Callable[[Any, Any], Awaitable[None]]:
+        """A neonize handler that never raises (neonize would swallow it silently)."""
+        method = getattr(self, f"_on_{name}")
+
+        async def handler(_client: Any, event: Any) -> None:
+            try:
+                await method(session, event)
+            except Exception:
+                _LOGGER.exception("neonize %s handler failed", name)
+
+        return handler
+
+    def _guarded(self, name: str, func: Callable[..., None], *args: Any) -> None:
+        try:
+            func(*args)
+        except Exception:
+            _LOGGER.exception("neonize %s callback failed", name)
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _call(
+        self,
+        session: _Session,
+        operation: str,
+        func: Callable[..., Awaitable[Any]],
+        *args: Any,
+        need: Literal["login", "connected", "registered"],
+    ) -> Any:
+        """One FFI call: serialised, and only while ``session`` can take it safely.
+
+        The check runs under the lock, so no call can slip in after a ``Stop``. The lock is
+        released when the Go call returns, even if the caller was cancelled meanwhile.
+        """
+        await self._ffi_lock.acquire()
+        try:
+            self._check_callable(session, need)
+            task = asyncio.ensure_future(func(*args))
+        except BaseException:
+            self._ffi_lock.release()
+            raise
+        task.add_done_callback(self._release_ffi_lock)
+        try:
+            return await asyncio.shield(task)
+        except BridgeError:
+            raise
+        except Exception as err:
+            bridge_err = map_error(operation, err)
+            _LOGGER.debug("%s failed: %s", operation, bridge_err.message)
+            raise bridge_err from err
+
+    def _check_callable(
+        self, session: _Session, need: Literal["login", "connected", "registered"]
+    ) -> None:
+        """Raise unless an FFI call on ``session`` is safe now (called under the lock)."""
+        if session.retired or session.stop_sent or self._session is not session:
+            raise BridgeError(ErrorCode.NOT_CONNECTED, "the WhatsApp session ended")
+        if need == "registered":
+            # PairPhone: Go registered the client once the QR flow produced a code.
+            if session.qr_count == 0 and not session.logged_in:
+                raise BridgeError(ErrorCode.NOT_CONNECTED, "WhatsApp is not reachable yet")
+        elif not session.logged_in:
+            raise BridgeError(ErrorCode.NOT_LOGGED_IN, "not logged in to WhatsApp")
+        elif need == "connected" and not session.connected:
+            raise BridgeError(ErrorCode.NOT_CONNECTED, "not connected to WhatsApp")
+
+    def _release_ffi_lock(self, task: asyncio.Future[Any]) -> None:
+        self._ffi_lock.release()
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller may be gone
+
+    async def _retire(self, session: _Session, deadline: float) -> bool:
+        """Stop ``session`` in Go and wait (until ``deadline``) for its thread to return.
+
+        Returns False when the thread is stuck (abandoned QR pairing); ``stop()`` then ends
+        the process.
+        """
+        loop = asyncio.get_running_loop()
+        self._detach(session)
+        if not session.stop_sent:
+            if not session.settled.is_set():
+                # Go writes its unlocked maps while Neonize() starts: stop only after that.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(deadline):
+                        await session.settled.wait()
+            await self._send_stop(session, deadline)
+        task = session.task
+        if task is None or task.done():
+            return True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                await asyncio.wait([task])
+        if task.done():
+            return True
+        _LOGGER.warning("A WhatsApp connect thread did not end after stop (QR pairing)")
+        session.retire_expired = True
+        return False
+
+    async def _send_stop(self, session: _Session, deadline: float) -> None:
+        """Go ``Stop(uuid)`` under the FFI lock (bounded wait for the lock)."""
+        if session.stop_sent:
+            return
+        locked = False
+        # Even past the deadline, give a running FFI call a moment to return first.
+        deadline = max(deadline, asyncio.get_running_loop().time() + 1.0)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._ffi_lock.acquire()
+                locked = True
+        except TimeoutError:
+            _LOGGER.warning("An FFI call is still running; stopping the session anyway")
+        try:
+            session.stop_sent = True
+            try:
+                await session.client.stop()
+            except Exception:
+                _LOGGER.exception("neonize stop failed")
+            # We stopped it ourselves: neonize's GC finalizer must not call Stop again later,
+            # from an arbitrary thread and outside the lock.
+            finalizer = getattr(session.client, "_stop_finalizer", None)
+            if finalizer is not None:
+                finalizer.detach()
+        finally:
+            if locked:
+                self._ffi_lock.release()
+
+    def _retire_soon(self, session: _Session) -> None:
+        """Send Stop now (new sessions wait for it); wait for the thread in the background."""
+        self._detach(session)
+        if session.retiring or self._stopped:
+            return  # already on its way out (stop() handles every session itself)
+        session.retiring = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._stop_timeout
+        stopping = asyncio.ensure_future(self._send_stop_when_settled(session, deadline))
+        self._stopping.add(stopping)
+        stopping.add_done_callback(self._stopping.discard)
+        self._spawn(self._retire_after(stopping, session, deadline))
+
+    async def _send_stop_when_settled(self, session: _Session, deadline: float) -> None:
+        if not session.settled.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    await session.settled.wait()
+        await self._send_stop(session, deadline)
+
+    async def _retire_after(
+        self, stopping: asyncio.Future[None], session: _Session, deadline: float
+    ) -> None:
+        await asyncio.shield(stopping)
+        await self._retire(session, deadline)
+
+    def _detach(self, session: _Session) -> None:
+        """Make ``session`` stale: its events are ignored, no FFI call reaches it any more."""
+        session.retired = True
+        session.logged_in = False
+        session.connected = False
+        if session.presence_retry is not None:
+            session.presence_retry.cancel()
+        if session.first_qr is not None and not session.first_qr.done():
+            session.first_qr.set_exception(
+                BridgeError(ErrorCode.NOT_CONNECTED, "the pairing session ended")
+            )
+            session.first_qr.exception()  # retrieved here; waiters get it too
+        if self._session is session:
+            self._session = None
+
+    def _end_pairing(self, session: _Session) -> None:
+        if self._pairing is not None and self._session is session:
+            self._pairing = None
+        self._retire_soon(session)
+
+    def _forget_account(self) -> None:
+        self._paired = False
+        self._account = None
+        self._lid_to_pn.clear()
+        self._pn_to_lid.clear()
+
+    def _on_connect_done(self, session: _Session, task: asyncio.Task[Any]) -> None:
+        """``Neonize()`` returned: expected after our Stop, otherwise the connection is gone."""
+        session.settled.set()
+        error = None if task.cancelled() else task.exception()
+        if session.retired:
+            return
+        if error is not None:
+            _LOGGER.warning("WhatsApp connect failed: %s", redact(_text(error)))
+        else:
+            _LOGGER.warning("WhatsApp session ended unexpectedly")
+        mode = session.mode
+        self._retire_soon(session)
+        if mode == "connect":
+            self._emit(Event.DISCONNECTED, {"reason": "connect_failed"})
+            self._schedule_reconnect()
+        elif self._pairing is not None:
+            self._pairing = None
+            self._emit(Event.PAIRING_FAILED, {"reason": "connect_failed"})
+
+    def _schedule_reconnect(self, delay: float | None = None) -> None:
+        if self._stopped or not self._paired:
+            return
+        if delay is None:
+            index = min(self._reconnect_attempt, len(self.reconnect_delays) - 1)
+            delay = self.reconnect_delays[index]
+            self._reconnect_attempt += 1
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+        self._reconnect = asyncio.ensure_future(self._reconnect_after(delay))
+
+    async def _reconnect_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self._stopped or not self._paired or self._session is not None or self._pairing:
+            return
+        # Go would silently start a QR session if the stored device vanished meanwhile.
+        if await asyncio.to_thread(read_stored_account, self._db_path) is None:
+            _LOGGER.warning("The stored WhatsApp session is gone; not reconnecting")
+            self._forget_account()
+            self._emit(Event.LOGGED_OUT, {"reason": "session_missing", "on_connect": False})
+            return
+        try:
+            await self._open_session("connect")
+        except Exception:
+            _LOGGER.exception("Reconnect to WhatsApp failed")
+            self._schedule_reconnect()
+
+    # --- Go callbacks (already on the loop) ------------------------------------------------
+
+    def _on_device(self, session: _Session, me: Any) -> None:
+        """Code-0 event: whatsmeow has a device ID, so the store-backed calls are safe now."""
+        session.settled.set()
+        if session.retired:
+            return
+        session.logged_in = True
+        nz = self._nz
+        own = nz.jid_str(me.JID)
+        if own:
+            phone = jid_to_phone(own)
+            self._account = {
+                "jid": phone_to_jid(phone),
+                "phone": phone,
+                "push_name": me.PushName or (self._account or {}).get("push_name"),
+            }
+            lid = nz.jid_str(me.LID)
+            if lid:
+                self._remember_lid(lid, phone_to_jid(phone))
+
+    def _on_login_status(self, session: _Session, status: str) -> None:
+        """End of the QR channel: ``success``, ``timeout`` or ``err-…``."""
+        session.settled.set()
+        if session.retired or status == "success":
+            return
+        _LOGGER.info("WhatsApp pairing ended: %s", status)
+        if session.mode != "connect" and self._session is session:
+            self._pairing = None
+            reason = "timeout" if status == "timeout" else status
+            self._emit(Event.PAIRING_FAILED, {"reason": reason})
+            self._retire_soon(session)
+
+    async def _on_qr(self, session: _Session, data: bytes) -> None:
+        session.settled.set()
+        if session.retired:
+            return
+        if session.mode == "connect":
+            # Go found no device in the store and started pairing on its own: never show it.
+            _LOGGER.warning("The stored WhatsApp session is gone (a QR code was offered)")
+            self._forget_account()
+            self._retire_soon(session)
+            self._emit(Event.LOGGED_OUT, {"reason": "session_missing", "on_connect": True})
+            return
+        session.qr_count += 1
+        if session.first_qr is not None and not session.first_qr.done():
+            session.first_qr.set_result(None)
+        if session.mode == "qr":
+            code = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+            ttl = FIRST_QR_TTL if session.qr_count == 1 else NEXT_QR_TTL
+            self._emit(Event.QR, {"code": code, "expires_in": ttl})
+
+    async def _on_pair_status(self, session: _Session, event: Any) -> None:
+        if session.retired:
+            return
+        nz = self._nz
+        if nz.enum_name(event, "Status") == "success":
+            self._pair_succeeded(session, nz.jid_str(event.ID))
+        else:
+            _LOGGER.warning("WhatsApp pairing failed: %s", redact(str(event.Error)))
+            self._pairing = None
+            self._emit(Event.PAIRING_FAILED, {"reason": "error"})
+            self._retire_soon(session)
+
+    def _pair_succeeded(self, session: _Session, own: str | None) -> None:
+        """The pairing session became a logged-in session: announce ``paired`` once."""
+        session.logged_in = True
+        session.mode = "connect"
+        phone = jid_to_phone(own) if own else (self._account or {}).get("phone", "")
+        push_name = (self._account or {}).get("push_name")
+        self._account = {"jid": phone_to_jid(phone), "phone": phone, "push_name": push_name}
+        self._paired = True
+        self._pairing = None
+        self._emit(Event.PAIRED, dict(self._account))
+
+    async def _on_connected(self, session: _Session, _event: Any) -> None:
+        """Authenticated (also after each silent auto-reconnect): announce, re-send available."""
+        session.settled.set()
+        if session.retired:
+            return
+        if session.mode != "connect":
+            # Connected before PairStatus (whatsmeow orders them the other way; be safe).
+            self._pair_succeeded(session, (self._account or {}).get("jid"))
+        session.logged_in = True
+        session.connected = True
+        session.available_sent = False
+        self._paired = True
+        self._ban = None
+        self._reconnect_attempt = 0
+        account = self._account or {}
+        self._emit(Event.CONNECTED, {"jid": account.get("jid"), "phone": account.get("phone")})
+        if self._want_available:
+            await self._send_presence(session, raise_errors=False)
+
+    async def _on_offline_sync_completed(self, session: _Session, _event: Any) -> None:
+        """The push name is usually known now: the moment to retry ``available``."""
+        if session.retired or not session.connected:
+            return
+        if self._want_available and not session.available_sent:
+            await self._send_presence(session, raise_errors=False)
+
+    async def _on_disconnected(self, session: _Session, _event: Any) -> None:
+        if session.retired:
+            return
+        session.connected = False
+        self._emit(Event.DISCONNECTED, {"reason": "connection_lost"})
+
+    async def _on_keepalive_timeout(self, session: _Session, event: Any) -> None:
+        _LOGGER.debug("WhatsApp keepalive failing (%s errors)", event.ErrorCount)
+
+    async def _on_keepalive_restored(self, session: _Session, _event: Any) -> None:
+        _LOGGER.debug("WhatsApp keepalive restored")
+
+    async def _on_stream_error(self, session: _Session, event: Any) -> None:
+        _LOGGER.warning("WhatsApp stream error %s", redact(str(event.Code)))
+
+    async def _on_logged_out(self, session: _Session, event: Any) -> None:
+        """Unlinked (from the phone or by the server): whatsmeow already deleted the store."""
+        if session.retired:
+            return
+        reason = self._nz.enum_name(event, "Reason")
+        _LOGGER.warning("WhatsApp logged this device out (%s)", reason)
+        self._forget_account()
+        self._retire_soon(session)
+        self._emit(Event.LOGGED_OUT, {"reason": reason, "on_connect": bool(event.OnConnect)})
+
+    async def _on_stream_replaced(self, session: _Session, _event: Any) -> None:
+        """Another connection uses these keys; whatsmeow does not reconnect, nor do we."""
+        if session.retired:
+            return
+        _LOGGER.warning("WhatsApp session replaced by another connection")
+        self._retire_soon(session)
+        self._emit(Event.STREAM_REPLACED, {})
+
+    async def _on_temporary_ban(self, session: _Session, event: Any) -> None:
+        if session.retired:
+            return
+        expires_in = max(0, int(event.Expire))
+        code = self._nz.enum_name(event, "Code")
+        self._ban = {"code": code, "expires_in": expires_in, "expires_at": time.time() + expires_in}
+        _LOGGER.warning("WhatsApp temporarily banned this session (%s, %d s)", code, expires_in)
+        self._retire_soon(session)
+        self._emit(Event.TEMPORARY_BAN, dict(self._ban))
+        self._schedule_reconnect(max(float(expires_in), self.reconnect_delays[0]))
+
+    async def _on_client_outdated(self, session: _Session, _event: Any) -> None:
+        if session.retired:
+            return
+        _LOGGER.error("WhatsApp refuses this client version: neonize needs an update")
+        self._retire_soon(session)
+        self._emit(Event.CLIENT_OUTDATED, {})
+
+    async def _on_connect_failure(self, session: _Session, event: Any) -> None:
+        if session.retired:
+            return
+        reason = self._nz.enum_name(event, "Reason")
+        _LOGGER.warning("WhatsApp refused the connection (%s)", reason)
+        self._retire_soon(session)
+        self._emit(Event.DISCONNECTED, {"reason": f"connect_failure:{reason}"})
+        self._schedule_reconnect()
+
+    async def _on_presence(self, session: _Session, event: Any) -> None:
+        """Presence in arrival order (one at a time), LIDs mapped, hidden last seen = null."""
+        at = time.time()
+        async with self._presence_lock:
+            if session.retired:
+                return
+            nz = self._nz
+            sender = nz.jid_str(event.From)
+            if sender is None:
+                return
+            lid = sender if sender.endswith("@" + LID_SERVER) else None
+            jid = await self._phone_jid(session, event.From)
+            if jid is None:
+                _LOGGER.debug("Presence from an unmapped LID dropped")
+                return
+            last_seen = int(event.LastSeen)
+            self._emit(
+                Event.PRESENCE,
+                {
+                    "jid": jid,
+                    "lid": lid,
+                    "online": not event.Unavailable,
+                    "last_seen": last_seen if last_seen > 0 else None,
+                    "at": at,
+                },
+            )
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _remember_lid(self, lid: str, pn: str) -> None:
+        self._lid_to_pn[lid] = pn
+        self._pn_to_lid[pn] = lid
+
+    async def _phone_jid(self, session: _Session, value: Any) -> str | None:
+        """``<digits>@s.whatsapp.net`` for a user or LID JID protobuf; None when unknown."""
+        nz = self._nz
+        text = nz.jid_str(value)
+        if text is None:
+            return None
+        if text.endswith("@" + USER_SERVER):
+            pn = phone_to_jid(jid_to_phone(text))
+            return pn if is_user_jid(pn) else None
+        if not text.endswith("@" + LID_SERVER):
+            return None
+        cached = self._lid_to_pn.get(text)
+        if cached is not None:
+            return cached
+        if not session.logged_in or session.retired:
+            return None  # GetPNFromLID would abort the process
+        try:
+            mapped = await self._call(
+                session,
+                "lid lookup",
+                session.client.get_pn_from_lid,
+                nz.jid(text.split("@", 1)[0], LID_SERVER),
+                need="login",
+            )
+        except BridgeError as err:
+            _LOGGER.debug("LID lookup failed: %s", err.message)
+            return None
+        mapped_text = nz.jid_str(mapped)
+        if not mapped_text or not mapped_text.endswith("@" + USER_SERVER):
+            return None
+        pn = phone_to_jid(jid_to_phone(mapped_text))
+        if not is_user_jid(pn):
+            return None
+        self._remember_lid(text, pn)
+        return pn
+
+    async def _send_presence(self, session: _Session, *, raise_errors: bool) -> None:
+        """Send the wanted presence; on failure (typically "no push name yet") retry later."""
+        try:
+            if await self._try_presence(session):
+                return
+        except BridgeError as err:
+            if raise_errors:
+                raise
+            _LOGGER.warning("Could not send presence: %s", err.message)
+        if session.presence_retry is None or session.presence_retry.done():
+            session.presence_retry = self._spawn(self._presence_retry(session))
+
+    async def _try_presence(self, session: _Session) -> bool:
+        """One attempt; False when WhatsApp wants the push name first (bytes error message)."""
+        want = self._want_available
+        if want is None:
+            return True
+        nz = self._nz
+        value = nz.Presence.AVAILABLE if want else nz.Presence.UNAVAILABLE
+        try:
+            await self._call(
+                session, "send_presence", session.client.send_presence, value, need="connected"
+            )
+        except BridgeError as err:
+            if _PUSH_NAME_ERROR in err.message.lower().replace(" ", ""):
+                _LOGGER.info("WhatsApp needs the push name before presence; will retry")
+                return False
+            raise
+        session.available_sent = True
+        return True
+
+    async def _presence_retry(self, session: _Session) -> None:
+        """Backoff retries of the wanted presence (``OfflineSyncCompleted`` may come first)."""
+        for delay in self.presence_retry_delays:
+            await asyncio.sleep(delay)
+            if session.retired or self._want_available is None or session.available_sent:
+                return
+            if not session.connected:
+                continue
+            with contextlib.suppress(BridgeError):
+                if await self._try_presence(session):
+                    return
+        _LOGGER.warning("WhatsApp kept refusing the presence update; waiting for a reconnect")

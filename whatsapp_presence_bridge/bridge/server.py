@@ -1,0 +1,445 @@
+"""The bridge server: one backend, a token-authenticated WebSocket for its clients.
+
+Several clients may be connected at once (Home Assistant plus, say, a debugging tool); each
+gets every event. A client that stops reading is disconnected rather than allowed to grow the
+server's memory. Nothing a client sends can stop the server: every frame is validated, every
+failure becomes an ``error`` answer, and a backend exception becomes ``internal``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import contextlib
+import hmac
+import logging
+from typing import Any
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+from . import protocol
+from .backend import Backend, EventSink
+from .protocol import BridgeError, Command, ErrorCode
+
+_LOGGER = logging.getLogger(__name__)
+
+BackendFactory = Callable[[EventSink], Backend]
+
+_HARD_LIMIT_FACTOR = 16
+"""aiohttp drops the socket above max_message_bytes * this; between the two, frames get an
+``message_too_large`` answer and the connection stays up."""
+
+
+class _Connection:
+    """One authenticated client: an outgoing queue drained by a writer task."""
+
+    def __init__(self, ws: web.WebSocketResponse, peer: str, queue_size: int) -> None:
+        self.ws = ws
+        self.peer = peer
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
+        self.seq = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.overflowed = False
+        self.close_task: asyncio.Task[bool] | None = None
+
+    def send(self, frame: str) -> bool:
+        """Queue a frame; False (and the connection is doomed) when the client lags too far."""
+        if self.overflowed:
+            return False
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            _LOGGER.warning("Client %s does not read its events; disconnecting it", self.peer)
+            # The reader loop notices the close and cleans up.
+            self.close_task = asyncio.get_running_loop().create_task(
+                self.ws.close(code=protocol.CLOSE_TOO_SLOW, message=b"too slow")
+            )
+            return False
+        return True
+
+    async def writer(self) -> None:
+        """Send queued frames in order until None or a send fails."""
+        while (frame := await self.queue.get()) is not None:
+            try:
+                await self.ws.send_str(frame)
+            except (ConnectionError, RuntimeError) as err:
+                _LOGGER.debug("Send to %s failed: %s", self.peer, err)
+                return
+            except Exception:
+                # A frame that cannot be sent must not leave the client waiting forever.
+                _LOGGER.exception("Unexpected send failure; closing the client")
+                await self.ws.close(code=aiohttp.WSCloseCode.INTERNAL_ERROR)
+                return
+
+
+class BridgeServer:
+    """Serves one backend over ``ws://host:port/ws``.
+
+    ``backend`` is a Backend, or a factory ``emit -> Backend`` so the backend can be given the
+    server's event sink at construction (``BridgeServer(lambda emit: SimulatorBackend(emit,
+    config), token)``). ``start`` starts the backend and returns the URL; ``stop`` closes every
+    client and stops the backend.
+
+    ``heartbeat`` (seconds between WebSocket pings, to drop half-open clients) is off by
+    default: aiohttp re-arms its heartbeat timer when the peer's close frame arrives after the
+    server closed, which leaves a harmless but test-visible timer behind for up to that long.
+    The command line turns it on (30 s).
+    """
+
+    def __init__(
+        self,
+        backend: Backend | BackendFactory,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_message_bytes: int = protocol.DEFAULT_MAX_MESSAGE_BYTES,
+        max_clients: int = 8,
+        auth_timeout: float = 10.0,
+        heartbeat: float | None = None,
+        send_queue_size: int = 1000,
+        max_in_flight: int = 32,
+    ) -> None:
+        if not token:
+            raise ValueError("the bridge needs a non-empty token")
+        self._token = token.encode("utf-8")
+        self.backend: Backend = backend if isinstance(backend, Backend) else backend(self.emit)
+        self.host = host
+        self.port = port
+        self.max_message_bytes = max_message_bytes
+        self.max_clients = max_clients
+        self.auth_timeout = auth_timeout
+        self.heartbeat = heartbeat
+        self.send_queue_size = send_queue_size
+        self.max_in_flight = max_in_flight
+        self._clients: set[_Connection] = set()
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self._stopping = False
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port/ws`` once started."""
+        if self._url is None:
+            raise RuntimeError("server not started")
+        return self._url
+
+    @property
+    def client_count(self) -> int:
+        """Number of authenticated clients."""
+        return len(self._clients)
+
+    async def start(self) -> str:
+        """Start the backend, then listen; returns the URL (with the real port when port=0)."""
+        self._stopping = False
+        await self.backend.start()
+        app = web.Application()
+        app.router.add_get(protocol.WS_PATH, self._handle_ws)
+        app.router.add_get("/health", self._handle_health)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            await self.backend.stop()
+            raise
+        self._runner = runner
+        address = runner.addresses[0]
+        host, port = address[0], address[1]
+        self.port = port
+        shown = f"[{host}]" if ":" in host else host
+        self._url = f"ws://{shown}:{port}{protocol.WS_PATH}"
+        _LOGGER.info("Bridge listening on %s (backend %s)", self._url, self.backend.name)
+        return self._url
+
+    async def stop(self) -> None:
+        """Close every client (code 1001), stop listening, stop the backend. Idempotent."""
+        self._stopping = True
+        if self._clients:
+            # Concurrently: each close waits for the peer's close frame (or aiohttp's timeout).
+            await asyncio.gather(
+                *(
+                    conn.ws.close(code=protocol.CLOSE_SHUTDOWN, message=b"bridge stopping")
+                    for conn in list(self._clients)
+                ),
+                return_exceptions=True,
+            )
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        await self.backend.stop()
+
+    def emit(self, name: str, payload: dict[str, Any]) -> None:
+        """Event sink for the backend: broadcast to every authenticated client."""
+        for conn in list(self._clients):
+            conn.seq += 1
+            try:
+                frame = protocol.encode(protocol.event_frame(name, payload, conn.seq))
+            except TypeError, ValueError:
+                _LOGGER.exception("Backend emitted a non-JSON %s event; dropped", name)
+                return
+            conn.send(frame)
+
+    async def _handle_health(self, request: web.Request) -> web.Response:
+        """Unauthenticated liveness probe (no session details)."""
+        return web.json_response({"status": "ok", "protocol": protocol.PROTOCOL_VERSION})
+
+    async def _handle_ws(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(
+            heartbeat=self.heartbeat,
+            max_msg_size=self.max_message_bytes * _HARD_LIMIT_FACTOR,
+        )
+        await ws.prepare(request)
+        peer = str(request.remote)
+        if not await self._authenticate(ws, peer):
+            return ws
+        if len(self._clients) >= self.max_clients:
+            await self._send_direct(
+                ws, protocol.error_frame(None, ErrorCode.BUSY, "too many clients")
+            )
+            await ws.close(code=protocol.CLOSE_TOO_MANY_CLIENTS, message=b"too many clients")
+            return ws
+        conn = _Connection(ws, peer, self.send_queue_size)
+        # Register before reading the status so no event falls between hello and the stream;
+        # the hello is put in front of anything queued meanwhile.
+        self._clients.add(conn)
+        writer: asyncio.Task[None] | None = None
+        try:
+            try:
+                status = await self.backend.status()
+            except Exception:
+                _LOGGER.exception("Backend status failed during hello")
+                status = {}
+            hello = protocol.encode(
+                {
+                    "type": "hello",
+                    "protocol": protocol.PROTOCOL_VERSION,
+                    "backend": self.backend.name,
+                    "status": status,
+                    "max_message_bytes": self.max_message_bytes,
+                }
+            )
+            await ws.send_str(hello)
+            writer = asyncio.create_task(conn.writer())
+            _LOGGER.debug("Client %s authenticated (%d connected)", peer, len(self._clients))
+            await self._read_loop(conn)
+        except (ConnectionError, RuntimeError) as err:
+            _LOGGER.debug("Client %s connection error: %s", peer, err)
+        finally:
+            self._clients.discard(conn)
+            for task in list(conn.tasks):
+                task.cancel()
+            if writer is not None:
+                # Let the writer flush what is queued, unless it cannot get the end marker.
+                try:
+                    conn.queue.put_nowait(None)
+                except asyncio.QueueFull:
+                    writer.cancel()
+                if conn.overflowed:
+                    writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+            pending: list[asyncio.Task[Any]] = [*conn.tasks]
+            if conn.close_task is not None:
+                pending.append(conn.close_task)
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            if not ws.closed:
+                await ws.close()
+            _LOGGER.debug("Client %s gone (%d connected)", peer, len(self._clients))
+        return ws
+
+    async def _send_direct(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_str(protocol.encode(frame))
+
+    async def _authenticate(self, ws: web.WebSocketResponse, peer: str) -> bool:
+        """First frame must be ``{"type": "auth", "token": ...}``; anything else closes."""
+        try:
+            async with asyncio.timeout(self.auth_timeout):
+                msg = await ws.receive()
+        except TimeoutError:
+            await self._send_direct(
+                ws, protocol.error_frame(None, ErrorCode.UNAUTHORIZED, "no auth frame in time")
+            )
+            await ws.close(code=protocol.CLOSE_AUTH_TIMEOUT, message=b"auth timeout")
+            return False
+        if msg.type != WSMsgType.TEXT:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                return False
+            await self._refuse(ws, None, "first frame must be a JSON auth message")
+            return False
+        try:
+            message = protocol.decode(msg.data, self.max_message_bytes)
+        except BridgeError as err:
+            await self._refuse(ws, None, err.message)
+            return False
+        token = message.get("token")
+        if message.get("type") != "auth" or not isinstance(token, str):
+            await self._refuse(
+                ws, protocol.echo_id(message), "first frame must be an auth message with a token"
+            )
+            return False
+        if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self._token):
+            _LOGGER.warning("Refused a client with a wrong token")
+            await self._refuse(ws, protocol.echo_id(message), "wrong token")
+            return False
+        version = message.get("protocol", protocol.PROTOCOL_VERSION)
+        if version != protocol.PROTOCOL_VERSION:
+            await self._send_direct(
+                ws,
+                protocol.error_frame(
+                    protocol.echo_id(message),
+                    ErrorCode.UNSUPPORTED_PROTOCOL,
+                    f"this bridge speaks protocol {protocol.PROTOCOL_VERSION}",
+                ),
+            )
+            await ws.close(code=protocol.CLOSE_PROTOCOL_VERSION, message=b"protocol version")
+            return False
+        if self._stopping:
+            await ws.close(code=protocol.CLOSE_SHUTDOWN, message=b"bridge stopping")
+            return False
+        return True
+
+    async def _refuse(self, ws: web.WebSocketResponse, req_id: int | str | None, text: str) -> None:
+        await self._send_direct(ws, protocol.error_frame(req_id, ErrorCode.UNAUTHORIZED, text))
+        await ws.close(code=protocol.CLOSE_UNAUTHORIZED, message=b"unauthorized")
+
+    async def _read_loop(self, conn: _Connection) -> None:
+        async for msg in conn.ws:
+            if msg.type == WSMsgType.TEXT:
+                self._handle_text(conn, msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                conn.send(
+                    protocol.encode(
+                        protocol.error_frame(
+                            None, ErrorCode.INVALID_MESSAGE, "binary frames are not supported"
+                        )
+                    )
+                )
+            elif msg.type == WSMsgType.ERROR:
+                # E.g. a frame above the hard limit: aiohttp has closed (1009) already.
+                _LOGGER.debug("Client %s socket error: %s", conn.peer, conn.ws.exception())
+                return
+            if conn.overflowed:
+                return
+
+    def _answer(self, conn: _Connection, frame: dict[str, Any]) -> None:
+        try:
+            text = protocol.encode(frame)
+        except TypeError, ValueError:
+            _LOGGER.exception("Unserialisable answer; sending internal error")
+            text = protocol.encode(
+                protocol.error_frame(frame.get("id"), ErrorCode.INTERNAL, "unserialisable answer")
+            )
+        conn.send(text)
+
+    def _handle_text(self, conn: _Connection, data: str) -> None:
+        try:
+            message = protocol.decode(data, self.max_message_bytes)
+        except BridgeError as err:
+            self._answer(conn, protocol.error_frame(None, err.code, err.message))
+            return
+        kind = message.get("type")
+        if kind != "request":
+            code = ErrorCode.INVALID_MESSAGE
+            text = "unknown message type" if isinstance(kind, str) else "message needs a type"
+            if kind == "auth":
+                text = "already authenticated"
+            self._answer(conn, protocol.error_frame(protocol.echo_id(message), code, text))
+            return
+        try:
+            request = protocol.parse_request(message)
+        except BridgeError as err:
+            self._answer(
+                conn, protocol.error_frame(protocol.echo_id(message), err.code, err.message)
+            )
+            return
+        if len(conn.tasks) >= self.max_in_flight:
+            self._answer(
+                conn,
+                protocol.error_frame(request.id, ErrorCode.BUSY, "too many requests in flight"),
+            )
+            return
+        task = asyncio.create_task(self._run_request(conn, request))
+        conn.tasks.add(task)
+        task.add_done_callback(conn.tasks.discard)
+
+    async def _run_request(self, conn: _Connection, request: protocol.Request) -> None:
+        try:
+            result = await self._dispatch(request.command, request.args)
+        except BridgeError as err:
+            frame = protocol.error_frame(request.id, err.code, err.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _LOGGER.exception("Command %s failed", request.command)
+            frame = protocol.error_frame(request.id, ErrorCode.INTERNAL, "internal bridge error")
+        else:
+            frame = protocol.result_frame(request.id, result)
+        self._answer(conn, frame)
+
+    async def _dispatch(self, command: str, args: dict[str, Any]) -> Any:
+        """Validate arguments and call the backend."""
+        backend = self.backend
+        match command:
+            case Command.PING:
+                return {}
+            case Command.STATUS:
+                return await backend.status()
+            case Command.PAIR_QR:
+                await backend.pair_qr()
+                return None
+            case Command.PAIR_PHONE:
+                phone = protocol.normalize_phone(args.get("phone"))
+                return {"code": await backend.pair_phone(phone)}
+            case Command.CANCEL_PAIRING:
+                await backend.cancel_pairing()
+                return None
+            case Command.LOGOUT:
+                await backend.logout()
+                return None
+            case Command.SET_AVAILABLE:
+                await backend.set_available(protocol.arg_bool(args, "available"))
+                return None
+            case Command.SUBSCRIBE_PRESENCE:
+                await backend.subscribe_presence(protocol.arg_user_jid(args))
+                return None
+            case Command.CONTACTS:
+                return await backend.contacts()
+            case Command.GROUPS:
+                return await backend.groups()
+            case Command.GROUP_PARTICIPANTS:
+                return await backend.group_participants(protocol.arg_group_jid(args))
+            case Command.RESOLVE:
+                return await self._resolve(protocol.arg_phones(args))
+            case _:
+                return await backend.command(command, args)
+
+    async def _resolve(self, queries: list[str]) -> list[dict[str, Any]]:
+        """Normalise each query; the backend sees valid, distinct digits only."""
+        digits: dict[str, str | None] = {}
+        for query in queries:
+            try:
+                digits[query] = protocol.normalize_phone(query)
+            except BridgeError:
+                digits[query] = None
+        wanted = list(dict.fromkeys(d for d in digits.values() if d is not None))
+        answers = await self.backend.resolve(wanted) if wanted else []
+        by_digits = {str(item.get("query")): item for item in answers}
+        results: list[dict[str, Any]] = []
+        for query in queries:
+            found = by_digits.get(digits[query] or "")
+            on_whatsapp = bool(found and found.get("on_whatsapp") and found.get("jid"))
+            results.append(
+                {
+                    "query": query,
+                    "on_whatsapp": on_whatsapp,
+                    "jid": found.get("jid") if found and on_whatsapp else None,
+                }
+            )
+        return results

@@ -1,0 +1,127 @@
+#!/usr/bin/env bashio
+# shellcheck shell=bash
+# ==============================================================================
+# WhatsApp Presence Bridge: start the bridge (python -m bridge) on one WhatsApp session.
+#
+# Add-on mode (the Supervisor sets SUPERVISOR_TOKEN): options come from the add-on
+# configuration, the token is generated on first start and kept in /data/token, and once the
+# bridge listens its address and token are announced to Home Assistant (discovery service
+# "whatsapp_presence"), where the integration offers it with one click.
+# Plain container mode (no Supervisor): options come from environment variables (DOCS.md).
+#
+# Extra arguments are passed to the bridge. The BRIDGE_* variables below also let the test
+# suite run this very script from a copy of the add-on folder (tests/addon).
+# ==============================================================================
+
+readonly APP_DIR="${BRIDGE_APP_DIR:-/opt/app}"
+readonly PYTHON="${BRIDGE_PYTHON:-/opt/venv/bin/python}"
+readonly DATA_DIR="${BRIDGE_DATA_DIR:-/data}"
+readonly BACKEND="${BRIDGE_BACKEND:-neonize}"
+readonly LISTEN_HOST="${BRIDGE_HOST:-0.0.0.0}"
+readonly PORT="${BRIDGE_PORT:-8765}"
+readonly TOKEN_FILE="${DATA_DIR}/token"
+readonly SESSION_DIR="${DATA_DIR}/session"
+readonly DISCOVERY_SERVICE="whatsapp_presence"
+
+# Write a secret to a file only its owner can read (0600), atomically.
+write_secret() {
+    local file="$1" value="$2" tmp
+    tmp="$(mktemp "${file}.XXXXXX")"
+    chmod 600 "${tmp}"
+    printf '%s\n' "${value}" > "${tmp}"
+    mv -f "${tmp}" "${file}"
+}
+
+# The token in /data/token: the configured one if set, else the one from an earlier start,
+# else a new random one. It is never logged.
+ensure_token() {
+    local wanted="${1:-}"
+    umask 077
+    mkdir -p "${DATA_DIR}"
+    if [[ -n "${wanted}" ]]; then
+        if [[ ! -s "${TOKEN_FILE}" || "$(<"${TOKEN_FILE}")" != "${wanted}" ]]; then
+            write_secret "${TOKEN_FILE}" "${wanted}"
+        fi
+    elif [[ ! -s "${TOKEN_FILE}" ]]; then
+        write_secret "${TOKEN_FILE}" \
+            "$("${PYTHON}" -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        bashio::log.info "Generated a new bridge token (${TOKEN_FILE})"
+    fi
+    chmod 600 "${TOKEN_FILE}"
+}
+
+if [[ -n "${SUPERVISOR_TOKEN:-}" ]]; then
+    readonly ADDON=true
+    log_level="$(bashio::config 'log_level')"
+    device_name="$(bashio::config 'device_name')"
+    configured_token=""
+    if bashio::config.has_value 'token'; then
+        configured_token="$(bashio::config 'token')"
+    fi
+    ensure_token "${configured_token}"
+else
+    readonly ADDON=false
+    log_level="${BRIDGE_LOG_LEVEL:-info}"
+    device_name="${BRIDGE_DEVICE_NAME:-Home Assistant}"
+    # A token given as WHATSAPP_BRIDGE_TOKEN is kept like a configured one.
+    ensure_token "${WHATSAPP_BRIDGE_TOKEN:-}"
+fi
+unset WHATSAPP_BRIDGE_TOKEN configured_token
+bashio::log.level "${log_level}"
+
+mkdir -p "${SESSION_DIR}"
+chmod 700 "${SESSION_DIR}"
+
+args=(
+    --backend "${BACKEND}"
+    --host "${LISTEN_HOST}"
+    --port "${PORT}"
+    --token-file "${TOKEN_FILE}"
+    --data-dir "${SESSION_DIR}"
+    --log-level "${log_level^^}"
+)
+if [[ "${BACKEND}" == "neonize" ]]; then
+    args+=(--device-name "${device_name}")
+fi
+args+=("$@")
+
+bashio::log.info "Starting the WhatsApp bridge (${BACKEND} backend) on port ${PORT}"
+cd "${APP_DIR}" || bashio::exit.nok "No bridge in ${APP_DIR}"
+# The bridge prints one JSON line on stdout once it listens; logs go to stderr (the add-on log).
+coproc BRIDGE { exec "${PYTHON}" -m bridge "${args[@]}"; }
+# shellcheck disable=SC2153  # BRIDGE_PID is set by coproc
+bridge_pid="${BRIDGE_PID}"
+trap 'kill -TERM "${bridge_pid}" 2>/dev/null || true' TERM INT
+
+listening=""
+if ! read -r -t 120 listening <&"${BRIDGE[0]}" || [[ "${listening}" != *'"listening"'* ]]; then
+    bashio::log.error "The bridge did not start; see the lines above"
+    kill -TERM "${bridge_pid}" 2>/dev/null || true
+    status=0
+    wait "${bridge_pid}" || status=$?
+    exit $((status == 0 ? 1 : status))
+fi
+
+if [[ "${ADDON}" == true ]]; then
+    config="$(bashio::var.json \
+        host "$(bashio::addon.hostname)" \
+        port "^${PORT}" \
+        token "$(<"${TOKEN_FILE}")")"
+    if bashio::discovery "${DISCOVERY_SERVICE}" "${config}" > /dev/null; then
+        bashio::log.info "Announced the bridge to Home Assistant; add it under Settings > Devices & services"
+    else
+        bashio::log.error "Could not announce the bridge to Home Assistant; add it by hand (DOCS)"
+    fi
+    unset config
+else
+    bashio::log.info "Listening on port ${PORT}; the token is in ${TOKEN_FILE} (docker exec ... cat ${TOKEN_FILE})"
+fi
+
+# Wait for the bridge; a trapped SIGTERM interrupts the first wait, the second gets its status.
+status=0
+wait "${bridge_pid}" || status=$?
+if kill -0 "${bridge_pid}" 2>/dev/null; then
+    status=0
+    wait "${bridge_pid}" || status=$?
+fi
+exit "${status}"
