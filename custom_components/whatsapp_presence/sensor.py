@@ -71,7 +71,8 @@ ACCOUNT_SENSORS: tuple[WhatsAppAccountSensorDescription, ...] = (
     _count("stale"),
     _count("failed"),
     _count("in_backoff", attributes_fn=_next_retry),
-    _count("calls_last_hour"),
+    # Changes with every subscribe call: off by default to keep the recorder quiet.
+    _count("calls_last_hour", entity_registry_enabled_default=False),
     WhatsAppAccountSensorDescription(
         key="preset",
         translation_key="preset",
