@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState, ConfigSubentry
@@ -242,3 +243,24 @@ async def test_mark_online_option_applies_live(
     await until(hass, lambda: sim_bridge.backend.stats()["available"] is False)
     assert entry.runtime_data is coordinator
     assert (await sim_bridge.command("sim.stats"))["connects"] == 1
+
+
+async def test_state_is_saved_while_presence_keeps_changing(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A busy contact does not postpone the save forever: it happens within seconds."""
+    entry = init_integration
+    await subscribed(hass, freezer, entry)
+    key = f"{DOMAIN}.{entry.entry_id}"
+    hass_storage.pop(key, None)
+    first = (await sim_bridge.contacts())[0]
+    for second in range(15):
+        await sim_bridge.command("sim.set_presence", jid=first["jid"], online=second % 2 == 0)
+        await tick(hass, freezer, 2)
+    saved = hass_storage[key]["data"]
+    assert first["jid"] in saved["presence"]
+    assert first["jid"] in {c["jid"] for c in saved["manager"]["contacts"]}

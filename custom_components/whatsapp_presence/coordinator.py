@@ -148,6 +148,7 @@ class WhatsAppCoordinator:
         self._grace_timer: CALLBACK_TYPE | None = None
         self._unavailable_logged = False
         self._marked_online = False
+        self._save_pending = False
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -257,7 +258,18 @@ class WhatsAppCoordinator:
 
     @callback
     def _schedule_save(self) -> None:
-        self._store.async_delay_save(self._data_to_store, SAVE_DELAY)
+        """Save within SAVE_DELAY of the first change.
+
+        Store.async_delay_save restarts its timer on every call, so calling it per presence
+        event would postpone the save for as long as presence keeps changing.
+        """
+        if not self._save_pending:
+            self._save_pending = True
+            self._store.async_delay_save(self._data_for_delayed_save, SAVE_DELAY)
+
+    def _data_for_delayed_save(self) -> dict[str, Any]:
+        self._save_pending = False
+        return self._data_to_store()
 
     async def async_options_updated(self) -> None:
         """Apply changed options without reconnecting (a reconnect costs a full re-subscribe)."""
