@@ -264,3 +264,24 @@ async def test_state_is_saved_while_presence_keeps_changing(
     saved = hass_storage[key]["data"]
     assert first["jid"] in saved["presence"]
     assert first["jid"] in {c["jid"] for c in saved["manager"]["contacts"]}
+
+
+async def test_malformed_bridge_events_are_dropped(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A broken presence event is logged and ignored; the next good one still lands."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await subscribed(hass, freezer, entry)
+    first = (await sim_bridge.contacts())[0]
+    sim_bridge.server.emit("presence", {"jid": first["jid"], "online": True, "at": "soon"})
+    sim_bridge.server.emit("presence", {"jid": first["jid"], "online": True, "last_seen": []})
+    await sim_bridge.command("sim.set_presence", jid=first["jid"], online=True)
+    await until(hass, lambda: coordinator.presence[first["jid"]].online is True)
+    assert "Ignored a malformed presence event" in caplog.text
+    assert first["phone"] not in caplog.text
+    assert coordinator.connected

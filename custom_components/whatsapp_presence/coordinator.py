@@ -362,7 +362,17 @@ class WhatsAppCoordinator:
 
     @callback
     def _on_event(self, name: str, payload: dict[str, Any]) -> None:
-        """Everything the bridge pushes arrives here, on the event loop."""
+        """Everything the bridge pushes arrives here, on the event loop.
+
+        A malformed event (from a newer or broken bridge) is logged and dropped; it must not
+        take the link, or the events after it, down.
+        """
+        try:
+            self._handle_event(name, payload)
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as err:
+            LOGGER.warning("Ignored a malformed %s event from the bridge: %r", name, err)
+
+    def _handle_event(self, name: str, payload: dict[str, Any]) -> None:
         if name == "presence":
             self._on_presence(payload)
             return
