@@ -9,6 +9,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
 from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
+from .metrics import async_setup_metrics
 from .options import manager_config_from_options
 from .services import async_setup_services
 
@@ -29,6 +30,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: WhatsAppConfigEntry) -> 
     entry.runtime_data = coordinator
     entry.async_on_unload(coordinator.async_shutdown)
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    async_setup_metrics(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
