@@ -141,6 +141,10 @@ class HassioDiscoveryMixin:
     """
 
     _discovered: DiscoveredBridge | None = None
+    # Set by the config flow's __init__; declared so the types match where both define them.
+    _mode: str | None
+    _url: str | None
+    _token: str | None
 
     async def async_step_hassio(self: _DiscoveryFlow, discovery_info: Any) -> Any:
         """A bridge add-on announced itself (``discovery_info``: HassioServiceInfo)."""
