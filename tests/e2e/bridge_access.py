@@ -31,7 +31,9 @@ def bridge_link(pid: int) -> tuple[str, str]:
     """The WebSocket URL and token of the bridge process ``pid``."""
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     token = next(
-        item.split(b"=", 1)[1].decode() for item in environ if item.startswith(f"{TOKEN_ENV}=".encode())
+        item.split(b"=", 1)[1].decode()
+        for item in environ
+        if item.startswith(f"{TOKEN_ENV}=".encode())
     )
     inodes = _socket_inodes(pid)
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
@@ -45,7 +47,9 @@ def bridge_link(pid: int) -> tuple[str, str]:
 
 async def _command(url: str, token: str, name: str, args: dict[str, Any]) -> Any:
     async with aiohttp.ClientSession() as session:
-        client = BridgeClient(url, token, session=session, on_event=lambda _e: None, heartbeat=None)
+        client = BridgeClient(
+            url, token, session=session, on_event=lambda _name, _payload: None, heartbeat=None
+        )
         await client.connect()
         try:
             return await client.request(name, **args)
