@@ -28,6 +28,7 @@ from custom_components.whatsapp_presence.metrics import (
     AccountRecord,
     ContactRecord,
     WhatsAppCollector,
+    account_label,
     metric_families,
 )
 
@@ -302,6 +303,73 @@ async def test_renames_leave_no_stale_series(
         'whatsapp_contact_status_changes_total{account="Sam Demo",'
         'entity="binary_sensor.best_friend_online",name="Best Friend",status="online"} 1.0'
     ) in ours
+
+
+async def test_untracked_contact_leaves_the_scrape(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    entity_registry: er.EntityRegistry,
+    hass_client: ClientFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Removing a contact's subentry removes every series of that contact."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    alice = (await sim_bridge.contacts())[0]
+    entity = online_entity(entity_registry, alice["jid"])
+    assert [line for line in samples(await scrape(hass_client)) if entity in line]
+
+    subentry = next(s for s in entry.subentries.values() if s.data["jid"] == alice["jid"])
+    assert hass.config_entries.async_remove_subentry(entry, subentry.subentry_id)
+    await hass.async_block_till_done()
+
+    lines = samples(await scrape(hass_client))
+    assert not [line for line in lines if entity in line or alice["name"] in line]
+    assert f"whatsapp_presence_tracked_contacts{{{ACCOUNT}}} 2.0" in lines
+    assert len(samples(lines, "whatsapp_contact_status_changes_total")) == 4
+
+
+async def test_a_snapshot_is_never_changed_afterwards(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """What a scrape thread holds stays as it was while the loop records new presence."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    alice = (await sim_bridge.contacts())[0]
+    await until(hass, lambda: coordinator.presence[alice["jid"]].online is False)
+    source = hass.data[DATA_METRICS].sources[entry.entry_id]
+    account, before = source.snapshot()
+
+    await sim_bridge.command("sim.set_presence", jid=alice["jid"], online=True)
+    await until(hass, lambda: coordinator.presence[alice["jid"]].online is True)
+    await sim_bridge.command("sim.disconnect", reconnect_after=None)
+    await until(hass, lambda: not coordinator.connected)
+
+    held = next(r for r in before if r.jid == alice["jid"])
+    assert (held.online, held.went_online) == (False, 0)
+    assert account.whatsapp_connected
+    account_now, after = source.snapshot()
+    now = next(r for r in after if r.jid == alice["jid"])
+    assert (now.online, now.went_online) == (True, 1)
+    assert not account_now.whatsapp_connected
+
+
+def test_account_label_never_shows_the_number() -> None:
+    """A title holding the account's number is replaced by a stable hash."""
+    jid = "12025550100@s.whatsapp.net"
+    named = MockConfigEntry(domain=DOMAIN, title="Sam Demo")
+    numbered = MockConfigEntry(domain=DOMAIN, title="+1 202-555-0100")
+    assert account_label(named, jid) == "Sam Demo"
+    label = account_label(numbered, jid)
+    assert label.startswith("account-")
+    assert len(label) == len("account-") + 8  # 8 hex digits of the entry id's hash
+    assert label == account_label(numbered, jid)
 
 
 async def test_options_switch_the_jid_label_and_the_export_live(
