@@ -77,14 +77,16 @@ async def main() -> None:
         for contacts in SIZES:
             r = await run(preset, contacts)
             print(
-                f"pacing preset={preset} contacts={contacts}: "
-                f"all subscribed at T+{r['elapsed']:.1f} s "
-                f"(seed formula {r['formula']:.1f} s at {r['rate']:.1f}/min, "
-                f"ratio {r['elapsed'] / r['formula']:.3f}); "
-                f"peak {r['peak']:.0f} calls in any 60 s (cap {r['cap']:.0f}); "
-                f"calls {r['calls']:.0f}"
+                f"pacing_all_subscribed preset={preset} contacts={contacts} "
+                f"{r['elapsed']:.1f} s ratio={r['elapsed'] / r['formula']:.3f} "
+                f"(seed formula {r['formula']:.1f} s at {r['rate']:.1f}/min; "
+                f"calls {r['calls']:.0f})"
             )
-    print(f"pacing wall time {time.perf_counter() - wall:.1f} s")
+            print(
+                f"pacing_peak_60s preset={preset} contacts={contacts} "
+                f"{r['peak']:.0f} calls (cap {r['cap']:.0f})"
+            )
+    print(f"pacing wall_time {time.perf_counter() - wall:.1f} s")
 
 
 if __name__ == "__main__":

@@ -137,14 +137,14 @@ def report(name: str, result: Week) -> None:
         per_day = total / len(members) / DAYS
         resubs = (total - len(members)) / len(members) / DAYS
         print(
-            f"resubscription run={name} class={kind} contacts={len(members)}: "
-            f"{per_day:.3f} subscribe calls per contact per day "
-            f"({resubs:.3f} excluding the first subscription)"
+            f"resubscription_calls run={name} class={kind} "
+            f"{per_day:.3f} calls/contact/day "
+            f"({resubs:.3f} excluding the first subscription; {len(members)} contacts)"
         )
     events, delivered = result.events, result.delivered
     print(
-        f"resubscription run={name}: {result.reconnects} reconnects; "
-        f"{delivered}/{events} presence events delivered ({delivered / events:.1%})"
+        f"resubscription_delivered run={name} {delivered / events:.1%} "
+        f"({delivered}/{events} presence events; {result.reconnects} reconnects)"
     )
 
 
@@ -158,10 +158,11 @@ async def main() -> None:
     smart = (sum(stable.calls.values()) - CONTACTS) / CONTACTS / DAYS
     for label, naive in (("everyone daily", 1.0), ("everyone at each hourly check", 24.0)):
         print(
-            f"resubscription baseline={label}: {naive:.3f} per contact per day; "
-            f"stable-link manager saves {1 - smart / naive:.1%}"
+            f"resubscription_saving baseline={label.replace(' ', '_')} "
+            f"{1 - smart / naive:.1%} (naive {naive:.3f} calls/contact/day, "
+            f"stable-link manager {smart:.3f} excluding the first subscription)"
         )
-    print(f"resubscription wall time {time.perf_counter() - wall:.1f} s")
+    print(f"resubscription wall_time {time.perf_counter() - wall:.1f} s")
 
 
 if __name__ == "__main__":
