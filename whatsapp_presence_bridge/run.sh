@@ -103,8 +103,13 @@ if ! read -r -t 120 listening <&"${BRIDGE[0]}" || [[ "${listening}" != *'"listen
 fi
 
 if [[ "${ADDON}" == true ]]; then
+    # The add-on's DNS name on the internal network (the container's hostname is the same).
+    host="$(bashio::addon.hostname 2> /dev/null || true)"
+    if [[ -z "${host}" || "${host}" == "null" ]]; then
+        host="$(hostname)"
+    fi
     config="$(bashio::var.json \
-        host "$(bashio::addon.hostname)" \
+        host "${host}" \
         port "^${PORT}" \
         token "$(<"${TOKEN_FILE}")")"
     if bashio::discovery "${DISCOVERY_SERVICE}" "${config}" > /dev/null; then

@@ -219,3 +219,13 @@ async def test_neonize_backend_command_line(
     assert [mode(path) for path in session.iterdir()] == [0o600]
     assert await addon.stop() == 0
     assert port_closed(addon.port)
+
+
+async def test_hostname_falls_back_to_the_containers(
+    addons: Callable[..., AddonProcess],
+) -> None:
+    """If the Supervisor cannot say the add-on's hostname, the container's (the same) is sent."""
+    addon = addons(env={"FAKE_ADDON_HOSTNAME": "null"})
+    await addon.start(*SIMULATOR)
+    assert announced(addon).host == socket.gethostname()
+    assert await addon.stop() == 0
