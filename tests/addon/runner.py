@@ -29,6 +29,18 @@ ADDON = ROOT / "whatsapp_presence_bridge"
 FAKE_BIN = Path(__file__).resolve().parent / "bin"
 STARTUP_TIMEOUT = 60.0
 """Seconds for run.sh to announce the bridge (a cold neonize import takes about one)."""
+SIMULATOR = [
+    "--manual-clock",
+    "--pairing-delay",
+    "0",
+    "--connect-delay",
+    "0",
+    "--presence-churn",
+    "0",
+    "--disconnect-rate",
+    "0",
+]
+"""Simulator options for tests: pairing completes only by sim.complete_pairing; nothing random happens."""
 
 
 def load_yaml(path: Path) -> Any:

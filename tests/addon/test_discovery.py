@@ -47,8 +47,7 @@ from tests.flow_fixtures import (
 )
 from tests.sim import TOKEN, SimBridge
 
-from .runner import AddonProcess, image_tree
-from .test_entry_point import SIMULATOR
+from .runner import SIMULATOR, AddonProcess, image_tree
 
 ADDON_NAME = "WhatsApp Presence Bridge"
 SLUG = "a0d7b954_whatsapp_presence_bridge"

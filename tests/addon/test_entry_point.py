@@ -26,22 +26,9 @@ from custom_components.whatsapp_presence.discovery import (
     bridge_from_discovery,
 )
 
-from .runner import AddonProcess, image_tree
+from .runner import SIMULATOR, AddonProcess, image_tree
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
-
-SIMULATOR = [
-    "--manual-clock",
-    "--pairing-delay",
-    "0",
-    "--connect-delay",
-    "0",
-    "--presence-churn",
-    "0",
-    "--disconnect-rate",
-    "0",
-]
-"""Pairing completes only by sim.complete_pairing; nothing random happens."""
 
 
 @pytest.fixture
