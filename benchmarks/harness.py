@@ -113,13 +113,13 @@ def make_entry(url: str, token: str, contacts: Iterable[dict[str, Any]]) -> Mock
     )
 
 
-def online_entity_id(hass: HomeAssistant, jid: str) -> str:
-    """The entity id of a contact's *online* binary sensor (from the entity registry)."""
+def contact_entity_id(hass: HomeAssistant, jid: str, domain: str, key: str) -> str:
+    """The entity id of a contact's entity (``binary_sensor``/``online``, ``sensor``/``last_seen``)."""
     from homeassistant.helpers import entity_registry as er
 
-    unique_id = f"{ACCOUNT_PHONE}_{jid.split('@', maxsplit=1)[0]}_online"
-    entity_id = er.async_get(hass).async_get_entity_id("binary_sensor", DOMAIN, unique_id)
-    assert entity_id is not None, f"no online sensor for {unique_id}"
+    unique_id = f"{ACCOUNT_PHONE}_{jid.split('@', maxsplit=1)[0]}_{key}"
+    entity_id = er.async_get(hass).async_get_entity_id(domain, DOMAIN, unique_id)
+    assert entity_id is not None, f"no entity for {unique_id}"
     return entity_id
 
 
