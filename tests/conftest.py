@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 import time
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
@@ -142,9 +143,13 @@ async def mock_config_entry(sim_bridge: SimBridge, tracked_count: int) -> MockCo
 
 @pytest.fixture
 async def init_integration(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
 ) -> MockConfigEntry:
-    """The entry set up against the simulator, connected."""
+    """The entry set up against the simulator, connected.
+
+    Time is frozen before set-up: freezing it later makes the loop's clock jump, which fires
+    every pending timer at once (a request in flight would time out).
+    """
     mock_config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()

@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.whatsapp_presence.bridge.clock import ManualClock
 from custom_components.whatsapp_presence.bridge.server import BridgeServer
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend
+from custom_components.whatsapp_presence.const import DOMAIN
 
 TOKEN = "integration-test-token"
 
@@ -68,6 +69,24 @@ async def until(hass: HomeAssistant, condition: Callable[[], bool], *, rounds: i
     raise AssertionError("condition not reached")
 
 
+async def requests_answered(hass: HomeAssistant, *, rounds: int = 20000) -> None:
+    """Let every request the integration has in flight to the bridge get its answer.
+
+    Time must not jump while a request is on the wire: a loaded machine answering slower than
+    usual would otherwise see the client's request time-out fire, which no real clock would do.
+    """
+    for _ in range(rounds):
+        clients = [
+            entry.runtime_data.client
+            for entry in hass.config_entries.async_loaded_entries(DOMAIN)
+            if entry.runtime_data.client is not None
+        ]
+        if not any(client._pending for client in clients):
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("a request to the bridge got no answer")
+
+
 async def run_until(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -88,6 +107,9 @@ async def run_until(
             if condition():
                 return elapsed
             await asyncio.sleep(0)
+        await requests_answered(hass)
+        if condition():
+            return elapsed
         if elapsed >= limit:
             raise AssertionError(f"condition not reached within {limit} s")
         freezer.tick(timedelta(seconds=step))
@@ -111,4 +133,5 @@ async def tick(
         for _ in range(20):
             await hass.async_block_till_done()
             await asyncio.sleep(0)
+        await requests_answered(hass)
         remaining -= delta

@@ -10,7 +10,6 @@ from homeassistant.helpers.typing import ConfigType
 from .const import DOMAIN
 from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
 from .metrics import async_setup_metrics
-from .options import manager_config_from_options
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -39,7 +38,7 @@ async def _async_entry_updated(hass: HomeAssistant, entry: WhatsAppConfigEntry) 
     """Options and subentries change without a reload: a reload would reconnect WhatsApp and
     re-subscribe every contact, which is exactly the traffic this integration avoids."""
     coordinator = entry.runtime_data
-    coordinator.manager.update_config(manager_config_from_options(entry.options))
+    await coordinator.async_options_updated()
     coordinator.async_sync_contacts()
     await coordinator.async_refresh_groups()
 
