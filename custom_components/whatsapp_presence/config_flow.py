@@ -93,6 +93,7 @@ from .const import (
     SUBENTRY_GROUP,
     SUBSCRIPTION_DELAY_RANGE,
 )
+from .discovery import HassioDiscoveryMixin
 from .launcher import BridgeStartError
 from .manager import PRESETS, BatchConfig, preset_rate
 from .pairing import REASON_TIMEOUT, FlowBridge, NeonizeUnavailableError, async_remove_session
@@ -231,7 +232,7 @@ def account_title(account: Mapping[str, Any]) -> str:
     return str(name) if name else f"+{jid_to_phone(str(account['jid']))}"
 
 
-class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
+class WhatsAppPresenceConfigFlow(HassioDiscoveryMixin, ConfigFlow, domain=DOMAIN):
     """Link a WhatsApp account: choose where WhatsApp runs, pair, choose the pacing."""
 
     VERSION = 1
