@@ -172,10 +172,11 @@ async def child_integration(count: int) -> dict[str, Any]:
             subscribed = time.perf_counter() - started
             await settle(hass)
             rss_added = rss_kib() - before
-            entities = sum(
+            entities = len(hass.states.async_all(("binary_sensor", "sensor")))
+            account_entities = sum(
                 1
                 for state in hass.states.async_all(("binary_sensor", "sensor"))
-                if state.entity_id.startswith(("binary_sensor.", "sensor."))
+                if state.entity_id.startswith(("binary_sensor.benchmark_", "sensor.benchmark_"))
             )
             bridge_rss = rss_kib(proc.pid)
 
@@ -202,6 +203,7 @@ async def child_integration(count: int) -> dict[str, Any]:
                 "subscribed": subscribed,
                 "rss_added_kib": rss_added,
                 "entities": entities,
+                "entities_expected": 2 * count + account_entities,
                 "events_per_s": rate,
                 "cpu_share": share,
                 "baseline_cpu_share": base_share,
@@ -271,6 +273,17 @@ def main() -> None:
             f"ratio={per_contact / per_template:.2f} "
             f"(baseline {per_template:.1f} KiB per template binary sensor; "
             f"{ours['entities']} entities written)"
+        )
+        missing = ours["entities_expected"] - ours["entities"]
+        print(
+            f"scale_entities contacts={count} {ours['entities']} entities "
+            f"of {ours['entities_expected']} expected"
+            + (
+                f" MISSING {missing} (Home Assistant adds at most 10,000 enabled entities "
+                "per config entry)"
+                if missing
+                else ""
+            )
         )
         print(
             f"scale_cpu_share contacts={count} {ours['cpu_share']:.1%} "
