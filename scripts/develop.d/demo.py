@@ -64,10 +64,12 @@ def set_up(api: HassApi) -> str:
     entry_id: str = created["result"]["entry_id"]
     wait_for(
         "WhatsApp connected",
-        lambda: api.call(DOMAIN, "get_stats", {"config_entry_id": entry_id}, response=True)[
-            "service_response"
-        ]["connection"]
-        == "connected",
+        lambda: (
+            api.call(DOMAIN, "get_stats", {"config_entry_id": entry_id}, response=True)[
+                "service_response"
+            ]["connection"]
+            == "connected"
+        ),
         60,
     )
     options = contact_options(api, entry_id)

@@ -1,0 +1,254 @@
+"""The integration in a real browser: Debian's headless Chromium driven by Playwright.
+
+Logs in on the login page, opens Settings > Devices & services > Add integration > WhatsApp
+Presence, walks the flow on the simulated network to the QR step and checks the QR code is
+drawn (pixels, not just its text), then saves screenshots of the QR step, the contact picker
+and a contact's device page under ``artifacts/browser/`` (git-ignored).
+
+Skipped, saying why, when Chromium is not installed (``.ci/run`` installs it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import io
+from pathlib import Path
+import shutil
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.hass_api import (
+    ROOT,
+    HassApi,
+    HassProcess,
+    add_contact,
+    contact_options,
+    free_port,
+    prepare_config,
+    wait_for,
+)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = ROOT / "artifacts" / "browser"
+USER, PASSWORD = "demo", "demo-password"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.e2e,
+    pytest.mark.usefixtures("socket_enabled"),
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="Chromium is not installed (Debian: apt-get install chromium; .ci/run does it)",
+    ),
+]
+
+
+@pytest.fixture
+def hass_ui(tmp_path: Path) -> Iterator[tuple[HassProcess, HassApi]]:
+    """A started, onboarded hass with the frontend; stopped with its bridges at the end."""
+    config = tmp_path / "config"
+    port = free_port()
+    prepare_config(config, port, frontend=True)
+    proc = HassProcess(config, port, tmp_path / "hass.log")
+    try:
+        proc.start(timeout=90)
+        api = HassApi(proc.url)
+        api.onboard(USER, PASSWORD)
+        wait_for("hass running", lambda: api.get("/api/config")["state"] == "RUNNING", 90)
+        yield proc, api
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    """A fresh Chromium page (own profile) on the system's Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=LAUNCH_ARGS,  # Playwright gives every launch a fresh temporary profile
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(30_000)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def log_in(page: Any, url: str) -> None:
+    """The login page, as a user types it; then dismiss the new-HTTP-settings notice."""
+    page.goto(url, wait_until="domcontentloaded")
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("ha-sidebar", timeout=60_000)
+    notice = page.get_by_text("Confirm new HTTP server configuration")
+    try:
+        notice.wait_for(timeout=3_000)
+    except Exception:  # noqa: BLE001 - Playwright's timeout: no notice this time
+        return
+    page.get_by_role("button", name="Confirm").click()
+    notice.wait_for(state="hidden")
+
+
+def open_flow_to_pair_menu(page: Any, url: str) -> None:
+    """Settings > Devices & services > Add integration > WhatsApp Presence > demo network."""
+    page.goto(f"{url}/config/integrations/dashboard", wait_until="domcontentloaded")
+    page.get_by_text("Add integration").filter(visible=True).first.click()
+    page.keyboard.type("WhatsApp")
+    page.locator(
+        "dialog-add-integration ha-integration-list-item", has_text="WhatsApp Presence"
+    ).first.click()
+    page.get_by_text("Simulated network (demo)").filter(visible=True).first.click()
+    page.get_by_text("How do you want to link?").wait_for()
+
+
+def qr_pixels_spread(png: bytes) -> tuple[int, float]:
+    """Distinct grey levels and the share of dark pixels in a screenshot of the QR code."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("L")
+    pixels = image.tobytes()
+    dark = sum(1 for value in pixels if value < 100)
+    return len(set(pixels)), dark / len(pixels)
+
+
+def assert_qr_drawn(page: Any, timeout: float = 20.0) -> bytes:
+    """The ``ha-qr-code`` element holds a canvas (or image) with a real QR pattern."""
+    qr = page.locator("ha-qr-code").filter(visible=True).first
+    qr.wait_for(timeout=timeout * 1000)
+    drawn = qr.locator("canvas, img, svg").first
+    drawn.wait_for()
+    box = drawn.bounding_box()
+    assert box is not None
+    assert box["width"] >= 100, box
+    assert box["height"] >= 100, box
+    png: bytes = drawn.screenshot()
+    levels, dark_share = qr_pixels_spread(png)
+    # A QR code is roughly half dark modules; a blank or single-colour box is not.
+    assert levels >= 2, levels
+    assert 0.2 < dark_share < 0.8, dark_share
+    return png
+
+
+def test_add_integration_qr_picker_and_device_page(hass_ui: Any, page: Any) -> None:
+    """QR step in the browser (plain-form QR), then the contact picker and a device page."""
+    proc, api = hass_ui
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    log_in(page, proc.url)
+    open_flow_to_pair_menu(page, proc.url)
+    page.get_by_text("Scan a QR code (plain form").filter(visible=True).first.click()
+    (ARTIFACTS / "qr_code.png").write_bytes(assert_qr_drawn(page))
+    page.screenshot(path=ARTIFACTS / "qr_step.png")
+
+    # The simulated phone links after a few seconds; Submit then moves on to the pace.
+    def submitted() -> bool:
+        page.get_by_role("button", name="Submit").click()
+        return bool(page.get_by_text("Subscription pace").filter(visible=True).count() > 0)
+
+    wait_for("the preset step", submitted, 30, interval=1.0)
+    page.get_by_text("Pace").filter(visible=True).first.wait_for()
+    # The dialog footer re-renders under the pointer while the step changes: click by event.
+    page.get_by_role("button", name="Submit").first.dispatch_event("click")
+    entry = wait_for(
+        "the entry",
+        lambda: next(
+            (
+                e
+                for e in api.get("/api/config/config_entries/entry")
+                if e["domain"] == "whatsapp_presence"
+            ),
+            None,
+        ),
+        30,
+    )
+    page.keyboard.press("Escape")
+
+    # The contact picker, opened from the integration page like a user would.
+    wait_for("the entry loaded", lambda: _entry_state(api, entry["entry_id"]) == "loaded", 30)
+    page.goto(f"{proc.url}/config/integrations/integration/whatsapp_presence")
+    wait_for(
+        "WhatsApp connected",
+        lambda: (
+            api.call(
+                "whatsapp_presence",
+                "get_stats",
+                {"config_entry_id": entry["entry_id"]},
+                response=True,
+            )["service_response"]["connection"]
+            == "connected"
+        ),
+        30,
+    )
+    page.get_by_text("Track a contact").filter(visible=True).first.click()
+    page.get_by_text("Priority").filter(visible=True).first.wait_for()
+    picker = page.locator("ha-selector-select, ha-combo-box, ha-picker-field").filter(visible=True)
+    picker.first.click()
+    time.sleep(0.5)  # the list opens with an animation; the screenshot should show it
+    page.screenshot(path=ARTIFACTS / "contact_picker.png")
+    page.keyboard.press("Escape")
+
+    # A contact's device page.
+    option = contact_options(api, entry["entry_id"])[0]
+    add_contact(api, entry["entry_id"], option["value"], "high")
+    name = option["label"].rsplit(" (+", 1)[0]
+    device_id = wait_for(
+        f"the device of {name}",
+        lambda: _device_id(api, f"{name} Online"),
+        20,
+    )
+    page.goto(f"{proc.url}/config/devices/device/{device_id}")
+    page.get_by_text("Last seen").filter(visible=True).first.wait_for()
+    page.screenshot(path=ARTIFACTS / "device_page.png", full_page=True)
+    assert time.monotonic() - started < 150
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason='the live QR progress text puts <ha-qr-code data="{qr}" ...> inside the translation; '
+    "the frontend's message format rejects it (Translation error: INVALID_TAG), no QR is drawn",
+)
+def test_live_qr_code_is_drawn(hass_ui: Any, page: Any) -> None:
+    """The default pairing step (live QR in the progress step) draws the code."""
+    proc, _ = hass_ui
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log_in(page, proc.url)
+    open_flow_to_pair_menu(page, proc.url)
+    page.get_by_text("Scan a QR code with the phone").filter(visible=True).first.click()
+    page.get_by_text("Scan a QR code with the phone").filter(visible=True).wait_for(state="hidden")
+    page.screenshot(path=ARTIFACTS / "live_qr_step.png")
+    assert_qr_drawn(page, timeout=4.0)  # the simulated phone links after 5 s
+
+
+def _entry_state(api: HassApi, entry_id: str) -> str:
+    entries = api.get("/api/config/config_entries/entry")
+    return str(next(e["state"] for e in entries if e["entry_id"] == entry_id))
+
+
+def _device_id(api: HassApi, friendly_name: str) -> str | None:
+    """The device id of the entity with this friendly name (template API)."""
+    for entity_id, state in api.entity_ids().items():
+        if state.get("attributes", {}).get("friendly_name") == friendly_name:
+            response = api.session.post(
+                f"{api.url}/api/template",
+                json={"template": "{{ device_id('" + entity_id + "') }}"},
+                timeout=10,
+            )
+            return response.text.strip() or None
+    return None
