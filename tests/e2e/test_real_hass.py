@@ -54,7 +54,7 @@ def hass_proc(tmp_path: Path) -> Iterator[HassProcess]:
     port = free_port()
     prepare_config(config, port, automations=BLUEPRINT_AUTOMATION)
     with (config / "configuration.yaml").open("a", encoding="utf-8") as file:
-        file.write("diagnostics:\n")
+        file.write("diagnostics:\ninput_boolean:\n  notified:\n    name: Notified\n")
     proc = HassProcess(config, port, tmp_path / "hass.log")
     try:
         yield proc
@@ -148,11 +148,23 @@ def test_real_hass_end_to_end(hass_proc: HassProcess) -> None:
         for entity_id, state in contacts.items()
         if state["attributes"].get("friendly_name") == f"{first_name} Online"
     )
+    # The blueprint on a real contact: its actions run when the contact comes online.
+    (hass_proc.config_dir / "automations.yaml").write_text(
+        BLUEPRINT_AUTOMATION.replace("binary_sensor.e2e_placeholder_online", first_entity)
+        + "      actions:\n"
+        + "        - action: input_boolean.turn_on\n"
+        + "          target: {entity_id: input_boolean.notified}\n",
+        encoding="utf-8",
+    )
+    api.post("/api/services/automation/reload", {})
+    assert api.states()["input_boolean.notified"]["state"] == "off"
     for online in (True, False, True):
         answer = sim_command(bridge_pid, "sim.set_presence", jid=first_jid, online=online)
         assert answer["delivered"], answer
         want = "on" if online else "off"
         wait_for(f"{first_entity} {want}", partial(_state_is, api, first_entity, want), 10)
+    wait_for("the blueprint's action", partial(_state_is, api, "input_boolean.notified", "on"), 10)
+
     # Kill the bridge: the integration starts a new one and subscribes every contact again.
     calls_before = stats(api, entry_id)["subscribe_calls_total"]
     killed_at = time.time()
