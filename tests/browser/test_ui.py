@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import io
+import json
 from pathlib import Path
 import shutil
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.hass_api import (
+    INTEGRATION,
     ROOT,
     HassApi,
     HassProcess,
@@ -99,7 +101,8 @@ def log_in(page: Any, url: str) -> None:
     page.wait_for_selector("ha-sidebar", timeout=60_000)
     notice = page.get_by_text("Confirm new HTTP server configuration")
     try:
-        notice.wait_for(timeout=3_000)
+        # Shown once the frontend has loaded its settings, which takes seconds on a busy machine.
+        notice.wait_for(timeout=15_000)
     except Exception:  # noqa: BLE001 - Playwright's timeout: no notice this time
         return
     page.get_by_role("button", name="Confirm").click()
@@ -219,10 +222,18 @@ def test_add_integration_qr_picker_and_device_page(hass_ui: Any, page: Any) -> N
     assert time.monotonic() - started < 150
 
 
+def _qr_tag_in_translation() -> bool:
+    """Whether the live QR markup sits in the translation itself (the frontend rejects that)."""
+    strings = json.loads((INTEGRATION / "translations" / "en.json").read_text(encoding="utf-8"))
+    return "<ha-qr-code" in strings["config"]["progress"]["scan_qr"]
+
+
 @pytest.mark.xfail(
+    condition=_qr_tag_in_translation(),
     strict=True,
-    reason='the live QR progress text puts <ha-qr-code data="{qr}" ...> inside the translation; '
-    "the frontend's message format rejects it (Translation error: INVALID_TAG), no QR is drawn",
+    reason="the live QR progress text has <ha-qr-code data=...> in the translation; the "
+    "frontend's message format rejects it (Translation error: INVALID_TAG), no QR is drawn. "
+    "Fix: the whole tag as a placeholder value ({qr_code}), verified to draw the code",
 )
 def test_live_qr_code_is_drawn(hass_ui: Any, page: Any) -> None:
     """The default pairing step (live QR in the progress step) draws the code."""
