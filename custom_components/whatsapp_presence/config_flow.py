@@ -8,6 +8,7 @@ stops it and hands the session to the entry, whose coordinator then runs its own
 from __future__ import annotations
 
 from collections.abc import Mapping
+import html
 from typing import Any, Final
 import uuid
 
@@ -232,6 +233,18 @@ def account_title(account: Mapping[str, Any]) -> str:
     return str(name) if name else f"+{jid_to_phone(str(account['jid']))}"
 
 
+def qr_code_markup(data: str) -> str:
+    """The frontend's QR element for a progress text.
+
+    It goes in as a placeholder value: the frontend's message formatter rejects the tag when
+    it is written in the translation itself (INVALID_TAG), and draws nothing.
+    """
+    return (
+        f'<ha-qr-code data="{html.escape(data, quote=True)}" '
+        'error-correction-level="quartile" scale="5"></ha-qr-code>'
+    )
+
+
 class WhatsAppPresenceConfigFlow(HassioDiscoveryMixin, ConfigFlow, domain=DOMAIN):
     """Link a WhatsApp account: choose where WhatsApp runs, pair, choose the pacing."""
 
@@ -401,7 +414,10 @@ class WhatsAppPresenceConfigFlow(HassioDiscoveryMixin, ConfigFlow, domain=DOMAIN
             step_id="pair_qr",
             progress_action="scan_qr" if bridge.qr else "wait_qr",
             progress_task=bridge.wait_change(),
-            description_placeholders={"qr": bridge.qr or ""},
+            description_placeholders={
+                "qr": bridge.qr or "",
+                "qr_code": qr_code_markup(bridge.qr or ""),
+            },
         )
 
     async def async_step_pair_qr_static(
