@@ -285,3 +285,32 @@ async def test_malformed_bridge_events_are_dropped(
     assert "Ignored a malformed presence event" in caplog.text
     assert first["phone"] not in caplog.text
     assert coordinator.connected
+
+
+async def test_contact_limit_is_enforced_and_reported(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    issue_registry: ir.IssueRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the entity cap a group is tracked only up to the limit, and the user is told."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    monkeypatch.setattr("custom_components.whatsapp_presence.coordinator.MAX_TRACKED_CONTACTS", 4)
+    assert coordinator.client is not None
+    group = max(await coordinator.client.groups(), key=lambda g: g["participants"])
+    hass.config_entries.async_add_subentry(
+        entry,
+        ConfigSubentry(
+            data=MappingProxyType(
+                {CONF_JID: group["jid"], "name": group["name"], CONF_PRIORITY: 3}
+            ),
+            subentry_type=SUBENTRY_GROUP,
+            title=group["name"],
+            unique_id=group["jid"],
+        ),
+    )
+    issue_id = f"too_many_contacts_{entry.entry_id}"
+    await until(hass, lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is not None)
+    assert len(coordinator.tracked) == 4

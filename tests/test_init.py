@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import HomeAssistant
+from homeassistant.const import (
+    EVENT_STATE_CHANGED,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -139,3 +145,30 @@ async def test_disconnect_makes_entities_unavailable_after_grace(
     await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 2)
     stats = await sim_bridge.command("sim.stats")
     assert stats["subscribe_calls"] == calls_before + 2  # everyone re-subscribed once
+
+
+async def test_short_outage_never_shows_unavailable(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A reconnect within the grace period writes no 'unavailable' state, not even briefly."""
+    coordinator = init_integration.runtime_data
+    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    written: list[str] = []
+
+    @callback
+    def record(event: Event[EventStateChangedData]) -> None:
+        if (new := event.data["new_state"]) is not None and new.state == STATE_UNAVAILABLE:
+            written.append(new.entity_id)
+
+    unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+    await sim_bridge.command("sim.disconnect", reconnect_after=None)
+    await until(hass, lambda: not coordinator.connected)
+    await tick(hass, freezer, 5)
+    await sim_bridge.command("sim.connect")
+    await until(hass, lambda: coordinator.connected)
+    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    unsubscribe()
+    assert written == []

@@ -178,3 +178,28 @@ async def test_actions_refuse_unknown_entries(
             DOMAIN, "get_stats", {ATTR_CONFIG_ENTRY_ID: "nope"}, blocking=True, return_response=True
         )
     assert err.value.translation_key == "entry_not_found"
+
+
+async def test_add_contacts_refuses_past_the_limit(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More contacts than one entry can hold: a clear error, and nothing is added."""
+    entry = init_integration
+    monkeypatch.setattr("custom_components.whatsapp_presence.services.MAX_TRACKED_CONTACTS", 4)
+    people = await sim_bridge.contacts()
+    before = contact_subentries(entry)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "add_contacts",
+            {
+                ATTR_CONFIG_ENTRY_ID: entry.entry_id,
+                "numbers": [f"+{p['phone']}" for p in people[3:5]],
+            },
+            blocking=True,
+        )
+    assert err.value.translation_key == "too_many_contacts"
+    assert contact_subentries(entry) == before

@@ -68,6 +68,9 @@ async def async_setup_entry(
 class ContactOnlineBinarySensor(WhatsAppContactEntity, BinarySensorEntity):
     """On while WhatsApp says the contact is online; unknown until WhatsApp says anything."""
 
+    # Changes on every reconnect (queued, subscribing, subscribed): kept out of the recorder.
+    _unrecorded_attributes = frozenset({"subscription"})
+
     @property
     def is_on(self) -> bool | None:
         """Online, offline, or None (unknown: hidden by privacy, or no news yet)."""

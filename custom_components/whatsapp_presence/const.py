@@ -57,6 +57,9 @@ CONF_PHONE: Final = "phone"
 CONF_PRIORITY: Final = "priority"
 PRIORITIES: Final = {"high": 1, "medium": 2, "low": 3}
 
+MAX_TRACKED_CONTACTS: Final = 4_900
+"""Home Assistant enables at most 10,000 entities per config entry; a contact has two."""
+
 STORAGE_VERSION: Final = 1
 SAVE_DELAY: Final = 10.0
 SILENCE_REPAIR_AFTER: Final = timedelta(hours=6)

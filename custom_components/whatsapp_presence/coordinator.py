@@ -37,6 +37,7 @@ from .const import (
     DEFAULT_MARK_ONLINE,
     DOMAIN,
     LOGGER,
+    MAX_TRACKED_CONTACTS,
     MODE_REMOTE,
     MODE_SIMULATOR,
     SAVE_DELAY,
@@ -144,7 +145,6 @@ class WhatsAppCoordinator:
         self._contacts_listeners: set[CALLBACK_TYPE] = set()
         self._unsubs: list[CALLBACK_TYPE] = []
         self._stop_unsub: CALLBACK_TYPE | None = None
-        self._down_since: datetime | None = utc_now()
         self._grace_timer: CALLBACK_TYPE | None = None
         self._unavailable_logged = False
         self._marked_online = False
@@ -301,6 +301,7 @@ class WhatsAppCoordinator:
                 jid = subentry.data[CONF_JID]
                 wanted[jid] = TrackedContact(jid, subentry.title, priority, subentry.subentry_id)
         # Group members come second: a contact tracked on its own keeps its own device.
+        over_limit = False
         for subentry in self.entry.subentries.values():
             if subentry.subentry_type != SUBENTRY_GROUP:
                 continue
@@ -312,9 +313,28 @@ class WhatsAppCoordinator:
                 if jid in wanted:
                     wanted[jid].priority = min(wanted[jid].priority, priority)
                     continue
+                if len(wanted) >= MAX_TRACKED_CONTACTS:
+                    over_limit = True
+                    continue
                 wanted[jid] = TrackedContact(
                     jid, member.get("name"), priority, subentry.subentry_id
                 )
+        issue_id = f"too_many_contacts_{self.entry.entry_id}"
+        if over_limit:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="too_many_contacts",
+                translation_placeholders={
+                    "title": self.entry.title,
+                    "limit": str(MAX_TRACKED_CONTACTS),
+                },
+            )
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
         for jid in self.tracked.keys() - wanted.keys():
             self.manager.remove(jid)
             self.presence.pop(jid, None)
@@ -543,9 +563,14 @@ class WhatsAppCoordinator:
     @property
     def available(self) -> bool:
         """Entities stay available through short outages (the grace period)."""
-        return self.connected or (self._down_since is not None and self._grace_timer is not None)
+        return self.connected or self._grace_timer is not None
 
     def _set_whatsapp_connected(self, connected: bool) -> None:
+        """Record the connection and tell the entities, grace period first.
+
+        The grace timer starts before anything is notified: a listener reading ``available``
+        during the notification must already see the outage as within its grace period.
+        """
         was = self.status.whatsapp_connected
         self.status.whatsapp_connected = connected
         if connected == was:
@@ -554,16 +579,14 @@ class WhatsAppCoordinator:
         if connected:
             self.status.connected_since = utc_now()
             self._cancel_grace_timer()
-            self._down_since = None
             if self._unavailable_logged:
                 LOGGER.info("WhatsApp account %s is connected again", self.entry.title)
                 self._unavailable_logged = False
         else:
-            self.manager.on_disconnected()
-            self._down_since = utc_now()
             grace = float(self.entry.options.get(CONF_GRACE_PERIOD, DEFAULT_GRACE_PERIOD))
             self._cancel_grace_timer()
             self._grace_timer = async_call_later(self.hass, grace, self._grace_expired)
+            self.manager.on_disconnected()
         self._notify_all()
 
     @callback

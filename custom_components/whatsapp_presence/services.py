@@ -37,6 +37,7 @@ from .const import (
     CONF_PRIORITY,
     CONF_SUBSCRIPTION_DELAY,
     DOMAIN,
+    MAX_TRACKED_CONTACTS,
     PRESET_CUSTOM,
     PRIORITIES,
     SUBENTRY_CONTACT,
@@ -147,6 +148,13 @@ async def _async_add_contacts(call: ServiceCall) -> ServiceResponse:
             translation_placeholders={"error": err.message},
         ) from err
     entry = coordinator.entry
+    room = MAX_TRACKED_CONTACTS - len(coordinator.tracked)
+    if len(found.keys() - {jid_to_phone(jid) for jid in coordinator.tracked}) > room:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="too_many_contacts",
+            translation_placeholders={"limit": str(MAX_TRACKED_CONTACTS)},
+        )
     tracked = {s.unique_id for s in entry.subentries.values()}
     names = await _address_book_names(coordinator)
     priority = PRIORITIES[call.data[ATTR_PRIORITY]]
