@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import io
-import json
 from pathlib import Path
 import shutil
 import time
@@ -21,7 +20,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.hass_api import (
-    INTEGRATION,
     ROOT,
     HassApi,
     HassProcess,
@@ -222,21 +220,12 @@ def test_add_integration_qr_picker_and_device_page(hass_ui: Any, page: Any) -> N
     assert time.monotonic() - started < 150
 
 
-def _qr_tag_in_translation() -> bool:
-    """Whether the live QR markup sits in the translation itself (the frontend rejects that)."""
-    strings = json.loads((INTEGRATION / "translations" / "en.json").read_text(encoding="utf-8"))
-    return "<ha-qr-code" in strings["config"]["progress"]["scan_qr"]
-
-
-@pytest.mark.xfail(
-    condition=_qr_tag_in_translation(),
-    strict=True,
-    reason="the live QR progress text has <ha-qr-code data=...> in the translation; the "
-    "frontend's message format rejects it (Translation error: INVALID_TAG), no QR is drawn. "
-    "Fix: the whole tag as a placeholder value ({qr_code}), verified to draw the code",
-)
 def test_live_qr_code_is_drawn(hass_ui: Any, page: Any) -> None:
-    """The default pairing step (live QR in the progress step) draws the code."""
+    """The default pairing step (live QR in the progress step) draws the code.
+
+    It once did not: the ``<ha-qr-code>`` tag inside the translation made the frontend's
+    message format fail (INVALID_TAG); the tag now travels as a placeholder value.
+    """
     proc, _ = hass_ui
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_in(page, proc.url)
