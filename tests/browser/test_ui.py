@@ -111,7 +111,11 @@ def open_flow_to_pair_menu(page: Any, url: str) -> None:
     """Settings > Devices & services > Add integration > WhatsApp Presence > demo network."""
     page.goto(f"{url}/config/integrations/dashboard", wait_until="domcontentloaded")
     page.get_by_text("Add integration").filter(visible=True).first.click()
-    page.keyboard.type("WhatsApp")
+    # Fill the dialog's own search field: typed keys elsewhere are frontend shortcuts
+    # ("a" opens Assist, "c" the command palette).
+    search = page.locator("dialog-add-integration input").first
+    search.wait_for()
+    search.fill("WhatsApp")
     page.locator(
         "dialog-add-integration ha-integration-list-item", has_text="WhatsApp Presence"
     ).first.click()
