@@ -107,6 +107,11 @@ def log_in(page: Any, url: str) -> None:
     notice.wait_for(state="hidden")
 
 
+def wait_launch_screen_gone(page: Any) -> None:
+    """A full page load fades the launch screen out over the page: wait until it is removed."""
+    page.locator("#ha-launch-screen").wait_for(state="detached", timeout=15_000)
+
+
 def open_flow_to_pair_menu(page: Any, url: str) -> None:
     """Settings > Devices & services > Add integration > WhatsApp Presence > demo network."""
     page.goto(f"{url}/config/integrations/dashboard", wait_until="domcontentloaded")
@@ -220,6 +225,7 @@ def test_add_integration_qr_picker_and_device_page(hass_ui: Any, page: Any) -> N
     )
     page.goto(f"{proc.url}/config/devices/device/{device_id}")
     page.get_by_text("Last seen").filter(visible=True).first.wait_for()
+    wait_launch_screen_gone(page)
     page.screenshot(path=ARTIFACTS / "device_page.png", full_page=True)
     assert time.monotonic() - started < 150
 
