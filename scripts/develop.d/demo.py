@@ -36,8 +36,9 @@ from tests.e2e.hass_api import (  # noqa: E402  (after the path is set)
 USERNAME = "demo"
 PASSWORD = "demo1234"  # noqa: S105 - the documented login of a local demo
 CONFIG = ROOT / "config-demo"
-SIMULATOR_ARGS = "--time-scale 10 --pairing-delay 8"
-"""Presence changes every few seconds; the QR code stays on screen for a few seconds."""
+SIMULATOR_ARGS = "--time-scale 10 --pairing-delay 50"
+"""Presence changes every few seconds; the QR code stays on screen for 5 s (simulated durations
+are divided by the time scale). Read by the integration only if it supports the variable."""
 DEMO_EXTRA = """\
 history:
 logbook:
