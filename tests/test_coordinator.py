@@ -50,15 +50,16 @@ async def test_restart_keeps_last_seen_and_backoff(
     await subscribed(hass, freezer, entry)
     first, second, _ = (await sim_bridge.contacts())[:3]
 
-    await sim_bridge.command("sim.set_presence", jid=first["jid"], online=True)
+    # WhatsApp's own figure for a contact that was online half a minute ago.
+    last_seen = int((await sim_bridge.command("sim.stats"))["time"]) - 30
     await sim_bridge.command(
-        "sim.set_presence", jid=first["jid"], online=False, last_seen=1_790_000_000
+        "sim.set_presence", jid=first["jid"], online=False, last_seen=last_seen
     )
     await until(
         hass,
         lambda: (
             (seen := coordinator.presence[first["jid"]].last_seen) is not None
-            and seen.timestamp() == 1_790_000_000
+            and seen.timestamp() == last_seen
         ),
     )
 
@@ -86,7 +87,7 @@ async def test_restart_keeps_last_seen_and_backoff(
 
     restored = entry.runtime_data
     assert restored is not coordinator
-    assert restored.presence[first["jid"]].last_seen.timestamp() == 1_790_000_000
+    assert restored.presence[first["jid"]].last_seen.timestamp() == last_seen
     after = restored.manager.contact(second["jid"])
     assert after is not None
     assert after.fail_count == 1
@@ -314,3 +315,29 @@ async def test_contact_limit_is_enforced_and_reported(
     issue_id = f"too_many_contacts_{entry.entry_id}"
     await until(hass, lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is not None)
     assert len(coordinator.tracked) == 4
+
+
+async def test_last_seen_never_goes_back(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An older last seen (e.g. a subscription's answer after a restart) keeps the newer one."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await subscribed(hass, freezer, entry)
+    first = (await sim_bridge.contacts())[0]
+    presence = coordinator.presence[first["jid"]]
+
+    async def offline_since(when: int) -> None:
+        await sim_bridge.command("sim.set_presence", jid=first["jid"], online=True)
+        await until(hass, lambda: presence.online is True)
+        await sim_bridge.command("sim.set_presence", jid=first["jid"], online=False, last_seen=when)
+        await until(hass, lambda: presence.online is False)
+
+    await offline_since(1_790_000_000)
+    newest = presence.last_seen
+    assert newest is not None
+    await offline_since(1_780_000_000)
+    assert presence.last_seen == newest

@@ -474,13 +474,16 @@ class WhatsAppCoordinator:
         presence = self.presence[jid]
         online = bool(payload.get("online"))
         last_seen = payload.get("last_seen")
+        seen: tuple[datetime, str] | None = None
         if last_seen:
-            presence.last_seen = dt_util.utc_from_timestamp(float(last_seen))
-            presence.last_seen_source = "whatsapp"
+            seen = dt_util.utc_from_timestamp(float(last_seen)), "whatsapp"
         elif online or presence.online:
             # Seen online now, or seen going offline now: an observation, not a guess.
-            presence.last_seen = at
-            presence.last_seen_source = "observed"
+            seen = at, "observed"
+        # Last seen only moves forward: an older figure (a subscription's answer after a
+        # restart, say) never replaces a newer one.
+        if seen is not None and (presence.last_seen is None or seen[0] >= presence.last_seen):
+            presence.last_seen, presence.last_seen_source = seen
         if presence.online is not online:
             presence.changed_at = at
         presence.online = online
