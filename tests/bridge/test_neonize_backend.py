@@ -877,9 +877,9 @@ async def test_phone_pairing_waits_for_the_qr_flow(make: Any) -> None:
 
 
 async def test_stop_while_phone_pairing_waits_for_the_qr_flow(make: Any) -> None:
-    # No QR yet, so stop() cannot tell whether Go registered the client: it waits up to
-    # stop_timeout for a sign, then sends Stop anyway.
-    harness = make(stop_timeout=0.2)
+    # No QR yet, so stop() cannot tell whether Go registered the client: it waits up to half
+    # of stop_timeout for a sign, then sends Stop anyway and gives the thread the rest.
+    harness = make(stop_timeout=2.0)
     await harness.backend.start()
     pairing = asyncio.ensure_future(harness.backend.pair_phone("15550100001"))
     go = await harness.go_session()

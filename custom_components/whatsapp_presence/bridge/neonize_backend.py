@@ -799,8 +799,12 @@ class NeonizeBackend(Backend):
 
     async def _send_stop_when_settled(self, session: _Session, deadline: float) -> None:
         if not session.settled.is_set():
+            # Wait for Go's sign for at most half the budget: the thread still needs time to
+            # end after Stop, or a slow machine would read a clean stop as a stuck thread.
+            loop = asyncio.get_running_loop()
+            settle_by = loop.time() + max(0.0, deadline - loop.time()) / 2
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout_at(settle_by):
                     await session.settled.wait()
         await self._send_stop(session, deadline)
 
