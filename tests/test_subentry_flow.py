@@ -210,6 +210,22 @@ async def test_bridge_gone(
         assert result["reason"] == "cannot_connect"
 
 
+async def test_whatsapp_still_connecting(
+    hass: HomeAssistant, init_integration: MockConfigEntry, sim_bridge: SimBridge
+) -> None:
+    """The bridge answers but WhatsApp is not connected (yet): say so, not 'cannot connect'.
+
+    The address book is local, so the contact picker still opens; groups need WhatsApp.
+    """
+    await sim_bridge.command("sim.disconnect", reconnect_after=None)
+    await until(hass, lambda: not init_integration.runtime_data.connected)
+    result = await start(hass, init_integration, SUBENTRY_CONTACT)
+    assert result["type"] is FlowResultType.FORM
+    result = await start(hass, init_integration, SUBENTRY_GROUP)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_connected"
+
+
 async def test_add_a_group(
     hass: HomeAssistant, init_integration: MockConfigEntry, sim_bridge: SimBridge
 ) -> None:

@@ -47,6 +47,7 @@ from yarl import URL
 from .bridge.protocol import (
     WS_PATH,
     BridgeAuthError,
+    BridgeConnectionError,
     BridgeError,
     ErrorCode,
     is_user_jid,
@@ -764,6 +765,17 @@ OPTIONS_SCHEMA: Final = vol.Schema(
 # ---------------------------------------------------------------------- subentries
 
 
+def _bridge_abort_reason(err: BridgeError) -> str:
+    """Why a subentry flow cannot list contacts or groups, in the user's terms."""
+    if err.code == ErrorCode.RATE_LIMITED:
+        return "rate_limited"
+    if isinstance(err, BridgeConnectionError):
+        return "cannot_connect"  # the bridge itself is out of reach
+    if err.code in (ErrorCode.NOT_CONNECTED, ErrorCode.NOT_LOGGED_IN):
+        return "not_connected"  # the bridge is there, WhatsApp is still connecting
+    return "cannot_connect"
+
+
 class _TrackSubentryFlow(ConfigSubentryFlow):
     """Shared checks: the account must be loaded and its bridge reachable."""
 
@@ -820,8 +832,8 @@ class ContactSubentryFlow(_TrackSubentryFlow):
         if self._names is None:
             try:
                 contacts = await client.contacts()
-            except BridgeError:
-                return self.async_abort(reason="cannot_connect")
+            except BridgeError as err:
+                return self.async_abort(reason=_bridge_abort_reason(err))
             self._names = {c["jid"]: c.get("name") for c in contacts if is_user_jid(c.get("jid"))}
         names = self._names
         errors: dict[str, str] = {}
@@ -911,8 +923,7 @@ class GroupSubentryFlow(_TrackSubentryFlow):
         try:
             groups = await client.groups()
         except BridgeError as err:
-            reason = "rate_limited" if err.code == ErrorCode.RATE_LIMITED else "cannot_connect"
-            return self.async_abort(reason=reason)
+            return self.async_abort(reason=_bridge_abort_reason(err))
         names = {g["jid"]: str(g.get("name") or g["jid"]) for g in groups if "jid" in g}
         if user_input is not None:
             jid = user_input[CONF_GROUP]
