@@ -123,6 +123,14 @@ async def test_temporary_ban_raises_a_repair_until_lifted(
     assert state_of(hass, "binary_sensor.sam_demo_rate_limited") == STATE_ON
     assert state_of(hass, "binary_sensor.sam_demo_whatsapp_connection") == STATE_OFF
 
+    # The pace stepped down one preset (medium is the default), live.
+    assert entry.options["preset"] == "large"
+    assert coordinator.manager.stats().preset == "large"
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["pace"] == "Large"
+
     await sim_bridge.command("sim.unban")
     sim_bridge.advance(2)  # the simulated reconnect delay
     await until(hass, lambda: coordinator.connected)

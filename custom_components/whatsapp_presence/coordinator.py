@@ -31,10 +31,12 @@ from .const import (
     CONF_JID,
     CONF_MARK_ONLINE,
     CONF_MODE,
+    CONF_PRESET,
     CONF_PRIORITY,
     CONF_SESSION_ID,
     DEFAULT_GRACE_PERIOD,
     DEFAULT_MARK_ONLINE,
+    DEFAULT_PRESET,
     DOMAIN,
     LOGGER,
     MAX_TRACKED_CONTACTS,
@@ -54,6 +56,8 @@ type WhatsAppConfigEntry = ConfigEntry[WhatsAppCoordinator]
 
 RECENT_EVENTS = 50
 RATE_LIMITED_FOR = timedelta(hours=1)
+SLOWER_PRESET = {"small": "medium", "medium": "large", "large": "mission_critical"}
+"""The preset a temporary ban steps down to (mission critical and custom stay as they are)."""
 SILENCE_CHECK_INTERVAL = timedelta(hours=1)
 
 
@@ -445,21 +449,33 @@ class WhatsAppCoordinator:
         await self.async_refresh_groups()
 
     def _on_temporary_ban(self, payload: dict[str, Any]) -> None:
+        """WhatsApp banned the account for a while: stop, slow down, and tell the user.
+
+        Resuming at the same pace after a ban brings the next one within minutes (see
+        docs/benchmarks.md), so the pace steps down one preset; the user can undo it.
+        """
         expires_at = payload.get("expires_at")
         self.status.banned_until = (
             dt_util.utc_from_timestamp(float(expires_at)) if expires_at else None
         )
         self._set_whatsapp_connected(False)
+        preset = self.entry.options.get(CONF_PRESET, DEFAULT_PRESET)
+        slower = SLOWER_PRESET.get(preset)
+        if slower is not None:
+            self.hass.config_entries.async_update_entry(
+                self.entry, options={**self.entry.options, CONF_PRESET: slower}
+            )
         ir.async_create_issue(
             self.hass,
             DOMAIN,
             f"temporary_ban_{self.entry.entry_id}",
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
-            translation_key="temporary_ban",
+            translation_key="temporary_ban" if slower else "temporary_ban_slowest",
             translation_placeholders={
                 "title": self.entry.title,
                 "until": self.status.banned_until.isoformat() if self.status.banned_until else "?",
+                "pace": (slower or preset).replace("_", " ").capitalize(),
             },
         )
 
