@@ -172,3 +172,26 @@ async def test_short_outage_never_shows_unavailable(
     await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
     unsubscribe()
     assert written == []
+
+
+async def test_refused_token_is_a_setup_error(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """A token the bridge refuses: a permanent error (reconfigure), not an endless retry."""
+    entry = mock_config_entry
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, data={**entry.data, "token": "wrong"})
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.reason is not None
+    assert entry.reason.startswith("The WhatsApp bridge refused the token")
+
+
+async def test_unreachable_bridge_is_retried(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, sim_bridge: SimBridge
+) -> None:
+    """A bridge that is down at start-up: Home Assistant retries the set-up later."""
+    await sim_bridge.server.stop()
+    mock_config_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY

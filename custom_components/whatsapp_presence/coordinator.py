@@ -77,8 +77,7 @@ class ContactPresence:
 
     online: bool | None = None
     last_seen: datetime | None = None
-    last_seen_source: str | None = None  # "whatsapp" or "observed"
-    changed_at: datetime | None = None
+    last_seen_source: str | None = None  # "whatsapp", "observed" or "restored"
 
 
 @dataclass(slots=True)
@@ -167,6 +166,7 @@ class WhatsAppCoordinator:
         try:
             hello = await self._async_connect_bridge()
         except BridgeAuthError as err:
+            await self.async_shutdown()
             raise ConfigEntryError(
                 translation_domain=DOMAIN, translation_key="invalid_token"
             ) from err
@@ -184,7 +184,7 @@ class WhatsAppCoordinator:
         self.status.bridge_connected = True
         self.manager.start()
         if status.get("connected"):
-            await self._async_on_connected(status.get("account") or {})
+            await self._async_on_connected()
         self._unsubs.append(
             async_track_time_interval(self.hass, self._async_check_silence, SILENCE_CHECK_INTERVAL)
         )
@@ -402,7 +402,7 @@ class WhatsAppCoordinator:
             return
         self._remember_event(name, payload)
         if name == "connected":
-            self.hass.async_create_task(self._async_on_connected(payload), eager_start=True)
+            self.hass.async_create_task(self._async_on_connected(), eager_start=True)
         elif name == "disconnected":
             self._set_whatsapp_connected(False)
         elif name == "logged_out":
@@ -429,7 +429,7 @@ class WhatsAppCoordinator:
         events.append({"at": utc_now().isoformat(), "event": name, **payload})
         del events[:-RECENT_EVENTS]
 
-    async def _async_on_connected(self, account: dict[str, Any]) -> None:
+    async def _async_on_connected(self) -> None:
         """WhatsApp is (again) connected: it forgot every subscription, so renew them all."""
         self.status.logged_out = False
         if self.status.banned_until is not None:
@@ -500,8 +500,6 @@ class WhatsAppCoordinator:
         # restart, say) never replaces a newer one.
         if seen is not None and (presence.last_seen is None or seen[0] >= presence.last_seen):
             presence.last_seen, presence.last_seen_source = seen
-        if presence.online is not online:
-            presence.changed_at = at
         presence.online = online
         self._schedule_save()
         for listener in self._contact_listeners.get(jid, ()):
@@ -525,7 +523,7 @@ class WhatsAppCoordinator:
         except BridgeError:
             return
         if status.get("connected"):
-            await self._async_on_connected(status.get("account") or {})
+            await self._async_on_connected()
         elif not status.get("paired") and not self.status.logged_out:
             self.status.logged_out = True
             self.entry.async_start_reauth(self.hass)
