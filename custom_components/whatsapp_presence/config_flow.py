@@ -41,6 +41,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import probatio as vol
 from yarl import URL
 
@@ -95,7 +96,7 @@ from .const import (
     SUBENTRY_GROUP,
     SUBSCRIPTION_DELAY_RANGE,
 )
-from .discovery import HassioDiscoveryMixin
+from .discovery import DiscoveredBridge, bridge_from_discovery
 from .launcher import BridgeStartError
 from .manager import PRESETS, BatchConfig, preset_rate
 from .pairing import REASON_TIMEOUT, FlowBridge, NeonizeUnavailableError, async_remove_session
@@ -246,7 +247,7 @@ def qr_code_markup(data: str) -> str:
     )
 
 
-class WhatsAppPresenceConfigFlow(HassioDiscoveryMixin, ConfigFlow, domain=DOMAIN):
+class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
     """Link a WhatsApp account: choose where WhatsApp runs, pair, choose the pacing."""
 
     VERSION = 1
@@ -259,6 +260,7 @@ class WhatsAppPresenceConfigFlow(HassioDiscoveryMixin, ConfigFlow, domain=DOMAIN
         self._token: str | None = None
         self._account: dict[str, Any] | None = None
         self._retry_reason = ""
+        self._discovered: DiscoveredBridge | None = None
 
     @property
     def _bridge(self) -> FlowBridge:
@@ -357,6 +359,48 @@ class WhatsAppPresenceConfigFlow(HassioDiscoveryMixin, ConfigFlow, domain=DOMAIN
             step_id="remote",
             data_schema=self.add_suggested_values_to_schema(REMOTE_SCHEMA, user_input),
             errors=errors,
+        )
+
+    async def async_step_hassio(self, discovery_info: HassioServiceInfo) -> ConfigFlowResult:
+        """The bridge add-on announced itself through the Supervisor."""
+        try:
+            bridge = bridge_from_discovery(discovery_info.config, discovery_info.name)
+        except ValueError:
+            return self.async_abort(reason="invalid_discovery_info")
+        # One flow per add-on; an ignored discovery stays ignored.
+        await self.async_set_unique_id(f"hassio_{discovery_info.slug}")
+        self._abort_if_unique_id_configured()
+        for entry in self._async_current_entries(include_ignore=False):
+            if entry.data.get(CONF_MODE) != MODE_REMOTE or entry.data.get(CONF_URL) != bridge.url:
+                continue
+            if entry.data.get(CONF_TOKEN) != bridge.token:
+                # The add-on made a new token (its data was reset): follow it.
+                self.hass.config_entries.async_update_entry(
+                    entry, data={**entry.data, CONF_TOKEN: bridge.token}
+                )
+                self.hass.config_entries.async_schedule_reload(entry.entry_id)
+            return self.async_abort(reason="already_configured")
+        self._discovered = bridge
+        self.context["title_placeholders"] = {"name": bridge.name}
+        return await self.async_step_hassio_confirm()
+
+    async def async_step_hassio_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask once; on Submit connect with the announced address and token."""
+        bridge = self._discovered
+        assert bridge is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            hello, error = await self._async_connect(bridge.url, bridge.token)
+            if hello is not None:
+                self._mode, self._url, self._token = MODE_REMOTE, bridge.url, bridge.token
+                return await self._async_bridge_ready(hello)
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="hassio_confirm",
+            errors=errors,
+            description_placeholders={"addon": bridge.name},
         )
 
     async def _async_connect(self, url: str, token: str) -> tuple[dict[str, Any] | None, str]:

@@ -1,18 +1,15 @@
 """Discovery: the add-on's payload, and the config flow's one-click ``hassio`` step.
 
-The flow steps live in ``discovery.HassioDiscoveryMixin``. Until the config flow class includes
-it, these tests run the flow through a class that adds the mixin to it (same steps, same
-bridge code); afterwards they run the real class unchanged.
+The payload parser lives in ``discovery.py``; the ``hassio`` and ``hassio_confirm`` steps are
+the config flow's own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-from homeassistant import config_entries
 from homeassistant.config_entries import SOURCE_HASSIO, SOURCE_IGNORE
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
@@ -22,7 +19,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from yarl import URL
 
-from custom_components.whatsapp_presence.config_flow import WhatsAppPresenceConfigFlow
 from custom_components.whatsapp_presence.const import (
     CONF_ACCOUNT_JID,
     CONF_MODE,
@@ -30,11 +26,7 @@ from custom_components.whatsapp_presence.const import (
     DOMAIN,
     MODE_REMOTE,
 )
-from custom_components.whatsapp_presence.discovery import (
-    DiscoveredBridge,
-    HassioDiscoveryMixin,
-    bridge_from_discovery,
-)
+from custom_components.whatsapp_presence.discovery import DiscoveredBridge, bridge_from_discovery
 from tests.conftest import simulator_config
 from tests.flow_fixtures import (
     SIM_ACCOUNT,
@@ -122,17 +114,6 @@ def test_add_on_name_comes_from_the_supervisor() -> None:
 
 
 # ---------------------------------------------------------------------- the flow
-
-
-@pytest.fixture(autouse=True)
-def discovery_flow() -> Iterator[None]:
-    """The config flow with the discovery steps (the real class once it has them)."""
-    if issubclass(WhatsAppPresenceConfigFlow, HassioDiscoveryMixin):
-        yield
-        return
-    flow = type("DiscoveryConfigFlow", (HassioDiscoveryMixin, WhatsAppPresenceConfigFlow), {})
-    with patch.dict(config_entries.HANDLERS, {DOMAIN: flow}):
-        yield
 
 
 @pytest.fixture
