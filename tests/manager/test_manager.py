@@ -300,6 +300,24 @@ async def test_reconnect_requeues_everything_highest_first_and_paced() -> None:
     await manager.stop()
 
 
+async def test_reconnect_renews_recently_active_contacts_first() -> None:
+    """Within a priority, who spoke last is subscribed first after a reconnect."""
+    manager, fake, clock = make()
+    manager.start()
+    quiet, active = jids(5, "quiet"), jids(5, "active")
+    for jid in [*quiet, *active]:
+        manager.queue(jid, Priority.MEDIUM)
+    manager.on_connected()
+    await clock.advance(60)
+    for offset, jid in enumerate(active):
+        manager.on_presence(jid, clock.time() + offset)  # active[-1] spoke last
+    fake.calls.clear()
+    manager.on_connected()  # a silent reconnect: everyone again
+    await clock.advance(60)
+    assert fake.order() == [*reversed(active), *quiet]
+    await manager.stop()
+
+
 async def test_reconnect_storm_respects_cap_and_batches() -> None:
     manager, fake, clock = make()
     manager.start()

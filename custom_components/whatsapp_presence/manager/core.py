@@ -499,9 +499,17 @@ class SubscriptionManager:
             self._maybe_compact()
 
     def _requeue_all(self) -> int:
-        """Queue every contact not queued, in flight or in backoff; stale ones become queued."""
+        """Queue every contact not queued, in flight or in backoff; stale ones become queued.
+
+        Within a priority the most recently active contacts go first: they are the ones whose
+        presence is most likely to change while the others wait (O(n log n), once a reconnect).
+        """
         count = 0
-        for contact in self._contacts.values():
+        by_activity = sorted(
+            self._contacts.values(),
+            key=lambda contact: -(contact.last_event or float("-inf")),
+        )
+        for contact in by_activity:
             if contact.state is ContactState.SUBSCRIBED:
                 self._enqueue(contact, ContactState.QUEUED)
                 count += 1
