@@ -14,6 +14,7 @@ import math
 import time
 from typing import Any, Final
 
+from .adaptive import AnswerWatch
 from .model import (
     DEFAULT_CONFIG,
     WINDOW,
@@ -98,6 +99,7 @@ class SubscriptionManager:
         self._wake = asyncio.Event()
         self._health_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._watch = AnswerWatch(config.answer_window)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -158,6 +160,7 @@ class SubscriptionManager:
         contact = self._contacts.pop(jid, None)
         if contact is None:
             return
+        self._watch.forget(jid)
         self._n.states[contact.state] -= 1
         if contact.qkey is not None:
             self._n.queued -= 1
@@ -204,6 +207,7 @@ class SubscriptionManager:
     def update_config(self, config: ManagerConfig) -> None:
         """Apply options-flow changes without a restart (running backoffs keep their time)."""
         old, self._config = self._config, config
+        self._watch.window = config.answer_window
         if config.health_check_interval != old.health_check_interval:
             self._health_wake.set()
         self._wake.set()
@@ -218,6 +222,7 @@ class SubscriptionManager:
             return
         if contact.last_event is None or when > contact.last_event:
             contact.last_event = when
+        self._watch.answered(jid)
         if contact.state is ContactState.STALE:
             self._dequeue(contact)
             self._set_state(contact, ContactState.SUBSCRIBED)
@@ -231,6 +236,7 @@ class SubscriptionManager:
         self._ever_connected = True
         self._connected = True
         self._epoch += 1
+        self._watch.forget()
         self._requeue_all()
         self._wake.set()
         self._notify(None)
@@ -241,6 +247,7 @@ class SubscriptionManager:
             return
         self._connected = False
         self._epoch += 1
+        self._watch.forget()
         self._wake.set()
         self._notify(None)
 
@@ -278,6 +285,7 @@ class SubscriptionManager:
             subscribe_failures_total=self._n.failures,
             reconnects_total=self._n.reconnects,
             connected=self._connected,
+            slowdown=self._factor,
         )
 
     def add_listener(self, listener: Callable[[str | None], None]) -> Callable[[], None]:
@@ -525,7 +533,7 @@ class SubscriptionManager:
             # The wall clock went backwards: clamp history so pacing does not stall.
             self._recent = recent = deque(min(t, now) for t in recent)
             self._minute = minute = deque(min(t, now) for t in minute)
-        horizon = now - max(_HOUR, self._config.batch.cycle)
+        horizon = now - max(_HOUR, self._config.batch.cycle * self._factor)
         while recent and recent[0] <= horizon:
             recent.popleft()
         while minute and minute[0] <= now - WINDOW:
@@ -536,10 +544,11 @@ class SubscriptionManager:
         self._prune_recent(now)
         recent = self._recent
         batch = self._config.batch
+        factor = self._factor
         due = now
         if len(recent) >= batch.batch_size:
-            due = max(due, recent[-batch.batch_size] + batch.cycle)
-        cap = self._config.max_per_minute
+            due = max(due, recent[-batch.batch_size] + batch.cycle * factor)
+        cap = max(1, self._config.max_per_minute // factor)
         if len(recent) >= cap:
             due = max(due, recent[-cap] + WINDOW)
         return due
@@ -560,6 +569,37 @@ class SubscriptionManager:
                 task.cancel()
             await asyncio.wait((waiter, sleeper))
 
+    @property
+    def _factor(self) -> int:
+        """Divides the preset's pace while WhatsApp seems to ignore subscriptions."""
+        return self._watch.factor if self._config.adaptive else 1
+
+    def _watch_deadline(self) -> float | None:
+        return self._watch.next_deadline() if self._config.adaptive else None
+
+    def _requeue_ignored(self, now: float) -> None:
+        """Queue again the contacts whose subscriptions WhatsApp seems to have ignored."""
+        if not self._config.adaptive:
+            return
+        factor = self._watch.factor
+        ignored = self._watch.resolve(now)
+        if not ignored:
+            if self._watch.factor != factor:  # recovered a step
+                _LOGGER.info("Subscriptions are answered again: pace 1/%d", self._watch.factor)
+                self._notify(None)
+            return
+        _LOGGER.info(
+            "WhatsApp left %d subscriptions in a row unanswered; slowing to 1/%d of the pace",
+            len(ignored),
+            self._watch.factor,
+        )
+        for jid in ignored:
+            contact = self._contacts.get(jid)
+            if contact is not None and contact.state is ContactState.SUBSCRIBED:
+                self._enqueue(contact, ContactState.QUEUED)
+                self._notify(jid)
+        self._notify(None)
+
     async def _worker(self) -> None:
         """Run ``_work`` forever; a bug must not silently end all subscribing."""
         while True:
@@ -578,17 +618,21 @@ class SubscriptionManager:
                 continue
             now = self._clock()
             self._promote_due_retries(now)
+            self._requeue_ignored(now)
             contact = self._peek()
             if contact is None:
-                retry = self._earliest_retry()
-                await self._wait(self._wake, None if retry is None else retry - now)
+                wake_at = min(
+                    (t for t in (self._earliest_retry(), self._watch_deadline()) if t is not None),
+                    default=None,
+                )
+                await self._wait(self._wake, None if wake_at is None else wake_at - now)
                 continue
             due = self._next_call_time(now)
             if due - now > _EPSILON:
                 await self._sleep(due - now)
                 continue
             await self._call(contact, now)
-            await self._sleep(self._config.batch.subscription_delay)
+            await self._sleep(self._config.batch.subscription_delay * self._factor)
 
     async def _call(self, contact: _Contact, now: float) -> None:
         key = contact.qkey
@@ -628,6 +672,8 @@ class SubscriptionManager:
             self._n.failed -= 1
         contact.fail_count = 0
         contact.last_subscribed = now
+        if self._config.adaptive:
+            self._watch.sent(contact.jid, now)
         self._set_state(contact, ContactState.SUBSCRIBED)
         if contact.requeue_after_call:
             self._enqueue(contact, ContactState.QUEUED)

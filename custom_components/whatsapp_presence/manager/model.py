@@ -106,6 +106,10 @@ class ManagerConfig:
     health_check_interval: float = 3600.0
     base_backoff: float = 120.0
     max_backoff: float = 3600.0
+    adaptive: bool = True
+    """Slow down by itself when subscriptions stop being answered (manager/adaptive.py)."""
+    answer_window: float = 10.0
+    """Seconds WhatsApp has to answer a subscription before it counts as unanswered."""
 
     def __post_init__(self) -> None:
         """Reject values that would stall or flood the queue."""
@@ -119,6 +123,8 @@ class ManagerConfig:
             raise ValueError("health_check_interval must be > 0")
         if not 0 < self.base_backoff <= self.max_backoff:
             raise ValueError("need 0 < base_backoff <= max_backoff")
+        if not self.answer_window > 0:
+            raise ValueError("answer_window must be > 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +163,8 @@ class Stats:
     subscribe_failures_total: int
     reconnects_total: int
     connected: bool
+    slowdown: int = 1
+    """How many times slower than the preset the manager runs (1 = the preset's pace)."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for diagnostics and JSON."""
