@@ -74,6 +74,13 @@ ACCOUNT_SENSORS: tuple[WhatsAppAccountSensorDescription, ...] = (
     # Changes with every subscribe call: off by default to keep the recorder quiet.
     _count("calls_last_hour", entity_registry_enabled_default=False),
     WhatsAppAccountSensorDescription(
+        key="slowdown",
+        translation_key="slowdown",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda coordinator: coordinator.manager.stats().slowdown,
+    ),
+    WhatsAppAccountSensorDescription(
         key="preset",
         translation_key="preset",
         device_class=SensorDeviceClass.ENUM,
