@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
@@ -17,6 +20,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.whatsapp_presence.const import DOMAIN
+from custom_components.whatsapp_presence.coordinator import session_dir
 
 from .conftest import simulator_config
 from .sim import SimBridge, run_until, tick, until
@@ -195,3 +199,36 @@ async def test_unreachable_bridge_is_retried(
     mock_config_entry.add_to_hass(hass)
     assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_removing_the_entry_deletes_its_data(
+    hass: HomeAssistant, init_integration: MockConfigEntry, hass_storage: dict[str, Any]
+) -> None:
+    """Deleting the integration deletes its saved state; nothing of it stays on disk."""
+    entry = init_integration
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    key = f"{DOMAIN}.{entry.entry_id}"
+    assert key in hass_storage
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage
+
+
+async def test_removing_a_local_entry_deletes_its_session(hass: HomeAssistant) -> None:
+    """A child bridge's session folder goes with the entry."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="12025550100",
+        data={
+            "mode": "simulator",
+            "session_id": "abc123",
+            "account_jid": "12025550100@s.whatsapp.net",
+        },
+    )
+    entry.add_to_hass(hass)
+    folder = session_dir(hass, "abc123")
+    await hass.async_add_executor_job(partial(folder.mkdir, parents=True))
+    await hass.async_add_executor_job((folder / "session.json").write_text, "{}")
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert not await hass.async_add_executor_job(folder.exists)

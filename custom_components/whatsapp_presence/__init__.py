@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN
+from .const import CONF_SESSION_ID, DOMAIN, STORAGE_VERSION
 from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
 from .metrics import async_setup_metrics
+from .pairing import async_remove_session
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -46,6 +50,17 @@ async def _async_entry_updated(hass: HomeAssistant, entry: WhatsAppConfigEntry) 
 async def async_unload_entry(hass: HomeAssistant, entry: WhatsAppConfigEntry) -> bool:
     """Unload one linked WhatsApp account (the coordinator stops through async_on_unload)."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: WhatsAppConfigEntry) -> None:
+    """The entry is deleted: delete what it kept on disk (its state, its bridge's session).
+
+    The linked device stays listed on the phone until it is logged out there (WhatsApp >
+    Settings > Linked devices); the README's removal steps say so.
+    """
+    await Store[dict[str, Any]](hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}").async_remove()
+    if session_id := entry.data.get(CONF_SESSION_ID):
+        await async_remove_session(hass, session_id)
 
 
 async def async_remove_config_entry_device(
