@@ -133,3 +133,42 @@ def test_strangers_never_count() -> None:
         watch.sent(f"known{index}", 200)
     assert watch.resolve(300) == ["known0", "known1", "known2"]
     assert watch.factor == 2
+
+
+async def test_who_answers_survives_a_restart() -> None:
+    """A restart renews every contact: what was learnt about who answers is kept for it."""
+    clock = VirtualClock()
+    people = jids(100)
+    whatsapp = CeilingWhatsApp(clock, None, set())
+    config = ManagerConfig(batch=PRESETS["small"])
+    manager = SubscriptionManager(
+        whatsapp.subscribe, config=config, clock=clock.time, sleep=clock.sleep
+    )
+    whatsapp.manager = manager
+    manager.start()
+    for jid in people:
+        manager.queue(jid)
+    manager.on_connected()
+    await clock.advance(120)
+    manager.on_disconnected()
+    manager.on_connected()  # a second pass: now the answers count
+    await clock.advance(120)
+    saved = manager.to_dict()
+    await manager.stop()
+    assert saved["answers"]["answering"] == sorted(people)
+    assert saved["answers"]["hits"] == 100
+
+    # After the restart WhatsApp ignores everything: the first pass is judged at once.
+    whatsapp.ceiling = 0
+    restarted = SubscriptionManager(
+        whatsapp.subscribe, config=config, clock=clock.time, sleep=clock.sleep
+    )
+    whatsapp.manager = restarted
+    restarted.restore(saved)
+    restarted.start()
+    for jid in people:
+        restarted.queue(jid)
+    restarted.on_connected()
+    await clock.advance(120)
+    assert restarted.stats().slowdown > 1
+    await restarted.stop()

@@ -18,8 +18,9 @@ are.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Container
 import math
-from typing import Final
+from typing import Any, Final
 
 MIN_HITS: Final = 10
 """Answers seen before the answer rate is trusted enough to act on a run."""
@@ -68,6 +69,27 @@ class AnswerWatch:
         self._run.clear()
         self._rate = self._rate * (1 - SMOOTHING) + SMOOTHING
         self._hits += 1
+
+    def to_dict(self, tracked: Container[str]) -> dict[str, Any]:
+        """What was learnt, for a restart (which renews every subscription at once)."""
+        return {
+            "answering": sorted(jid for jid in self._answering if jid in tracked),
+            "rate": self._rate,
+            "hits": self._hits,
+        }
+
+    def restore(self, data: Any, tracked: Container[str]) -> None:
+        """Load ``to_dict`` output; anything malformed is ignored."""
+        if not isinstance(data, dict):
+            return
+        answering = data.get("answering")
+        if isinstance(answering, list):
+            self._answering.update(j for j in answering if isinstance(j, str) and j in tracked)
+        rate, hits = data.get("rate"), data.get("hits")
+        if isinstance(rate, float) and 0.0 <= rate <= 1.0:
+            self._rate = rate
+        if isinstance(hits, int) and not isinstance(hits, bool) and hits >= 0:
+            self._hits = hits
 
     def forget(self, jid: str | None = None) -> None:
         """Stop expecting answers: for one contact, or for all (the link went down)."""

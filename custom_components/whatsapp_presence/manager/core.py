@@ -352,6 +352,7 @@ class SubscriptionManager:
                 for c in (*queued, *others)
             ],
             "recent_calls": recent,
+            "answers": self._watch.to_dict(self._contacts),
         }
 
     @classmethod
@@ -401,6 +402,7 @@ class SubscriptionManager:
         )
         self._recent = deque(sorted([*self._recent, *calls]))
         self._minute = deque(t for t in self._recent if t > now - WINDOW)
+        self._watch.restore(data.get("answers"), self._contacts)
         self._wake.set()
         self._notify(None)
 
