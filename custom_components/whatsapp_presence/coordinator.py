@@ -323,22 +323,10 @@ class WhatsAppCoordinator:
                 wanted[jid] = TrackedContact(
                     jid, member.get("name"), priority, subentry.subentry_id
                 )
-        issue_id = f"too_many_contacts_{self.entry.entry_id}"
         if over_limit:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="too_many_contacts",
-                translation_placeholders={
-                    "title": self.entry.title,
-                    "limit": str(MAX_TRACKED_CONTACTS),
-                },
-            )
+            self._raise_issue("too_many_contacts", limit=str(MAX_TRACKED_CONTACTS))
         else:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            self._clear_issue("too_many_contacts")
         for jid in self.tracked.keys() - wanted.keys():
             self.manager.remove(jid)
             self.presence.pop(jid, None)
@@ -413,15 +401,7 @@ class WhatsAppCoordinator:
             self._on_temporary_ban(payload)
         elif name in ("stream_replaced", "client_outdated"):
             self._set_whatsapp_connected(False)
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                f"{name}_{self.entry.entry_id}",
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key=name,
-                translation_placeholders={"title": self.entry.title},
-            )
+            self._raise_issue(name, ir.IssueSeverity.ERROR)
 
     def _remember_event(self, name: str, payload: dict[str, Any]) -> None:
         """Keep the last few non-presence events for diagnostics."""
@@ -434,8 +414,8 @@ class WhatsAppCoordinator:
         self.status.logged_out = False
         if self.status.banned_until is not None:
             self.status.banned_until = None
-            ir.async_delete_issue(self.hass, DOMAIN, f"temporary_ban_{self.entry.entry_id}")
-        ir.async_delete_issue(self.hass, DOMAIN, f"stream_replaced_{self.entry.entry_id}")
+            self._clear_issue("temporary_ban")
+        self._clear_issue("stream_replaced")
         if self.entry.options.get(CONF_MARK_ONLINE, DEFAULT_MARK_ONLINE) and self.client:
             try:
                 await self.client.set_available(True)
@@ -465,18 +445,12 @@ class WhatsAppCoordinator:
             self.hass.config_entries.async_update_entry(
                 self.entry, options={**self.entry.options, CONF_PRESET: slower}
             )
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            f"temporary_ban_{self.entry.entry_id}",
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
+        self._raise_issue(
+            "temporary_ban",
+            ir.IssueSeverity.ERROR,
             translation_key="temporary_ban" if slower else "temporary_ban_slowest",
-            translation_placeholders={
-                "title": self.entry.title,
-                "until": self.status.banned_until.isoformat() if self.status.banned_until else "?",
-                "pace": (slower or preset).replace("_", " ").capitalize(),
-            },
+            until=self.status.banned_until.isoformat() if self.status.banned_until else "?",
+            pace=(slower or preset).replace("_", " ").capitalize(),
         )
 
     def _on_presence(self, payload: dict[str, Any]) -> None:
@@ -621,7 +595,6 @@ class WhatsAppCoordinator:
 
     async def _async_check_silence(self, _now: datetime) -> None:
         """Subscribed, connected, and not one presence event for hours: tell the user."""
-        issue_id = f"presence_silent_{self.entry.entry_id}"
         stats = self.manager.stats()
         # Silence counts from the last presence event, or from the connection when none came.
         since = max(
@@ -634,17 +607,31 @@ class WhatsAppCoordinator:
             and utc_now() - since >= SILENCE_REPAIR_AFTER
         )
         if silent:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="presence_silent",
-                translation_placeholders={"title": self.entry.title},
-            )
+            self._raise_issue("presence_silent")
         else:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            self._clear_issue("presence_silent")
+
+    def _raise_issue(
+        self,
+        kind: str,
+        severity: ir.IssueSeverity = ir.IssueSeverity.WARNING,
+        *,
+        translation_key: str | None = None,
+        **placeholders: str,
+    ) -> None:
+        """A repair issue of this entry (one per kind), titled with the account's name."""
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"{kind}_{self.entry.entry_id}",
+            is_fixable=False,
+            severity=severity,
+            translation_key=translation_key or kind,
+            translation_placeholders={"title": self.entry.title, **placeholders},
+        )
+
+    def _clear_issue(self, kind: str) -> None:
+        ir.async_delete_issue(self.hass, DOMAIN, f"{kind}_{self.entry.entry_id}")
 
     # ----------------------------------------------------------------- listeners
 
