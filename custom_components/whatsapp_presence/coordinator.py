@@ -88,7 +88,6 @@ class AccountStatus:
     whatsapp_connected: bool = False
     logged_out: bool = False
     banned_until: datetime | None = None
-    reconnects: int = 0
     last_presence: datetime | None = None
     connected_since: datetime | None = None
     rate_limited_at: datetime | None = None
@@ -423,7 +422,6 @@ class WhatsAppCoordinator:
                 LOGGER.warning("Could not mark the linked device online: %s", err.message)
             else:
                 self._marked_online = True
-        self.status.reconnects += 1
         self._set_whatsapp_connected(True)
         self.manager.on_connected()
         await self.async_refresh_groups()

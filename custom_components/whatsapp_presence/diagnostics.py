@@ -66,7 +66,7 @@ async def async_get_config_entry_diagnostics(
             "state": coordinator.connection_state,
             "bridge_connected": status.bridge_connected,
             "whatsapp_connected": status.whatsapp_connected,
-            "reconnects": status.reconnects,
+            "reconnects": manager.stats().reconnects_total,
             "banned_until": status.banned_until.isoformat() if status.banned_until else None,
             "bridge_restarts": coordinator.process.restarts if coordinator.process else None,
         },
