@@ -8,9 +8,12 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="$ROOT/.cache"
+# WHATSAPP_PRESENCE_ENV names another checkout whose environment (.cache, .venv) this one
+# borrows, e.g. for a git worktree: scripts/setup is then not needed again.
+ENV_ROOT="${WHATSAPP_PRESENCE_ENV:-$ROOT}"
+CACHE="$ENV_ROOT/.cache"
 ROOTFS="$CACHE/rootfs"
-VENV="$ROOT/.venv"
+VENV="$ENV_ROOT/.venv"
 MODE_FILE="$CACHE/python-mode"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -55,14 +58,16 @@ in_rootfs() {
   cwd="$(pwd)"
   unshare --mount --propagation private -- /bin/bash -c '
     set -e
-    rootfs="$1"; root="$2"; cwd="$3"; shift 3
+    rootfs="$1"; root="$2"; env_root="$3"; cwd="$4"; shift 4
     mount --rbind /proc "$rootfs/proc"
     mount --rbind /sys "$rootfs/sys"
     mount --rbind /dev "$rootfs/dev"
-    mkdir -p "$rootfs$root"
-    mount --bind "$root" "$rootfs$root"
+    for dir in "$env_root" "$root"; do
+      mkdir -p "$rootfs$dir"
+      mount --bind "$dir" "$rootfs$dir"
+    done
     cp -L /etc/resolv.conf "$rootfs/etc/resolv.conf" 2>/dev/null || true
     exec chroot "$rootfs" /usr/bin/env -C "$cwd" HOME=/root LANG=C.UTF-8 \
       TERM="${TERM:-dumb}" CI="${CI:-}" "$@"
-  ' bash "$ROOTFS" "$ROOT" "$cwd" "$@"
+  ' bash "$ROOTFS" "$ROOT" "$ENV_ROOT" "$cwd" "$@"
 }

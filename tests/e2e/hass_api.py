@@ -10,9 +10,12 @@ so the caller's (pytest's) loop and threads are left alone.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 import contextlib
 from dataclasses import dataclass, field
+import json
 import os
 from pathlib import Path
 import shutil
@@ -23,6 +26,7 @@ import sys
 import time
 from typing import Any
 
+import aiohttp
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,20 +63,23 @@ def wait_for[T](
         time.sleep(interval)
 
 
-def configuration_yaml(port: int, *, frontend: bool = False, extra: str = "") -> str:
-    """A small configuration: the HTTP API, config entries, onboarding (and the UI if asked)."""
+def configuration_yaml(*, frontend: bool = False, extra: str = "") -> str:
+    """A small configuration: the HTTP API, config entries, onboarding (and the UI if asked).
+
+    No ``http:`` block: since 2026.10 Home Assistant stores its HTTP settings itself and treats a
+    YAML block as a new configuration on trial, which it reverts (and restarts for) when nobody
+    confirms it within 5 minutes. ``http_storage`` writes the settings the current way.
+    """
     ui = "frontend:\n" if frontend else ""
     return (
         "homeassistant:\n"
         "  name: WhatsApp Presence test\n"
         "  unit_system: metric\n"
         "  time_zone: UTC\n"
+        "  country: NL\n"
         "  latitude: 52.37\n"
         "  longitude: 4.89\n"
         "  elevation: 0\n"
-        "http:\n"
-        "  server_host: 127.0.0.1\n"
-        f"  server_port: {port}\n"
         "api:\n"
         "config:\n"
         "onboarding:\n"
@@ -86,14 +93,28 @@ def configuration_yaml(port: int, *, frontend: bool = False, extra: str = "") ->
     )
 
 
+def http_storage(port: int) -> str:
+    """``.storage/http`` for a server on 127.0.0.1:``port``, confirmed from the first start.
+
+    Written in the store's first version (a plain settings dict), which every Home Assistant since
+    2026.10 migrates into its confirmed ("stable") slot with its own defaults: no trial, no
+    confirmation dialog, no repair about YAML.
+    """
+    data = {"server_host": ["127.0.0.1"], "server_port": port}
+    return json.dumps({"version": 1, "minor_version": 1, "key": "http", "data": data}, indent=2)
+
+
 def prepare_config(
     config_dir: Path, port: int, *, frontend: bool = False, automations: str = "[]\n"
 ) -> None:
-    """Write configuration.yaml, link the integration, and copy this repository's blueprints."""
+    """Write the configuration, link the integration, and copy this repository's blueprints."""
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "configuration.yaml").write_text(
-        configuration_yaml(port, frontend=frontend), encoding="utf-8"
+        configuration_yaml(frontend=frontend), encoding="utf-8"
     )
+    storage = config_dir / ".storage"
+    storage.mkdir(exist_ok=True)
+    (storage / "http").write_text(http_storage(port), encoding="utf-8")
     (config_dir / "automations.yaml").write_text(automations, encoding="utf-8")
     components = config_dir / "custom_components"
     components.mkdir(exist_ok=True)
@@ -280,6 +301,34 @@ class HassApi:
         if response.status_code >= 400:
             raise HassError(f"POST {path}: {response.status_code} {response.text}")
         return response.json() if response.content else None
+
+    def ws(self, command: dict[str, Any]) -> Any:
+        """One WebSocket command's result (some answers, e.g. repairs, exist only there).
+
+        Runs its own event loop on a worker thread, so a caller's loop is never touched.
+        """
+
+        async def send() -> Any:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.ws_connect(f"{self.url}/api/websocket") as socket_,
+            ):
+                await socket_.receive_json()  # auth_required
+                await socket_.send_json({"type": "auth", "access_token": self.token})
+                auth = await socket_.receive_json()
+                if auth.get("type") != "auth_ok":
+                    raise HassError(f"WebSocket auth: {auth}")
+                await socket_.send_json({"id": 1, **command})
+                while True:
+                    answer = await socket_.receive_json()
+                    if answer.get("id") == 1 and answer.get("type") == "result":
+                        break
+            if not answer.get("success"):
+                raise HassError(f"WebSocket {command['type']}: {answer.get('error')}")
+            return answer["result"]
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, send()).result()
 
     # ------------------------------------------------------------------ states
 

@@ -84,6 +84,26 @@ def contact_entities(api: HassApi) -> dict[str, dict[str, Any]]:
     }
 
 
+def test_http_settings_need_no_confirmation(hass_proc: HassProcess) -> None:
+    """No HTTP trial: nothing to confirm, nothing reverted (and no restart) after 5 minutes.
+
+    Home Assistant 2026.10+ tries an ``http:`` YAML block as a pending configuration and restarts
+    to revert it when nobody confirms it within 5 minutes, which ended every demo and long run.
+    """
+    hass_proc.start()
+    api = HassApi(hass_proc.url)
+    api.onboard(USER, PASSWORD)
+    wait_for("hass running", lambda: api.get("/api/config")["state"] == "RUNNING", 60)
+    http = api.ws({"type": "http/config"})
+    assert http["pending"] is None, http
+    assert http["revert_at"] is None, http
+    assert http["active_config_type"] == "stable", http
+    assert http["stable"]["server_host"] == ["127.0.0.1"], http
+    assert http["stable"]["server_port"] == hass_proc.port, http
+    issues = api.ws({"type": "repairs/list_issues"})["issues"]
+    assert [i for i in issues if i["domain"] == "http"] == [], issues
+
+
 def test_real_hass_end_to_end(hass_proc: HassProcess) -> None:
     """Everything a user does in the UI, against a real hass and a simulator child bridge."""
     started = time.monotonic()
