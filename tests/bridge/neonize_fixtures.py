@@ -1,8 +1,9 @@
 """Test helpers for the neonize backend: a spy on neonize's FFI object and Go-side stand-ins.
 
 Everything above the FFI stays real: ``NewAClient``, its ``connect()``, neonize's event
-dispatcher (``client.event.execute``, fed serialised protobufs as Go feeds them, reference
-§7), the ctypes QR and login-status callbacks. Only the library object that
+dispatcher (``client.event.execute``, fed serialised protobufs exactly as Go's event pump
+feeds them: the event's code and a pointer to its bytes), the ctypes QR and login-status
+callbacks. Only the library object that
 ``neonize.aioze.client`` calls into (``gocode``) is wrapped:
 
 - every call is recorded, so a test can prove which Go functions were (not) reached;
@@ -13,6 +14,8 @@ dispatcher (``client.event.execute``, fed serialised protobufs as Go feeds them,
   WhatsApp session (there is no WhatsApp server here): ``Neonize`` blocks like the real one
   until ``Stop``, or forever if the session is "stuck" the way an abandoned QR pairing is.
 
+``ManualSleep`` stands in for the backend's clock: its waits end only when a test says so.
+
 The module imports neonize lazily so that importing it from a test module costs nothing.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import contextlib
 import ctypes
 from dataclasses import dataclass, field
 import sqlite3
@@ -129,6 +133,37 @@ class FfiSpy:
             session.released.set()
 
 
+class ManualSleep:
+    """The backend's injected ``sleep``: every wait is recorded and ends only when fired."""
+
+    def __init__(self) -> None:
+        self.waits: list[tuple[float, asyncio.Future[None]]] = []
+
+    async def __call__(self, delay: float) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.waits.append((delay, future))
+        try:
+            await future
+        finally:
+            with contextlib.suppress(ValueError):
+                self.waits.remove((delay, future))
+
+    def pending(self) -> list[float]:
+        """Delays of the waits still running, oldest first."""
+        return [delay for delay, future in self.waits if not future.done()]
+
+    async def fire(self, delay: float) -> None:
+        """End the oldest running wait of ``delay`` seconds, then let its waiter run."""
+        for wanted, future in self.waits:
+            if wanted == delay and not future.done():
+                future.set_result(None)
+                break
+        else:
+            raise AssertionError(f"nothing waits {delay} s (waiting: {self.pending()})")
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+
 def send_qr(session: FakeGoSession, code: str) -> None:
     """Call the real ctypes QR callback as Go does (from a foreign thread)."""
     buf = ctypes.create_string_buffer(code.encode())
@@ -190,7 +225,7 @@ def answer(message: Any) -> bytes:
 
 
 async def inject(client: Any, message: Any, code: int) -> None:
-    """Feed one serialised event to ``client.event.execute`` exactly as Go does (§7)."""
+    """Feed one serialised event to ``client.event.execute`` exactly as Go does."""
     data = complete(message).SerializeToString()
     buf = ctypes.create_string_buffer(data, len(data))
     await run_in_go_thread(

@@ -1,9 +1,10 @@
 """NeonizeBackend with the real neonize 0.5.2 loaded, no network.
 
 Events are injected into the real ``NewAClient`` the backend built, the way Go delivers them
-(``client.event.execute`` with a serialised protobuf, reference/neonize.md §7). Go's side of a
-live session (``Neonize``/``Stop``) is a stand-in where a WhatsApp server would be needed;
-connect failures are real (dead loopback SOCKS proxy). See ``neonize_fixtures``.
+(``client.event.execute`` with an event code and a serialised protobuf). Go's side of a live
+session (``Neonize``/``Stop``) is a stand-in where a WhatsApp server would be needed;
+connect failures are real (dead loopback SOCKS proxy). Time is a ``ManualSleep``: backoffs,
+retries and the watchdog wait until a test fires them. See ``neonize_fixtures``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from custom_components.whatsapp_presence.bridge.protocol import BridgeError, Err
 
 from .neonize_fixtures import (
     FfiSpy,
+    ManualSleep,
     answer,
     device_event,
     inject,
@@ -53,6 +55,8 @@ GO_ZERO_TIME = -62135596800
 
 # neonize event codes (neonize/events.py)
 DEVICE, CONNECTED, PAIR_STATUS, LOGGED_OUT, TEMP_BAN, DISCONNECTED = 0, 3, 2, 6, 8, 12
+KEEPALIVE_TIMEOUT, KEEPALIVE_RESTORED, STREAM_REPLACED, CONNECT_FAILURE = 4, 5, 7, 9
+CLIENT_OUTDATED, STREAM_ERROR = 10, 11
 PRESENCE, OFFLINE_SYNC_COMPLETED = 20, 27
 
 
@@ -73,11 +77,13 @@ class Harness:
 
     def __init__(self, data_dir: Path, spy: FfiSpy, **kwargs: Any) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.exits: list[int] = []
         self.spy = spy
         self.data_dir = data_dir
+        self.sleep = ManualSleep()
         kwargs.setdefault("stop_timeout", 2.0)
         self.backend = NeonizeBackend(
-            self._emit, data_dir=data_dir, exit_process=fake_exit, **kwargs
+            self._emit, data_dir=data_dir, exit_process=self._exit, sleep=self.sleep, **kwargs
         )
         # No backoff timer may fire inside a test: they are far longer than any test.
         self.backend.reconnect_delays = (3600.0,)
@@ -86,6 +92,13 @@ class Harness:
 
     def _emit(self, name: str, data: dict[str, Any]) -> None:
         self.events.append((str(name), data))
+
+    def _exit(self, code: int) -> Any:
+        """Record the exit; raise (as the real one never returns) only inside ``stop()``:
+        from a background task the exception would go unread, so tests read ``exits``."""
+        self.exits.append(code)
+        if self.backend._stopped:
+            fake_exit(code)
 
     def named(self, name: str) -> list[dict[str, Any]]:
         return [data for event, data in self.events if event == name]
@@ -404,6 +417,8 @@ async def test_failed_connect_is_retried_with_a_new_client(make: Any) -> None:
     await asyncio.wait({first.task}, timeout=10)
     await asyncio.sleep(0)
     assert harness.named("disconnected") == [{"reason": "connect_failed"}]
+    assert harness.sleep.pending() == [0.0]  # the backoff (the watchdog ended with the session)
+    await harness.sleep.fire(0.0)
 
     go = await harness.go_session()  # the reconnect's Neonize()
     assert go.uuid != first.client.uuid  # Go keys its maps by uuid: never reuse one
@@ -501,21 +516,62 @@ async def test_ffi_calls_are_serialised_and_stop_waits_for_them(make: Any) -> No
     assert spy.count("GetJoinedGroups") == 0
 
 
-async def test_too_many_blocked_pairing_threads_restart_the_process(make: Any) -> None:
+async def test_an_abandoned_pairing_restarts_the_idle_bridge(make: Any) -> None:
+    """A cancelled or expired QR pairing blocks its Go thread for good: one restart, at once."""
     harness = make(stop_timeout=0.2)
     harness.spy.stuck_sessions = True
-    harness.backend.max_stuck_threads = 1
     await harness.backend.start()
     await harness.backend.pair_qr()
     go = await harness.go_session()
     await run_in_go_thread(send_qr, go, "2@code")
-    await harness.backend.cancel_pairing()
+    await run_in_go_thread(send_login_status, go, "timeout")  # the dialog expired
+    assert harness.named("pairing_failed") == [{"reason": "timeout"}]
+    assert harness.exits == []  # told first; the thread is not known to be stuck yet
+
     await asyncio.wait(list(harness.backend._background), timeout=10)
     assert harness.backend.stuck_threads() == 1
+    assert harness.exits == [75]  # a fresh process for the next attempt
 
-    with pytest.raises(ProcessExitError) as exited:
-        await harness.backend.pair_qr()
-    assert exited.value.code == 75
+
+async def test_a_new_pairing_defers_the_restart_and_success_cancels_it(make: Any) -> None:
+    """Retrying at once (before the old thread is found stuck) is never interrupted."""
+    from neonize.aioze.events import PairStatusEv
+
+    harness = make(stop_timeout=0.2)
+    spy = harness.spy
+    spy.stuck_sessions = True
+    await harness.backend.start()
+    await harness.backend.pair_qr()
+    first = await harness.go_session()
+    await run_in_go_thread(send_qr, first, "2@old")
+    await harness.backend.cancel_pairing()
+    spy.stuck_sessions = False
+    await harness.backend.pair_qr()  # the user retries at once
+    second = await harness.go_session()
+    assert second.uuid != first.uuid
+
+    await asyncio.wait(list(harness.backend._background), timeout=10)
+    assert harness.backend.stuck_threads() == 1
+    assert harness.exits == []  # a pairing runs: no restart under it
+    await run_in_go_thread(send_qr, second, "2@new")
+    await run_in_go_thread(send_login_status, second, "success")
+    await inject(harness.client, device_event(OWN_PHONE, "88001"), DEVICE)
+    await inject(harness.client, PairStatusEv(ID=jid(OWN_PHONE), Status=2), PAIR_STATUS)
+    await inject(harness.client, connected_event(), CONNECTED)
+    assert [name for name, _ in harness.events if name != "qr"] == ["paired", "connected"]
+    assert harness.exits == []  # paired: one blocked thread is kept rather than the link lost
+
+
+async def test_a_passkey_request_is_named(make: Any) -> None:
+    harness = make()
+    await harness.backend.start()
+    await harness.backend.pair_qr()
+    go = await harness.go_session()
+    await run_in_go_thread(send_qr, go, "2@code")
+
+    await run_in_go_thread(send_login_status, go, "passkey-request")
+    assert harness.named("pairing_failed") == [{"reason": "passkey_required"}]
+    assert (await harness.backend.status())["pairing"] is None
 
 
 async def test_logout_unlinks_and_reports_logged_out(make: Any) -> None:

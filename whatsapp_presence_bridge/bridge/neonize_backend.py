@@ -1,6 +1,6 @@
 """The real-WhatsApp backend: one neonize 0.5.2 (whatsmeow) session per bridge process.
 
-neonize is a ctypes wrapper around Go; its traps (docs: ``reference/neonize.md``) shape this file:
+neonize is a ctypes wrapper around Go (whatsmeow); its traps shape this file:
 
 - Several FFI calls abort the whole process (Go nil-pointer panic) unless the client is logged
   in: ``GetMe``, the contact store, ``GetPNFromLID``/``GetLIDFromPN``, chat settings. Login state
@@ -17,7 +17,20 @@ neonize is a ctypes wrapper around Go; its traps (docs: ``reference/neonize.md``
   (-62135596800) or anything <= 0 is unknown (``null``).
 - A stop during QR pairing cannot finish (the Go thread stays blocked on the QR channel): the
   connect thread would keep the interpreter from exiting, so ``stop()`` ends the process then.
-- neonize is imported lazily, in a thread, inside ``start()``.
+  Go's own ``Stop`` can also hang (its Disconnect waits for a lock a dial holds): it is bounded,
+  and past the bound the process ends too.
+- Go leaks per session what Python cannot free: a blocked thread per abandoned QR pairing, an
+  SQLite connection pool per ``Neonize()`` call. The process restarts itself (exit 75, the
+  supervisor starts a fresh one) at a moment that loses nothing; see ``_restart_if_leaking``.
+- whatsmeow fails silently where a live link needs an answer: a keepalive timeout keeps the
+  status "connected" for minutes, and a post-pairing reconnect that fails is only logged.
+  Keepalive events count as link state, and a watchdog restarts a session that does not
+  connect in time.
+- Events with an enum value neonize's Go encoder does not know cannot be serialised (the
+  field is required): Go ends the session with "required field … not set" instead. That is
+  read as the lost event and answered with the longest backoff, never with a fast retry.
+- neonize is imported lazily, in a thread, inside ``start()``. Every wait (backoffs,
+  retries, the watchdog) goes through the injected ``sleep``, so tests drive time.
 """
 
 from __future__ import annotations
@@ -66,7 +79,20 @@ STOP_EXIT_CODE: Final = 0
 """Exit code when ``stop()`` must end the process (a stop was asked for; it is not a crash)."""
 
 RESTART_EXIT_CODE: Final = 75
-"""Exit code (EX_TEMPFAIL) when too many blocked pairing threads pile up: restart me."""
+"""Exit code (EX_TEMPFAIL) when the process must be replaced by a fresh one: restart me."""
+
+UNKNOWN_BAN_SECONDS: Final = 24 * 3600
+"""Assumed length of a ban whose expiry is unknown (``Expire`` 0, or an event Go could not
+encode): a temporary ban lasts up to a day, and reconnecting during one prolongs it."""
+
+ACCOUNT_BLOCKED_REASONS: Final = {
+    "main_device_gone": "account_locked",
+    "unknown_logout": "account_banned",
+}
+"""LoggedOut reasons that are not a plain unlink: WhatsApp's codes 403 (the account is locked)
+and 406 (banned), which neonize still names by whatsmeow's older names."""
+
+_LOST_EVENT_RE: Final = re.compile(r"required field (?:neonize\.)?(\w+)\.(\w+) not set")
 
 CRASH_PRONE_FFI: Final = frozenset(
     {
@@ -174,23 +200,39 @@ def _prepare_files(data_dir: Path, db_path: Path) -> None:
     db_path.chmod(0o600)
 
 
-def read_stored_account(db_path: Path) -> dict[str, Any] | None:
+class StoreUnreadableError(Exception):
+    """The session store exists but cannot be read now (locked, busy, damaged)."""
+
+
+def read_stored_account(db_path: Path, busy_timeout: float = 2.0) -> dict[str, Any] | None:
     """The paired account in the whatsmeow store, read with sqlite3 (no Go, no network).
 
     Connecting with an unpaired store would silently start a QR session, so this decides
     whether ``start()`` connects. ``ClientFactory.get_all_devices_from_db`` is not used: it
     splits on commas and breaks on push names that contain one.
+
+    Only a missing file, a missing table or an empty one mean "never paired". Any other
+    error (a database Go holds locked, a hot journal a read-only reader cannot roll back)
+    raises ``StoreUnreadableError``: reading it as unpaired would forget the account.
     """
     if not db_path.exists() or db_path.stat().st_size == 0:
         return None
     try:
-        with contextlib.closing(sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True)) as db:
+        with contextlib.closing(
+            sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True, timeout=busy_timeout)
+        ) as db:
             try:
                 row = db.execute("SELECT jid, push_name FROM whatsmeow_device LIMIT 1").fetchone()
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as err:
+                if "no such column" not in str(err):
+                    raise
                 row = db.execute("SELECT jid, NULL FROM whatsmeow_device LIMIT 1").fetchone()
-    except sqlite3.Error:
-        return None  # no whatsmeow tables yet: never paired
+    except sqlite3.OperationalError as err:
+        if "no such table" in str(err):
+            return None  # Go has not created its schema: never paired
+        raise StoreUnreadableError(str(err)) from err
+    except sqlite3.Error as err:
+        raise StoreUnreadableError(str(err)) from err
     if not row or not row[0]:
         return None
     phone = jid_to_phone(str(row[0]))
@@ -215,7 +257,9 @@ class _Session:
     retiring: bool = False
     retire_expired: bool = False
     available_sent: bool = False
+    link_stalled: bool = False
     presence_retry: asyncio.Task[None] | None = None
+    watchdog: asyncio.Task[None] | None = None
 
 
 class NeonizeBackend(Backend):
@@ -233,10 +277,20 @@ class NeonizeBackend(Backend):
     first_qr_timeout: float = 30.0
     """How long ``pair_phone`` waits for whatsmeow's QR flow to start before asking a code."""
 
-    max_stuck_threads: int = 3
-    """Abandoned QR pairings each keep one thread of the loop's default executor blocked for
-    good (6 threads on 2 cores). Past this many, a new pairing restarts the process instead
-    (nothing is lost: pairing only happens without a session)."""
+    connect_watchdog: float = 60.0
+    """A session that is not connected this long after start or pairing is restarted
+    (whatsmeow tries its post-pairing reconnect once and only logs a failure)."""
+
+    store_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+    """Retries of reading a session store that is locked or busy before giving up."""
+
+    store_busy_timeout: float = 2.0
+    """How long one read of the session store waits for a lock Go holds."""
+
+    max_go_sessions: int = 24
+    """Each ``Neonize()`` call opens an SQLite pool Go never closes, and each client's
+    callbacks are kept for the process's life; past this many sessions a reconnect restarts
+    the process instead (one a day even when WhatsApp is unreachable for good)."""
 
     def __init__(
         self,
@@ -247,8 +301,10 @@ class NeonizeBackend(Backend):
         proxy: str | None = None,
         stop_timeout: float = 10.0,
         exit_process: Callable[[int], NoReturn] = os._exit,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         super().__init__(emit)
+        self._sleep = sleep
         self._data_dir = Path(data_dir)
         self._db_path = self._data_dir / SESSION_FILENAME
         self._device_name = device_name
@@ -292,18 +348,35 @@ class NeonizeBackend(Backend):
         await asyncio.to_thread(_prepare_files, self._data_dir, self._db_path)
         try:
             self._nz = await asyncio.to_thread(_load_neonize)
-        except (ImportError, OSError) as err:
-            # No wheel for this platform (musl, armv7), glibc < 2.34, libmagic or protobuf.
+        except Exception as err:  # whatever the import raises means "not here"
+            # ImportError/OSError: no wheel (musl, armv7), glibc < 2.34, libmagic, protobuf;
+            # RuntimeError and neonize's UnsupportedPlatform: its loader found no library.
             raise BridgeError(
                 ErrorCode.UNSUPPORTED, f"neonize cannot be loaded here: {err}"
             ) from err
-        self._nz.prepare(self._loop)
-        account = await asyncio.to_thread(read_stored_account, self._db_path)
+        self._nz.prepare(self._loop, debug=_LOGGER.isEnabledFor(logging.DEBUG))
+        account = await self._read_account()
         if account is not None:
             self._paired = True
             self._account = account
             await self._open_session("connect")
         _LOGGER.info("neonize backend started (%s)", "paired" if account else "not paired")
+
+    async def _read_account(self) -> dict[str, Any] | None:
+        """``read_stored_account`` retried while the store is busy; raises if it stays so."""
+        for delay in (*self.store_retry_delays, None):
+            try:
+                return await asyncio.to_thread(
+                    read_stored_account, self._db_path, self.store_busy_timeout
+                )
+            except StoreUnreadableError as err:
+                if delay is None:
+                    raise BridgeError(
+                        ErrorCode.INTERNAL, f"the WhatsApp session store cannot be read: {err}"
+                    ) from err
+                _LOGGER.warning("The WhatsApp session store is busy (%s); retrying", err)
+                await self._sleep(delay)
+        raise AssertionError("unreachable")
 
     async def stop(self) -> None:
         """Stop the Go session; exit the process if its thread cannot finish (see module doc)."""
@@ -331,15 +404,19 @@ class NeonizeBackend(Backend):
             await asyncio.wait(running, timeout=max(0.0, deadline - loop.time()))
         stuck = [task for task in running if not task.done()]
         if stuck:
-            _LOGGER.warning(
-                "%d WhatsApp connect thread(s) cannot finish (abandoned QR pairing); "
+            self._end_process(
+                STOP_EXIT_CODE,
+                f"{len(stuck)} WhatsApp connect thread(s) cannot finish (abandoned QR pairing); "
                 "ending the process so it does not hang",
-                len(stuck),
             )
-            _flush_logs()
-            self._exit_process(STOP_EXIT_CODE)
             return
         _LOGGER.info("neonize backend stopped")
+
+    def _end_process(self, code: int, why: str) -> None:
+        """Log why, flush, and end the process (``exit_process`` only returns in tests)."""
+        _LOGGER.warning("%s", why)
+        _flush_logs()
+        self._exit_process(code)
 
     async def status(self) -> dict[str, Any]:
         """Paired/connected/pairing/account, plus ``available`` and ``ban``."""
@@ -574,15 +651,6 @@ class NeonizeBackend(Backend):
             raise BridgeError(ErrorCode.ALREADY_LOGGED_IN, "a WhatsApp session is already paired")
         if self._pairing is not None:
             raise BridgeError(ErrorCode.BUSY, "a pairing is already running")
-        stuck = self.stuck_threads()
-        if stuck >= self.max_stuck_threads:
-            _LOGGER.warning(
-                "%d connect threads are blocked by abandoned pairings; restarting the process",
-                stuck,
-            )
-            _flush_logs()
-            self._exit_process(RESTART_EXIT_CODE)
-            raise BridgeError(ErrorCode.BUSY, "the bridge must restart before a new pairing")
 
     def stuck_threads(self) -> int:
         """Connect threads still blocked although their session was stopped."""
@@ -591,6 +659,30 @@ class NeonizeBackend(Backend):
             for s in self._sessions
             if s.stop_sent and s.task is not None and not s.task.done() and s.retire_expired
         )
+
+    def _restart_if_leaking(self) -> bool:
+        """Replace the process when it holds what Go leaked and restarting loses nothing.
+
+        An expired or abandoned QR pairing leaves its Go thread blocked for good (whatsmeow
+        stops feeding the QR channel without closing it, or neonize polls for a device id
+        that never comes), and Go offers no call to resume that client. So instead of
+        collecting blocked threads, the bridge restarts as soon as one is blocked and no
+        pairing runs: the integration has already been told the pairing failed, the
+        supervisor starts a fresh process within seconds, and the next attempt starts clean.
+        A paired session is never restarted for this (one blocked thread at most: nobody
+        pairs while paired).
+        """
+        if self._stopped or self._paired or self._pairing is not None:
+            return False
+        stuck = self.stuck_threads()
+        if not stuck:
+            return False
+        self._end_process(
+            RESTART_EXIT_CODE,
+            "An abandoned WhatsApp pairing left its thread blocked; restarting the bridge "
+            "so the next pairing starts in a fresh process",
+        )
+        return True
 
     def _require(self, *, connected: bool) -> _Session:
         """The live session, or the protocol error explaining why there is none."""
@@ -653,7 +745,27 @@ class NeonizeBackend(Backend):
         session.task.add_done_callback(
             lambda task: self._guarded("connect end", self._on_connect_done, session, task)
         )
+        if mode == "connect":
+            self._arm_watchdog(session)
         return session
+
+    def _arm_watchdog(self, session: _Session) -> None:
+        if session.watchdog is not None:
+            session.watchdog.cancel()
+        session.watchdog = self._spawn(self._watch_connect(session))
+
+    async def _watch_connect(self, session: _Session) -> None:
+        """Restart a paired session that has not connected ``connect_watchdog`` s later."""
+        await self._sleep(self.connect_watchdog)
+        if session.retired or session.connected or self._session is not session:
+            return
+        _LOGGER.warning(
+            "WhatsApp did not connect within %d s; starting the session again",
+            self.connect_watchdog,
+        )
+        self._retire_soon(session)
+        self._emit(Event.DISCONNECTED, {"reason": "connect_timeout"})
+        self._schedule_reconnect()
 
     def _handler(self, session: _Session, name: str) -> Callable[[Any, Any], Awaitable[None]]:
         """A neonize handler that never raises (neonize would swallow it silently)."""
@@ -769,17 +881,29 @@ class NeonizeBackend(Backend):
                 locked = True
         except TimeoutError:
             _LOGGER.warning("An FFI call is still running; stopping the session anyway")
+        session.stop_sent = True
+        # We stop it ourselves: neonize's GC finalizer must not call Stop again later, from an
+        # arbitrary thread and outside the lock.
+        finalizer = getattr(session.client, "_stop_finalizer", None)
+        if finalizer is not None:
+            finalizer.detach()
+        call = asyncio.ensure_future(session.client.stop())
         try:
-            session.stop_sent = True
-            try:
-                await session.client.stop()
-            except Exception:
-                _LOGGER.exception("neonize stop failed")
-            # We stopped it ourselves: neonize's GC finalizer must not call Stop again later,
-            # from an arbitrary thread and outside the lock.
-            finalizer = getattr(session.client, "_stop_finalizer", None)
-            if finalizer is not None:
-                finalizer.detach()
+            async with asyncio.timeout_at(deadline):
+                await asyncio.shield(call)
+        except TimeoutError:
+            # Go's Stop runs Disconnect, which waits for a lock a running dial holds. Nothing
+            # may reach Go alongside it, so the lock stays held until it returns; the process
+            # ends instead of hanging (a fresh one starts from the same stored session).
+            if locked:
+                call.add_done_callback(self._release_ffi_lock)
+                locked = False
+            self._end_process(
+                STOP_EXIT_CODE if self._stopped else RESTART_EXIT_CODE,
+                "WhatsApp's stop did not return in time; ending the process",
+            )
+        except Exception:
+            _LOGGER.exception("neonize stop failed")
         finally:
             if locked:
                 self._ffi_lock.release()
@@ -812,7 +936,8 @@ class NeonizeBackend(Backend):
         self, stopping: asyncio.Future[None], session: _Session, deadline: float
     ) -> None:
         await asyncio.shield(stopping)
-        await self._retire(session, deadline)
+        if not await self._retire(session, deadline):
+            self._restart_if_leaking()
 
     def _detach(self, session: _Session) -> None:
         """Make ``session`` stale: its events are ignored, no FFI call reaches it any more."""
@@ -821,6 +946,8 @@ class NeonizeBackend(Backend):
         session.connected = False
         if session.presence_retry is not None:
             session.presence_retry.cancel()
+        if session.watchdog is not None and session.watchdog is not asyncio.current_task():
+            session.watchdog.cancel()
         if session.first_qr is not None and not session.first_qr.done():
             session.first_qr.set_exception(
                 BridgeError(ErrorCode.NOT_CONNECTED, "the pairing session ended")
@@ -846,6 +973,10 @@ class NeonizeBackend(Backend):
         error = None if task.cancelled() else task.exception()
         if session.retired:
             return
+        lost = _LOST_EVENT_RE.search(_text(error)) if error is not None else None
+        if lost is not None:
+            self._on_lost_event(session, lost.group(1), lost.group(2))
+            return
         if error is not None:
             _LOGGER.warning("WhatsApp connect failed: %s", redact(_text(error)))
         else:
@@ -859,6 +990,38 @@ class NeonizeBackend(Backend):
             self._pairing = None
             self._emit(Event.PAIRING_FAILED, {"reason": "connect_failed"})
 
+    def _on_lost_event(self, session: _Session, message: str, field_name: str) -> None:
+        """Go could not encode an event (a value newer than neonize) and ended the session.
+
+        The event is gone, but its type is known. A ``TemporaryBan`` (an unknown ban code) is a
+        ban of unknown length; any other (a ``ConnectFailure`` or ``LoggedOut`` reason neonize
+        does not know) is a refusal whose cause is unknown. Either way retrying soon is what
+        a ban punishes, so the next attempt waits the longest a ban lasts.
+        """
+        _LOGGER.warning(
+            "WhatsApp sent a %s that this neonize cannot read (%s unknown); waiting %d h "
+            "before reconnecting so as not to prolong a possible ban. Updating neonize may help",
+            message,
+            field_name,
+            UNKNOWN_BAN_SECONDS // 3600,
+        )
+        mode = session.mode
+        self._retire_soon(session)
+        if mode != "connect":
+            if self._pairing is not None:
+                self._pairing = None
+                self._emit(Event.PAIRING_FAILED, {"reason": "connect_failed"})
+            return
+        if message == "TemporaryBan":
+            self._start_ban("unknown", UNKNOWN_BAN_SECONDS)
+        else:
+            self._emit(Event.DISCONNECTED, {"reason": f"connect_failure:unknown_{message.lower()}"})
+        self._schedule_reconnect(float(UNKNOWN_BAN_SECONDS))
+
+    def _start_ban(self, code: str, expires_in: int) -> None:
+        self._ban = {"code": code, "expires_in": expires_in, "expires_at": time.time() + expires_in}
+        self._emit(Event.TEMPORARY_BAN, dict(self._ban))
+
     def _schedule_reconnect(self, delay: float | None = None) -> None:
         if self._stopped or not self._paired:
             return
@@ -871,11 +1034,26 @@ class NeonizeBackend(Backend):
         self._reconnect = asyncio.ensure_future(self._reconnect_after(delay))
 
     async def _reconnect_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
+        await self._sleep(delay)
         if self._stopped or not self._paired or self._session is not None or self._pairing:
             return
+        if self._seq >= self.max_go_sessions:
+            self._end_process(
+                RESTART_EXIT_CODE,
+                f"{self._seq} WhatsApp sessions opened in this process (Go keeps resources of "
+                "each); restarting the bridge instead of opening another",
+            )
+            return
         # Go would silently start a QR session if the stored device vanished meanwhile.
-        if await asyncio.to_thread(read_stored_account, self._db_path) is None:
+        try:
+            stored = await asyncio.to_thread(
+                read_stored_account, self._db_path, self.store_busy_timeout
+            )
+        except StoreUnreadableError as err:
+            _LOGGER.warning("The WhatsApp session store is busy (%s); retrying later", err)
+            self._schedule_reconnect()
+            return
+        if stored is None:
             _LOGGER.warning("The stored WhatsApp session is gone; not reconnecting")
             self._forget_account()
             self._emit(Event.LOGGED_OUT, {"reason": "session_missing", "on_connect": False})
@@ -915,7 +1093,18 @@ class NeonizeBackend(Backend):
         _LOGGER.info("WhatsApp pairing ended: %s", status)
         if session.mode != "connect" and self._session is session:
             self._pairing = None
-            reason = "timeout" if status == "timeout" else status
+            if status.startswith("passkey"):
+                # whatsmeow's passkey step (the account is protected by a passkey): neonize
+                # cannot answer it, so say so rather than "error".
+                _LOGGER.warning(
+                    "WhatsApp asks for this account's passkey, which this bridge cannot "
+                    "provide; remove the passkey on the phone to link this device"
+                )
+                reason = "passkey_required"
+            elif status == "timeout":
+                reason = "timeout"
+            else:
+                reason = status
             self._emit(Event.PAIRING_FAILED, {"reason": reason})
             self._retire_soon(session)
 
@@ -960,6 +1149,8 @@ class NeonizeBackend(Backend):
         self._paired = True
         self._pairing = None
         self._emit(Event.PAIRED, dict(self._account))
+        if not session.connected:
+            self._arm_watchdog(session)  # whatsmeow reconnects after pairing once, silently
 
     async def _on_connected(self, session: _Session, _event: Any) -> None:
         """Authenticated (also after each silent auto-reconnect): announce, re-send available."""
@@ -971,6 +1162,7 @@ class NeonizeBackend(Backend):
             self._pair_succeeded(session, (self._account or {}).get("jid"))
         session.logged_in = True
         session.connected = True
+        session.link_stalled = False
         session.available_sent = False
         self._paired = True
         self._ban = None
@@ -994,10 +1186,26 @@ class NeonizeBackend(Backend):
         self._emit(Event.DISCONNECTED, {"reason": "connection_lost"})
 
     async def _on_keepalive_timeout(self, session: _Session, event: Any) -> None:
-        _LOGGER.debug("WhatsApp keepalive failing (%s errors)", event.ErrorCount)
+        """Pings fail: nothing flows although the socket is open, so the link counts as down.
+
+        whatsmeow only drops the socket (and reconnects, without a Disconnected event) after
+        three minutes of this; until then presence is lost and subscriptions go nowhere.
+        """
+        if session.retired:
+            return
+        _LOGGER.info("WhatsApp keepalive failing (%s errors)", event.ErrorCount)
+        if session.connected:
+            session.connected = False
+            session.link_stalled = True
+            self._emit(Event.DISCONNECTED, {"reason": "keepalive_timeout"})
 
     async def _on_keepalive_restored(self, session: _Session, _event: Any) -> None:
-        _LOGGER.debug("WhatsApp keepalive restored")
+        """Pings answer again on the same socket: no Connected follows, so announce it here
+        (the integration renews every subscription; some may have been lost meanwhile)."""
+        if session.retired or not session.link_stalled:
+            return
+        _LOGGER.info("WhatsApp keepalive restored")
+        await self._on_connected(session, _event)
 
     async def _on_stream_error(self, session: _Session, event: Any) -> None:
         _LOGGER.warning("WhatsApp stream error %s", redact(str(event.Code)))
@@ -1007,6 +1215,7 @@ class NeonizeBackend(Backend):
         if session.retired:
             return
         reason = self._nz.enum_name(event, "Reason")
+        reason = ACCOUNT_BLOCKED_REASONS.get(reason, reason)
         _LOGGER.warning("WhatsApp logged this device out (%s)", reason)
         self._forget_account()
         self._retire_soon(session)
@@ -1023,12 +1232,21 @@ class NeonizeBackend(Backend):
     async def _on_temporary_ban(self, session: _Session, event: Any) -> None:
         if session.retired:
             return
-        expires_in = max(0, int(event.Expire))
+        expires_in = int(event.Expire)
         code = self._nz.enum_name(event, "Code")
-        self._ban = {"code": code, "expires_in": expires_in, "expires_at": time.time() + expires_in}
-        _LOGGER.warning("WhatsApp temporarily banned this session (%s, %d s)", code, expires_in)
+        if expires_in <= 0:
+            # No expiry given: assume the longest rather than retrying every few seconds.
+            _LOGGER.warning(
+                "WhatsApp temporarily banned this session (%s) without saying for how long; "
+                "waiting %d h",
+                code,
+                UNKNOWN_BAN_SECONDS // 3600,
+            )
+            expires_in = UNKNOWN_BAN_SECONDS
+        else:
+            _LOGGER.warning("WhatsApp temporarily banned this session (%s, %d s)", code, expires_in)
         self._retire_soon(session)
-        self._emit(Event.TEMPORARY_BAN, dict(self._ban))
+        self._start_ban(code, expires_in)
         self._schedule_reconnect(max(float(expires_in), self.reconnect_delays[0]))
 
     async def _on_client_outdated(self, session: _Session, _event: Any) -> None:
@@ -1150,7 +1368,7 @@ class NeonizeBackend(Backend):
     async def _presence_retry(self, session: _Session) -> None:
         """Backoff retries of the wanted presence (``OfflineSyncCompleted`` may come first)."""
         for delay in self.presence_retry_delays:
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             if session.retired or self._want_available is None or session.available_sent:
                 return
             if not session.connected:

@@ -51,6 +51,7 @@ __all__ = [
     "new_client",
     "prepare",
     "proxy_settings",
+    "retained",
 ]
 
 EVENTS: dict[str, Any] = {
@@ -70,28 +71,43 @@ EVENTS: dict[str, Any] = {
 }
 """Handler name -> neonize event class; every one is registered before ``connect()``."""
 
-QUIET_LOGGERS: dict[str, int] = {
+GO_LOGGERS: tuple[str, ...] = (
     # Its level is also what connect() passes to Go: NOTSET would ship every Go DEBUG line
     # across the FFI.
-    "neonize.utils.log": logging.WARNING,
-    "whatsmeow": logging.WARNING,  # whatsmeow.Client and whatsmeow.<module> loggers
-    "Whatsmeow": logging.WARNING,  # "Whatsmeow.Database" (capital W)
-    "neonize.utils.ffmpeg": logging.ERROR,  # "ffmpeg not found": media is never used here
-}
+    "neonize.utils.log",
+    "whatsmeow",  # whatsmeow.Client and whatsmeow.<module> loggers
+    "Whatsmeow",  # "Whatsmeow.Database" (capital W)
+)
+
+_LEVEL_SET_HERE: set[str] = set()
+"""Go loggers whose level ``prepare`` chose (and may choose again)."""
+
+_RETAINED: list[Any] = []
+"""Every client built in this process, kept until it ends (see ``new_client``)."""
 
 
-def prepare(loop: Any) -> None:
-    """Point neonize's event dispatch at ``loop`` and quiet the Go loggers.
+def prepare(loop: Any, *, debug: bool = False) -> None:
+    """Point neonize's event dispatch at ``loop`` and set the Go loggers' level.
 
     ``event_global_loop`` is first-wins inside neonize (only the first ``connect()`` sets it);
     a bridge has one loop, but a test runner has one per test, so it is set outright here.
-    Loggers someone configured explicitly (level not NOTSET) are left alone.
+
+    Go filters its own logs with the level of ``neonize.utils.log`` at connect time. With
+    ``debug`` (the bridge runs at DEBUG) Go and the whatsmeow loggers log everything: the
+    privacy-token, post-pairing and authentication messages a real-account problem needs.
+    Otherwise WARNING: whatsmeow's INFO lines carry the account's JID, which must not reach
+    an info-level log. Loggers someone configured explicitly (not NOTSET) are left alone.
     """
     _events.event_global_loop = loop
-    for name, level in QUIET_LOGGERS.items():
+    level = logging.DEBUG if debug else logging.WARNING
+    for name in GO_LOGGERS:
         logger = logging.getLogger(name)
-        if logger.level == logging.NOTSET:
+        if logger.level == logging.NOTSET or name in _LEVEL_SET_HERE:
             logger.setLevel(level)
+            _LEVEL_SET_HERE.add(name)
+    ffmpeg = logging.getLogger("neonize.utils.ffmpeg")  # "ffmpeg not found": media unused
+    if ffmpeg.level == logging.NOTSET:
+        ffmpeg.setLevel(logging.ERROR)
 
 
 class HookedEvent(_events.Event):  # type: ignore[misc]
@@ -146,15 +162,28 @@ def new_client(
     on_device: Callable[[Any], None],
     on_login_status: Callable[[str], None],
 ) -> HookedClient:
-    """A client on the SQLite file ``db_path``; ``device_name`` shows in "Linked devices"."""
+    """A client on the SQLite file ``db_path``; ``device_name`` shows in "Linked devices".
+
+    The client is kept alive for the rest of the process: its ctypes callbacks (QR, login
+    status, events, Go's log) die with it, and a goroutine of a stopped session (a blocked
+    QR emitter, the log writer) may still call one, which would jump into freed memory. The
+    backend bounds how many clients a process builds (``max_go_sessions``).
+    """
     props = _aclient.DeviceProps(os=device_name, platformType=_aclient.DeviceProps.CHROME)
-    return HookedClient(
+    client = HookedClient(
         db_path,
         uuid=uuid,
         props=props,
         on_device=on_device,
         on_login_status=on_login_status,
     )
+    _RETAINED.append(client)
+    return client
+
+
+def retained() -> int:
+    """How many clients this process keeps alive."""
+    return len(_RETAINED)
 
 
 def proxy_settings(proxy: str | None) -> Any:
