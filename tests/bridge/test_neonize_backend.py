@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 from pathlib import Path
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from custom_components.whatsapp_presence.bridge.neonize_backend import (
     CRASH_PRONE_FFI,
     SESSION_FILENAME,
     NeonizeBackend,
+    StoreUnreadableError,
     map_error,
     read_stored_account,
 )
@@ -358,10 +360,8 @@ async def test_temporary_ban_is_reported_and_calls_refused(make: Any) -> None:
     assert (await harness.backend.status())["ban"]["expires_in"] == 3600
 
 
-async def test_failed_first_connect_is_reported_with_real_go(
-    tmp_path: Path, real_go_spy: FfiSpy
-) -> None:
-    """Real Neonize(), stored session, dead proxy: connect fails, nothing crash-prone runs."""
+async def real_go_store(tmp_path: Path) -> Path:
+    """A data folder whose store real Go created, with a device row: a "paired" store."""
     import neonize.aioze.client as nclient
     import neonize.aioze.events as nevents
 
@@ -371,13 +371,31 @@ async def test_failed_first_connect_is_reported_with_real_go(
     # Let real Go create its schema (an unpaired connect through the dead proxy), then add a
     # device row so the next connect is a "stored session" one.
     nevents.event_global_loop = asyncio.get_running_loop()
-    probe = nclient.NewAClient(str(db), uuid=f"schema-{os.getpid()}")
+    probe = nclient.NewAClient(str(db), uuid=f"schema-{os.getpid()}-{id(tmp_path):x}")
     task = await probe.connect(nclient.ProxySettings(proxy_address=DEAD_PROXY))
     with pytest.raises(nclient.NeonizeError):
         await asyncio.wait_for(task, 30)
     await probe.stop()
     probe._stop_finalizer.detach()
     insert_fake_device(db, f"{OWN_PHONE}:7@s.whatsapp.net", "88001:7@lid", "Tester")
+    return data_dir
+
+
+def open_handles(path: Path) -> int:
+    """File descriptors of this process open on ``path``."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                count += 1
+    return count
+
+
+async def test_failed_first_connect_is_reported_with_real_go(
+    tmp_path: Path, real_go_spy: FfiSpy
+) -> None:
+    """Real Neonize(), stored session, dead proxy: connect fails, nothing crash-prone runs."""
+    data_dir = await real_go_store(tmp_path)
     real_go_spy.calls.clear()
 
     harness = Harness(data_dir, real_go_spy, proxy=DEAD_PROXY)
@@ -589,6 +607,440 @@ async def test_logout_unlinks_and_reports_logged_out(make: Any) -> None:
     assert (await harness.backend.status())["paired"] is False
     await asyncio.to_thread(go.stopped.wait, 5)
     assert go.stopped.is_set()
+
+
+# --- what a live connection does -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [(2, "logged_out"), (4, "account_locked"), (5, "account_banned")],
+)
+async def test_locked_and_banned_accounts_are_told_apart(
+    make: Any, reason: int, expected: str
+) -> None:
+    """whatsmeow's 403 and 406 (neonize: MAIN_DEVICE_GONE, UNKNOWN_LOGOUT) are a locked and a
+    banned account, not an unlink: the integration's repair tells the user what to do."""
+    from neonize.aioze.events import LoggedOutEv
+
+    harness = await paired(make)
+    await harness.go_session()
+    await harness.login()
+
+    await inject(harness.client, LoggedOutEv(OnConnect=True, Reason=reason), LOGGED_OUT)
+    assert harness.named("logged_out") == [{"reason": expected, "on_connect": True}]
+    assert (await harness.backend.status())["paired"] is False
+
+
+async def test_a_failing_keepalive_is_a_link_problem_until_restored(make: Any) -> None:
+    from neonize.aioze.events import KeepAliveRestoredEv, KeepAliveTimeoutEv
+
+    harness = await paired(make)
+    spy = harness.spy
+    spy.fakes["SendPresence"] = lambda uuid, value: b""
+    spy.fakes["SubscribePresence"] = lambda uuid, buf, size: b""
+    spy.fakes["GetLIDFromPN"] = lambda uuid, buf, size: empty_jid_answer()
+    await harness.go_session()
+    await harness.login()
+    await harness.backend.set_available(True)
+    client = harness.client
+
+    await inject(client, KeepAliveRestoredEv(), KEEPALIVE_RESTORED)  # nothing was wrong
+    assert len(harness.named("connected")) == 1
+    for count in (1, 2):
+        event = KeepAliveTimeoutEv(ErrorCount=count, LastSuccess=int(time.time()) - 30)
+        await inject(client, event, KEEPALIVE_TIMEOUT)
+    assert harness.named("disconnected") == [{"reason": "keepalive_timeout"}]  # once
+    assert (await harness.backend.status())["connected"] is False
+    with pytest.raises(BridgeError) as err:
+        await harness.backend.subscribe_presence("15550100002@s.whatsapp.net")
+    assert err.value.code == ErrorCode.NOT_CONNECTED
+    assert spy.count("SubscribePresence") == 0
+
+    # The same socket works again: whatsmeow sends no Connected, the backend announces it.
+    await inject(client, KeepAliveRestoredEv(), KEEPALIVE_RESTORED)
+    assert len(harness.named("connected")) == 2
+    assert spy.count("SendPresence") == 2  # available re-sent
+    assert (await harness.backend.status())["connected"] is True
+    await harness.backend.subscribe_presence("15550100002@s.whatsapp.net")
+    assert spy.count("SubscribePresence") == 1
+
+
+async def test_a_session_that_never_connects_is_started_again(make: Any) -> None:
+    harness = await paired(make)
+    first = await harness.go_session()
+    await inject(harness.client, device_event(OWN_PHONE, "88001"), DEVICE)  # no Connected
+    assert harness.sleep.pending() == [60.0]
+
+    await harness.sleep.fire(60.0)
+    assert harness.named("disconnected") == [{"reason": "connect_timeout"}]
+    await asyncio.to_thread(first.stopped.wait, 5)
+    assert first.stopped.is_set()
+    assert harness.sleep.pending() == [3600.0]  # the reconnect backoff
+    await harness.sleep.fire(3600.0)
+    second = await harness.go_session()
+    assert second.uuid != first.uuid
+    await harness.login()
+    await harness.sleep.fire(60.0)  # this one connected in time: the watchdog lets it be
+    assert len(harness.named("disconnected")) == 1
+    assert (await harness.backend.status())["connected"] is True
+
+
+async def test_a_pairing_whose_reconnect_fails_is_started_again(make: Any) -> None:
+    """whatsmeow reconnects once after pairing and only logs a failure: the watchdog acts."""
+    from neonize.aioze.events import PairStatusEv
+
+    harness = make()
+    await harness.backend.start()
+    await harness.backend.pair_qr()
+    go = await harness.go_session()
+    await run_in_go_thread(send_qr, go, "2@code")
+    await run_in_go_thread(send_login_status, go, "success")
+    await inject(harness.client, device_event(OWN_PHONE, "88001"), DEVICE)
+    await inject(harness.client, PairStatusEv(ID=jid(OWN_PHONE), Status=2), PAIR_STATUS)
+    assert len(harness.named("paired")) == 1
+    write_minimal_store(harness.data_dir / SESSION_FILENAME, f"{OWN_PHONE}:7@s.whatsapp.net")
+
+    await harness.sleep.fire(60.0)
+    assert harness.named("disconnected") == [{"reason": "connect_timeout"}]
+    await asyncio.to_thread(go.stopped.wait, 5)
+    await harness.sleep.fire(3600.0)
+    await harness.go_session()
+    await harness.login()
+    assert harness.named("connected") == [{"jid": OWN_JID, "phone": OWN_PHONE}]
+    assert (await harness.backend.status())["paired"] is True
+
+
+async def test_a_hanging_go_stop_ends_the_process(make: Any) -> None:
+    """Go's Stop waits for a lock a dial holds: stop() is bounded, then ends the process."""
+    import threading
+
+    harness = await paired(make, stop_timeout=0.5)
+    await harness.go_session()
+    await harness.login()
+    hang = threading.Event()
+    harness.spy.fakes["Stop"] = lambda uuid: hang.wait(60) and b""
+    try:
+        with pytest.raises(ProcessExitError) as exited:
+            await harness.backend.stop()
+        assert exited.value.code == 0
+    finally:
+        hang.set()
+
+
+async def test_a_hanging_go_stop_of_a_retired_session_restarts_the_process(
+    make: Any,
+) -> None:
+    import threading
+
+    from neonize.aioze.events import StreamReplacedEv
+
+    harness = await paired(make, stop_timeout=0.5)
+    await harness.go_session()
+    await harness.login()
+    hang = threading.Event()
+    harness.spy.fakes["Stop"] = lambda uuid: hang.wait(60) and b""
+    try:
+        await inject(harness.client, StreamReplacedEv(), STREAM_REPLACED)
+        await asyncio.wait(list(harness.backend._stopping), timeout=10)
+        assert harness.exits == [75]
+    finally:
+        hang.set()
+
+
+@pytest.mark.parametrize(
+    ("field", "event", "data"),
+    [
+        (
+            "ConnectFailure.Reason",
+            "disconnected",
+            {"reason": "connect_failure:unknown_connectfailure"},
+        ),
+        ("LoggedOut.Reason", "disconnected", {"reason": "connect_failure:unknown_loggedout"}),
+        (
+            "TemporaryBan.Code",
+            "temporary_ban",
+            {"code": "unknown", "expires_in": 86400},
+        ),
+    ],
+)
+async def test_an_event_go_cannot_encode_backs_off_a_day(
+    make: Any, field: str, event: str, data: dict[str, Any]
+) -> None:
+    """Stand-in: with a value its encoder does not know, Go's event pump ends ``Neonize()``
+    with protobuf's error (this exact text, either of its prefixes); making real Go do it
+    needs a WhatsApp server sending such a value."""
+    harness: Harness = make()
+    harness.spy.connect_errors.append(
+        f"proto:\u00a0required field neonize.{field} not set".encode()
+    )
+    harness.data_dir.mkdir(mode=0o700)
+    write_minimal_store(harness.data_dir / SESSION_FILENAME, f"{OWN_PHONE}:7@s.whatsapp.net")
+    await harness.backend.start()
+    first = harness.backend._session
+    assert first is not None
+    assert first.task is not None
+    await asyncio.wait({first.task}, timeout=10)
+    await asyncio.sleep(0)
+
+    [emitted] = harness.named(event)
+    assert {key: emitted[key] for key in data} == data
+    assert harness.sleep.pending() == [86400.0]  # not the usual 5 s backoff
+    assert harness.named("connected") == []
+    if event == "temporary_ban":
+        with pytest.raises(BridgeError) as err:
+            await harness.backend.contacts()
+        assert err.value.code == ErrorCode.TEMPORARILY_BANNED
+
+
+async def test_a_ban_without_expiry_waits_a_day(make: Any) -> None:
+    from neonize.aioze.events import TemporaryBanEv
+
+    harness = await paired(make)
+    await harness.go_session()
+    await harness.login()
+
+    await inject(harness.client, TemporaryBanEv(Code=1, Expire=0), TEMP_BAN)
+    [ban] = harness.named("temporary_ban")
+    assert ban["code"] == "send_to_too_many_people"
+    assert ban["expires_in"] == 86400
+    assert harness.sleep.pending() == [86400.0]
+
+
+@pytest.mark.parametrize(
+    ("reason", "name"), [(1, "generic"), (8, "internal_server_error"), (10, "service_unavailable")]
+)
+async def test_connect_failure_reports_its_reason_and_backs_off(
+    make: Any, reason: int, name: str
+) -> None:
+    from neonize.aioze.events import ConnectFailureEv
+
+    harness = await paired(make)
+    go = await harness.go_session()
+    await harness.login()
+
+    await inject(harness.client, ConnectFailureEv(Reason=reason, Message="x"), CONNECT_FAILURE)
+    assert harness.named("disconnected") == [{"reason": f"connect_failure:{name}"}]
+    assert (await harness.backend.status())["connected"] is False
+    await asyncio.to_thread(go.stopped.wait, 5)
+    assert go.stopped.is_set()
+    assert harness.sleep.pending() == [3600.0]
+    await harness.sleep.fire(3600.0)
+    assert (await harness.go_session()).uuid != go.uuid  # a fresh client
+    assert harness.spy.count("Neonize") == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "event"), [(STREAM_REPLACED, "stream_replaced"), (CLIENT_OUTDATED, "client_outdated")]
+)
+async def test_final_refusals_stop_without_reconnecting(make: Any, code: int, event: str) -> None:
+    """Another connection took the keys over, or WhatsApp refuses the library: no retry."""
+    from neonize.aioze.events import ClientOutdatedEv, StreamReplacedEv
+
+    harness = await paired(make)
+    go = await harness.go_session()
+    await harness.login()
+    message = StreamReplacedEv() if code == STREAM_REPLACED else ClientOutdatedEv()
+
+    await inject(harness.client, message, code)
+    assert harness.named(event) == [{}]
+    await asyncio.to_thread(go.stopped.wait, 5)
+    assert go.stopped.is_set()
+    status = await harness.backend.status()
+    assert status["connected"] is False
+    assert status["paired"] is True  # the session is kept: a reload may take it back
+    assert harness.sleep.pending() == []  # no reconnect scheduled
+    assert harness.spy.count("Neonize") == 1
+
+
+async def test_a_stream_error_is_logged_and_the_session_kept(
+    make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from neonize.aioze.events import StreamErrorEv
+
+    harness = await paired(make)
+    go = await harness.go_session()
+    await harness.login()
+
+    await inject(harness.client, StreamErrorEv(Code="4915112345678 conflict"), STREAM_ERROR)
+    assert "WhatsApp stream error" in caplog.text
+    assert "4915112345678" not in caplog.text  # redacted
+    assert [name for name, _ in harness.events] == ["connected"]
+    assert not go.stopped.is_set()
+    assert (await harness.backend.status())["connected"] is True
+
+
+async def test_a_busy_store_is_retried_not_read_as_unpaired(make: Any) -> None:
+    """A locked database must never mean "never paired" (that would forget the account)."""
+    harness: Harness = make()
+    harness.backend.store_busy_timeout = 0.0
+    harness.data_dir.mkdir(mode=0o700)
+    db = harness.data_dir / SESSION_FILENAME
+    write_minimal_store(db, f"{OWN_PHONE}:7@s.whatsapp.net")
+    holder = sqlite3.connect(db)
+    holder.execute("BEGIN EXCLUSIVE")  # what a Go write in progress looks like to a reader
+    try:
+        with pytest.raises(StoreUnreadableError):
+            read_stored_account(db, busy_timeout=0.0)
+        starting = asyncio.ensure_future(harness.backend.start())
+        for _ in range(100):
+            if harness.sleep.pending():
+                break
+            await asyncio.to_thread(time.sleep, 0)  # let the reading thread run
+        assert harness.sleep.pending() == [0.5]
+        await harness.sleep.fire(0.5)
+        assert harness.sleep.pending() == [1.0]  # still locked: retried again
+    finally:
+        holder.rollback()
+        holder.close()
+    await harness.sleep.fire(1.0)
+    await asyncio.wait_for(starting, 10)
+    assert harness.named("logged_out") == []
+    assert (await harness.backend.status())["paired"] is True
+    await harness.go_session()  # and it connects
+
+
+async def test_a_store_locked_for_good_fails_the_start(make: Any) -> None:
+    harness: Harness = make()
+    harness.backend.store_busy_timeout = 0.0
+    harness.backend.store_retry_delays = (0.5,)
+    harness.data_dir.mkdir(mode=0o700)
+    db = harness.data_dir / SESSION_FILENAME
+    write_minimal_store(db, f"{OWN_PHONE}:7@s.whatsapp.net")
+    holder = sqlite3.connect(db)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        starting = asyncio.ensure_future(harness.backend.start())
+        for _ in range(100):
+            if harness.sleep.pending():
+                break
+            await asyncio.to_thread(time.sleep, 0)
+        await harness.sleep.fire(0.5)
+        with pytest.raises(BridgeError) as err:
+            await asyncio.wait_for(starting, 10)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert err.value.code == ErrorCode.INTERNAL
+    assert harness.spy.names() == []
+    assert harness.events == []
+
+
+def test_only_a_missing_or_empty_device_table_means_unpaired(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE whatsmeow_version (version INTEGER)")
+    conn.close()
+    assert read_stored_account(db) is None  # Go's schema is not there yet
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE whatsmeow_device (jid TEXT PRIMARY KEY, push_name TEXT)")
+    conn.close()
+    assert read_stored_account(db) is None  # empty table
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"this is not a database, but it is not empty either" * 100)
+    with pytest.raises(StoreUnreadableError):
+        read_stored_account(damaged)
+
+
+@pytest.mark.parametrize("error", ["runtime", "unsupported", "import"])
+async def test_neonize_that_cannot_load_is_unsupported(
+    make: Any, monkeypatch: pytest.MonkeyPatch, error: str
+) -> None:
+    from neonize.download import UnsupportedPlatform
+
+    from custom_components.whatsapp_presence.bridge import neonize_backend
+
+    raised = {
+        "runtime": RuntimeError("no neonize library for this platform"),
+        "unsupported": UnsupportedPlatform("linux-armv7"),
+        "import": ImportError("libmagic not found"),
+    }[error]
+
+    def fail() -> Any:
+        raise raised
+
+    monkeypatch.setattr(neonize_backend, "_load_neonize", fail)
+    harness = make()
+    with pytest.raises(BridgeError) as err:
+        await harness.backend.start()
+    assert err.value.code == ErrorCode.UNSUPPORTED
+
+
+async def test_debug_logging_reaches_go(make: Any) -> None:
+    """At DEBUG, Go's own messages (privacy token, post-pairing, auth) reach the log."""
+    from custom_components.whatsapp_presence.bridge import neonize_backend
+
+    backend_logger = logging.getLogger(neonize_backend.__name__)
+    level = backend_logger.level
+    backend_logger.setLevel(logging.DEBUG)
+    try:
+        harness = await paired(make)
+        go = await harness.go_session()
+    finally:
+        backend_logger.setLevel(level)
+    assert go.log_level == b"DEBUG"
+    assert logging.getLogger("whatsmeow").level == logging.DEBUG
+    assert logging.getLogger("Whatsmeow").level == logging.DEBUG
+
+
+async def test_clients_of_stopped_sessions_stay_alive(make: Any) -> None:
+    """A goroutine of a stopped session may still call one of its ctypes callbacks."""
+    import gc
+    import weakref
+
+    from neonize.aioze.events import LoggedOutEv
+
+    harness = await paired(make)
+    go = await harness.go_session()
+    await harness.login()
+    client = weakref.ref(harness.client)
+    await inject(harness.client, LoggedOutEv(OnConnect=False, Reason=2), LOGGED_OUT)
+    await asyncio.to_thread(go.stopped.wait, 5)
+    await asyncio.wait(list(harness.backend._background), timeout=10)
+    await harness.backend.pair_qr()  # a new session: the old one leaves the backend's list
+    assert all(s.client is not client() for s in harness.backend._sessions)
+    harness.spy.sessions.remove(go)  # the stand-in's own references to the callbacks
+    harness.spy.calls.clear()
+    del go
+    gc.collect()
+
+    kept = client()
+    assert kept is not None
+    qr_cb, login_cb, event_cb = kept._connect_refs[:3]
+    assert all(callable(cb) for cb in (qr_cb, login_cb, event_cb))
+
+
+async def test_reconnects_past_the_session_budget_restart_the_process(
+    tmp_path: Path, real_go_spy: FfiSpy
+) -> None:
+    """Real Go: every Neonize() keeps the store open once more (an SQLite pool Go never
+    closes); past ``max_go_sessions`` the backend restarts instead of opening another."""
+    data_dir = await real_go_store(tmp_path)
+    real_go_spy.calls.clear()
+    db = data_dir / SESSION_FILENAME
+    harness = Harness(data_dir, real_go_spy, proxy=DEAD_PROXY)
+    harness.backend.reconnect_delays = (3600.0,)
+    harness.backend.max_go_sessions = 3
+    handles = [open_handles(db)]
+    try:
+        await harness.backend.start()
+        for attempt in range(1, 4):
+            for _ in range(3000):  # the real connect fails within milliseconds
+                if harness.sleep.pending() == [3600.0]:
+                    break
+                await asyncio.to_thread(time.sleep, 0.001)
+            while harness.backend._stopping:
+                await asyncio.wait(list(harness.backend._stopping))
+            handles.append(open_handles(db))
+            assert harness.named("disconnected") == [{"reason": "connect_failed"}] * attempt
+            assert harness.sleep.pending() == [3600.0], attempt
+            await harness.sleep.fire(3600.0)
+        assert harness.exits == [75]
+        assert real_go_spy.count("Neonize") == 3
+        assert harness.backend._session is None
+    finally:
+        await harness.backend.stop()
+    assert handles[1] < handles[2] < handles[3]  # the leak the budget exists for
 
 
 # --- presence -------------------------------------------------------------------------------
