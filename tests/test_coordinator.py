@@ -107,6 +107,45 @@ async def test_logout_starts_reauth(
     assert coordinator.connection_state == "logged_out"
 
 
+@pytest.mark.parametrize("reason", ["account_locked", "account_banned"])
+async def test_locked_or_banned_account_raises_a_repair(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    issue_registry: ir.IssueRegistry,
+    reason: str,
+) -> None:
+    """Not a plain unlink: the repair says what happened and what to do before re-linking."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await sim_bridge.command("sim.logout", reason=reason, on_connect=True)
+    await until(hass, lambda: coordinator.status.logged_out)
+    issue = issue_registry.async_get_issue(DOMAIN, f"{reason}_{entry.entry_id}")
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert issue.translation_key == reason
+    other = "account_banned" if reason == "account_locked" else "account_locked"
+    assert issue_registry.async_get_issue(DOMAIN, f"{other}_{entry.entry_id}") is None
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+
+async def test_plain_logout_raises_no_account_repair(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    entry = init_integration
+    await sim_bridge.command("sim.logout")
+    await until(hass, lambda: entry.runtime_data.status.logged_out)
+    assert [
+        issue_id
+        for (domain, issue_id) in issue_registry.issues
+        if domain == DOMAIN and issue_id.startswith("account_")
+    ] == []
+
+
 async def test_temporary_ban_raises_a_repair_until_lifted(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,

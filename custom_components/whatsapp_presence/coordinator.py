@@ -57,6 +57,8 @@ type WhatsAppConfigEntry = ConfigEntry[WhatsAppCoordinator]
 RECENT_EVENTS = 50
 RATE_LIMITED_FOR = timedelta(hours=1)
 SLOWER_PRESET = {"small": "medium", "medium": "large", "large": "mission_critical"}
+ACCOUNT_BLOCKED = ("account_locked", "account_banned")
+"""``logged_out`` reasons that need the user to act on the phone before linking again."""
 """The preset a temporary ban steps down to (mission critical and custom stay as they are)."""
 SILENCE_CHECK_INTERVAL = timedelta(hours=1)
 
@@ -395,6 +397,9 @@ class WhatsAppCoordinator:
         elif name == "logged_out":
             self.status.logged_out = True
             self._set_whatsapp_connected(False)
+            if payload.get("reason") in ACCOUNT_BLOCKED:
+                # Locked or banned: linking again only works once that is resolved.
+                self._raise_issue(str(payload["reason"]), ir.IssueSeverity.ERROR)
             self.entry.async_start_reauth(self.hass)
         elif name == "temporary_ban":
             self._on_temporary_ban(payload)
@@ -415,6 +420,8 @@ class WhatsAppCoordinator:
             self.status.banned_until = None
             self._clear_issue("temporary_ban")
         self._clear_issue("stream_replaced")
+        for kind in ACCOUNT_BLOCKED:
+            self._clear_issue(kind)
         if self.entry.options.get(CONF_MARK_ONLINE, DEFAULT_MARK_ONLINE) and self.client:
             try:
                 await self.client.set_available(True)

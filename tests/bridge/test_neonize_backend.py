@@ -1286,6 +1286,103 @@ async def test_group_participants_prefer_phone_numbers(make: Any) -> None:
     ]
 
 
+async def test_joined_groups_are_mapped(make: Any) -> None:
+    from neonize.proto.Neonize_pb2 import (
+        GetJoinedGroupsReturnFunction,
+        GroupInfo,
+        GroupName,
+        GroupParticipant,
+    )
+
+    harness = await paired(make)
+    harness.spy.fakes["GetJoinedGroups"] = lambda uuid: answer(
+        GetJoinedGroupsReturnFunction(
+            Group=[
+                GroupInfo(
+                    JID=jid("120363001", "g.us"),
+                    GroupName=GroupName(Name="Family"),
+                    Participants=[
+                        GroupParticipant(JID=jid("15550100011")),
+                        GroupParticipant(JID=jid("88012", "lid")),
+                        GroupParticipant(JID=jid("15550100013")),
+                    ],
+                ),
+                GroupInfo(JID=jid("120363002", "g.us"), GroupName=GroupName(Name="")),
+                GroupInfo(JID=jid("", "")),  # an empty JID: skipped
+            ]
+        )
+    )
+    await harness.go_session()
+    with pytest.raises(BridgeError) as err:
+        await harness.backend.groups()  # not connected yet: Go is not asked
+    assert err.value.code == ErrorCode.NOT_CONNECTED
+    assert harness.spy.count("GetJoinedGroups") == 0
+    await harness.login()
+
+    assert await harness.backend.groups() == [
+        {"jid": "120363001@g.us", "name": "Family", "participants": 3},
+        {"jid": "120363002@g.us", "name": "", "participants": 0},
+    ]
+
+
+async def test_resolve_maps_an_lid_answer_to_the_phone_jid(make: Any) -> None:
+    """whatsmeow asks for LID addressing: a number can come back as ``…@lid``."""
+    from neonize.proto.Neonize_pb2 import IsOnWhatsAppResponse, IsOnWhatsAppReturnFunction
+
+    harness = await paired(make)
+    spy = harness.spy
+    spy.fakes["IsOnWhatsApp"] = lambda uuid, buf, size: answer(
+        IsOnWhatsAppReturnFunction(
+            IsOnWhatsAppResponse=[
+                IsOnWhatsAppResponse(Query="+15550100014", JID=jid("88014", "lid"), IsIn=True),
+                IsOnWhatsAppResponse(Query="+15550100015", JID=jid("88015", "lid"), IsIn=True),
+            ]
+        )
+    )
+    mapping = {"88014": "15550100014"}
+
+    def pn_from_lid(uuid: bytes, buf: bytes, size: int) -> bytes:
+        from neonize.proto.Neonize_pb2 import JID
+
+        user = mapping.get(JID.FromString(buf[:size]).User)
+        return pn_answer(user) if user else empty_jid_answer()
+
+    spy.fakes["GetPNFromLID"] = pn_from_lid
+    await harness.go_session()
+    await harness.login(lid_user=None)
+
+    assert await harness.backend.resolve(["+15550100014", "+15550100015"]) == [
+        {"query": "+15550100014", "on_whatsapp": True, "jid": "15550100014@s.whatsapp.net"},
+        # No mapping stored yet: the number asked for is the phone JID.
+        {"query": "+15550100015", "on_whatsapp": True, "jid": "15550100015@s.whatsapp.net"},
+    ]
+    await inject(
+        harness.client, presence_event("88014", "lid", unavailable=False, last_seen=0), PRESENCE
+    )
+    assert harness.named("presence")[0]["jid"] == "15550100014@s.whatsapp.net"
+    assert spy.count("GetPNFromLID") == 2  # the first mapping was cached for presence
+
+
+async def test_a_failed_pair_status_ends_the_pairing(make: Any) -> None:
+    from neonize.aioze.events import PairStatusEv
+
+    harness = make()
+    await harness.backend.start()
+    await harness.backend.pair_qr()
+    go = await harness.go_session()
+    await run_in_go_thread(send_qr, go, "2@code")
+
+    event = PairStatusEv(ID=jid(OWN_PHONE), Status=1, Error="pairing 4915112345678 rejected")
+    await inject(harness.client, event, PAIR_STATUS)
+    assert harness.named("pairing_failed") == [{"reason": "error"}]
+    assert harness.named("paired") == []
+    status = await harness.backend.status()
+    assert status["pairing"] is None
+    assert status["paired"] is False
+    await asyncio.to_thread(go.stopped.wait, 5)
+    assert go.stopped.is_set()
+
+
 @pytest.mark.parametrize(
     ("message", "code"),
     [
