@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -18,9 +20,11 @@ from custom_components.whatsapp_presence.const import (
     CONF_PHONE,
     CONF_PRIORITY,
     DOMAIN,
+    MODE_LOCAL,
     SUBENTRY_CONTACT,
     SUBENTRY_GROUP,
 )
+from custom_components.whatsapp_presence.coordinator import bridge_args
 from custom_components.whatsapp_presence.manager import ContactState
 
 from .conftest import simulator_config
@@ -388,3 +392,12 @@ async def test_last_seen_never_goes_back(
     assert newest is not None
     await offline_since(1_780_000_000)
     assert presence.last_seen == newest
+
+
+def test_debug_logging_runs_the_bridge_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    """Debug logging for the integration reaches the bridge and WhatsApp's own library."""
+    package = "custom_components.whatsapp_presence"
+    with caplog.at_level(logging.DEBUG, logger=package):
+        assert bridge_args(MODE_LOCAL, Path("/data"))[-2:] == ["--log-level", "DEBUG"]
+    with caplog.at_level(logging.INFO, logger=package):
+        assert "--log-level" not in bridge_args(MODE_LOCAL, Path("/data"))

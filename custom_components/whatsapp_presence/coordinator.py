@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +112,17 @@ SIMULATOR_ARGS = (
 
 
 def bridge_args(mode: str, data_dir: Path) -> list[str]:
-    """Command line of a child bridge for this entry's mode."""
+    """Command line of a child bridge for this entry's mode.
+
+    With this integration's logger at debug, the bridge (and WhatsApp's own library in it)
+    logs at debug too: what a problem on a real account needs.
+    """
     if mode == MODE_SIMULATOR:
         return ["--backend", "simulator", "--data-dir", str(data_dir), *SIMULATOR_ARGS]
-    return ["--backend", "neonize", "--data-dir", str(data_dir)]
+    args = ["--backend", "neonize", "--data-dir", str(data_dir)]
+    if LOGGER.isEnabledFor(logging.DEBUG):
+        args += ["--log-level", "DEBUG"]
+    return args
 
 
 def session_dir(hass: HomeAssistant, session_id: str) -> Path:
