@@ -1148,6 +1148,7 @@ class NeonizeBackend(Backend):
         self._account = {"jid": phone_to_jid(phone), "phone": phone, "push_name": push_name}
         self._paired = True
         self._pairing = None
+        _LOGGER.info("WhatsApp pairing succeeded; waiting for the connection")
         self._emit(Event.PAIRED, dict(self._account))
         if not session.connected:
             self._arm_watchdog(session)  # whatsmeow reconnects after pairing once, silently
@@ -1167,6 +1168,7 @@ class NeonizeBackend(Backend):
         self._paired = True
         self._ban = None
         self._reconnect_attempt = 0
+        _LOGGER.info("WhatsApp connected")
         account = self._account or {}
         self._emit(Event.CONNECTED, {"jid": account.get("jid"), "phone": account.get("phone")})
         if self._want_available:
@@ -1183,6 +1185,7 @@ class NeonizeBackend(Backend):
         if session.retired:
             return
         session.connected = False
+        _LOGGER.info("WhatsApp disconnected; whatsmeow reconnects by itself")
         self._emit(Event.DISCONNECTED, {"reason": "connection_lost"})
 
     async def _on_keepalive_timeout(self, session: _Session, event: Any) -> None:
