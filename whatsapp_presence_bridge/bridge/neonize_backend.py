@@ -888,8 +888,10 @@ class NeonizeBackend(Backend):
         if finalizer is not None:
             finalizer.detach()
         call = asyncio.ensure_future(session.client.stop())
+        # Stop gets the rest of the budget, and at least a second whatever the wait took.
+        stop_by = max(deadline, asyncio.get_running_loop().time() + 1.0)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(stop_by):
                 await asyncio.shield(call)
         except TimeoutError:
             # Go's Stop runs Disconnect, which waits for a lock a running dial holds. Nothing
@@ -898,6 +900,8 @@ class NeonizeBackend(Backend):
             if locked:
                 call.add_done_callback(self._release_ffi_lock)
                 locked = False
+            else:
+                call.add_done_callback(lambda task: task.cancelled() or task.exception())
             self._end_process(
                 STOP_EXIT_CODE if self._stopped else RESTART_EXIT_CODE,
                 "WhatsApp's stop did not return in time; ending the process",
@@ -1148,6 +1152,7 @@ class NeonizeBackend(Backend):
         self._account = {"jid": phone_to_jid(phone), "phone": phone, "push_name": push_name}
         self._paired = True
         self._pairing = None
+        _LOGGER.info("WhatsApp pairing succeeded; waiting for the connection")
         self._emit(Event.PAIRED, dict(self._account))
         if not session.connected:
             self._arm_watchdog(session)  # whatsmeow reconnects after pairing once, silently
@@ -1167,6 +1172,7 @@ class NeonizeBackend(Backend):
         self._paired = True
         self._ban = None
         self._reconnect_attempt = 0
+        _LOGGER.info("WhatsApp connected")
         account = self._account or {}
         self._emit(Event.CONNECTED, {"jid": account.get("jid"), "phone": account.get("phone")})
         if self._want_available:
@@ -1183,6 +1189,7 @@ class NeonizeBackend(Backend):
         if session.retired:
             return
         session.connected = False
+        _LOGGER.info("WhatsApp disconnected; whatsmeow reconnects by itself")
         self._emit(Event.DISCONNECTED, {"reason": "connection_lost"})
 
     async def _on_keepalive_timeout(self, session: _Session, event: Any) -> None:

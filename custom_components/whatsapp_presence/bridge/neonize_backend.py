@@ -888,8 +888,10 @@ class NeonizeBackend(Backend):
         if finalizer is not None:
             finalizer.detach()
         call = asyncio.ensure_future(session.client.stop())
+        # Stop gets the rest of the budget, and at least a second whatever the wait took.
+        stop_by = max(deadline, asyncio.get_running_loop().time() + 1.0)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(stop_by):
                 await asyncio.shield(call)
         except TimeoutError:
             # Go's Stop runs Disconnect, which waits for a lock a running dial holds. Nothing
@@ -898,6 +900,8 @@ class NeonizeBackend(Backend):
             if locked:
                 call.add_done_callback(self._release_ffi_lock)
                 locked = False
+            else:
+                call.add_done_callback(lambda task: task.cancelled() or task.exception())
             self._end_process(
                 STOP_EXIT_CODE if self._stopped else RESTART_EXIT_CODE,
                 "WhatsApp's stop did not return in time; ending the process",
