@@ -643,6 +643,7 @@ class WhatsAppCoordinator:
         )
         silent = (
             self.connected
+            and self.presence_enabled  # switched off, silence is what was asked for
             and stats.active > 0
             and since is not None
             and utc_now() - since >= SILENCE_REPAIR_AFTER
