@@ -17,6 +17,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.whatsapp_presence.availability import in_window
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorConfig
 from custom_components.whatsapp_presence.const import DOMAIN
 
@@ -273,3 +274,21 @@ async def test_sampling_marks_presence_as_sampled(
     )
     await until(hass, lambda: sim_bridge.backend.stats()["available"] is True)
     assert hass.states.get(entity).attributes["sampled"] is False
+
+
+@pytest.mark.parametrize(
+    ("now", "start", "end", "inside"),
+    [
+        ("12:00", "08:00", "22:00", True),
+        ("22:00", "08:00", "22:00", False),  # the end is excluded
+        ("07:59", "08:00", "22:00", False),
+        ("23:30", "22:00", "06:00", True),  # across midnight
+        ("05:59", "22:00", "06:00", True),
+        ("12:00", "22:00", "06:00", False),
+    ],
+)
+def test_time_window(now: str, start: str, end: str, inside: bool) -> None:
+    """A window is [start, end), and may span midnight."""
+    times = [dt_util.parse_time(value) for value in (now, start, end)]
+    assert None not in times
+    assert in_window(*times) is inside  # type: ignore[arg-type]
