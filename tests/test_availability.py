@@ -6,6 +6,7 @@ simulated WhatsApp delivers nothing, so whatever the entities show comes from th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,13 @@ async def switch(hass: HomeAssistant, on: bool) -> None:
     await hass.services.async_call(
         "switch", "turn_on" if on else "turn_off", {"entity_id": SWITCH}, blocking=True
     )
+
+
+def attributes(hass: HomeAssistant, entity_id: str) -> Mapping[str, Any]:
+    """The attributes of an entity that must exist."""
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.attributes
 
 
 def calls(sim_bridge: SimBridge) -> int:
@@ -186,7 +194,7 @@ async def test_schedule_helper_drives_the_switch(
     )
     await until(hass, lambda: sim_bridge.backend.stats()["available"] is False)
     assert state_of(hass, SWITCH) == STATE_OFF
-    assert hass.states.get(SWITCH).attributes["mode"] == "schedule"
+    assert attributes(hass, SWITCH)["mode"] == "schedule"
     hass.states.async_set("schedule.evenings", STATE_ON)
     await until(hass, lambda: sim_bridge.backend.stats()["available"] is True)
     await known(hass, freezer, entry)
@@ -254,7 +262,7 @@ async def test_sampling_marks_presence_as_sampled(
     assert state_of(hass, SWITCH) == STATE_ON  # a sample starts at once
     first = next(iter(coordinator.tracked))
     entity = online_entity(entity_registry, entry, first)
-    assert hass.states.get(entity).attributes["sampled"] is True
+    assert attributes(hass, entity)["sampled"] is True
     await sim_bridge.command("sim.set_presence", jid=first, online=True)
     await until(hass, lambda: coordinator.presence[first].online is True)
     assert coordinator.presence[first].last_seen_source == "sampled"
@@ -273,7 +281,7 @@ async def test_sampling_marks_presence_as_sampled(
         entry, options={**entry.options, "availability": "always"}
     )
     await until(hass, lambda: sim_bridge.backend.stats()["available"] is True)
-    assert hass.states.get(entity).attributes["sampled"] is False
+    assert attributes(hass, entity)["sampled"] is False
 
 
 @pytest.mark.parametrize(
