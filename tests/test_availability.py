@@ -228,12 +228,16 @@ async def test_time_window_drives_the_switch(
         },
     )
     await until(hass, lambda: sim_bridge.backend.stats()["available"] is False)
-    await tick(hass, freezer, 119)
+    # The window's edges are whole seconds, now is not, and async_fire_time_changed fires up
+    # to 0.5 s ahead: a margin of 1.5 s either side of each edge.
+    await tick(hass, freezer, 118)
     assert state_of(hass, SWITCH) == STATE_OFF
-    await tick(hass, freezer, 2)
+    await tick(hass, freezer, 3)
     assert state_of(hass, SWITCH) == STATE_ON
     assert sim_bridge.backend.stats()["available"] is True
-    await tick(hass, freezer, 120)
+    await tick(hass, freezer, 117)
+    assert state_of(hass, SWITCH) == STATE_ON
+    await tick(hass, freezer, 3)
     assert state_of(hass, SWITCH) == STATE_OFF
     assert sim_bridge.backend.stats()["available"] is False
 
