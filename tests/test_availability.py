@@ -6,6 +6,7 @@ simulated WhatsApp delivers nothing, so whatever the entities show comes from th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -98,6 +99,26 @@ async def test_switch_off_makes_contacts_unknown_and_spends_nothing(
     assert calls(sim_bridge) == spent + 3  # the default model resends nothing: all renewed
     assert STATE_UNKNOWN not in contact_states(hass, entity_registry, entry)
     assert entry.runtime_data.presence[first].online is False
+
+
+@pytest.mark.parametrize("last", [True, False])
+async def test_quick_toggles_end_in_the_last_state(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+    last: bool,
+) -> None:
+    """Toggles overtaking each other on the wire: the device and the manager end as asked."""
+    coordinator = init_integration.runtime_data
+    await known(hass, freezer, init_integration)
+    wanted = [False, True, False, True, last]
+    await asyncio.gather(*(coordinator.async_set_presence_enabled(on) for on in wanted))
+    await hass.async_block_till_done()
+    assert coordinator.presence_enabled is last
+    assert coordinator.manager.paused is not last
+    assert sim_bridge.backend.stats()["available"] is last
+    assert state_of(hass, SWITCH) == (STATE_ON if last else STATE_OFF)
 
 
 @pytest.mark.parametrize(

@@ -321,7 +321,7 @@ class WhatsAppCoordinator:
                 presence.online = None
             self._notify_all()
         await self._async_send_available()
-        if enabled:
+        if enabled and self.presence_enabled:  # not switched off again meanwhile
             self.manager.resume()
         self._notify()
         self._schedule_save()
