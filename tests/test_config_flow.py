@@ -771,7 +771,7 @@ async def test_home_assistant_loads_the_flow_texts(hass: HomeAssistant) -> None:
     for category, key in (
         ("config", "config.progress.scan_qr"),
         ("config", "config.abort.neonize_unavailable"),
-        ("options", "options.step.init.sections.connection.data_description.mark_online"),
+        ("options", "options.step.init.sections.availability.data_description.availability"),
         ("config_subentries", "config_subentries.contact.step.user.data.contact"),
         ("selector", "selector.preset.options.medium"),
     ):

@@ -284,17 +284,18 @@ async def test_hours_of_silence_raise_a_repair(
     assert entry.runtime_data.connected  # the link stayed up through the hours
 
 
-async def test_mark_online_option_applies_live(
-    hass: HomeAssistant, init_integration: MockConfigEntry, sim_bridge: SimBridge
+async def test_legacy_mark_online_off_starts_with_the_switch_off(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, sim_bridge: SimBridge
 ) -> None:
-    """Turning 'mark online' off marks the linked device unavailable, without a reconnect."""
-    entry = init_integration
-    coordinator = entry.runtime_data
-    assert (await sim_bridge.command("sim.stats"))["available"] is True
-    hass.config_entries.async_update_entry(entry, options={**entry.options, "mark_online": False})
-    await until(hass, lambda: sim_bridge.backend.stats()["available"] is False)
-    assert entry.runtime_data is coordinator
-    assert (await sim_bridge.command("sim.stats"))["connects"] == 1
+    """An entry whose old option said 'do not mark online' keeps the device offline."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(mock_config_entry, options={"mark_online": False})
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await until(hass, lambda: mock_config_entry.runtime_data.connected)
+    await hass.async_block_till_done()
+    assert state_of(hass, "switch.sam_demo_online_for_presence") == STATE_OFF
+    assert sim_bridge.backend.stats()["available"] is False
+    assert sim_bridge.backend.stats()["subscribe_calls"] == 0
 
 
 async def test_state_is_saved_while_presence_keeps_changing(

@@ -33,5 +33,8 @@ async def test_diagnostics_are_redacted(
     assert TOKEN not in text
     assert sim_bridge.url not in text
     assert diagnostics["connection"]["state"] == "connected"
+    assert diagnostics["connection"]["online_for_presence"] is True
+    assert diagnostics["connection"]["availability_mode"] == "always"
+    assert diagnostics["connection"]["subscriptions_paused"] is False
     assert diagnostics["manager"]["stats"]["active"] == 3
     assert {c["state"] for c in diagnostics["manager"]["contacts"]} == {"subscribed"}

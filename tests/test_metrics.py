@@ -486,3 +486,35 @@ def _our_collectors(registry: CollectorRegistry) -> list[object]:
 
 def _registered_names(registry: CollectorRegistry) -> list[str]:
     return list(registry._names_to_collectors)
+
+
+async def test_online_gauges_disappear_while_the_switch_is_off(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_client: ClientFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Switched off, presence is unknown: the gauges go (not 0) and no change is counted."""
+    coordinator = init_integration.runtime_data
+    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    before = samples(await scrape(hass_client))
+    online = [line for line in before if line.startswith("whatsapp_contact_online")]
+    assert len(online) == 3
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": "switch.sam_demo_online_for_presence"}, blocking=True
+    )
+    off = samples(await scrape(hass_client))
+    assert not [line for line in off if line.startswith("whatsapp_contact_online")]
+    changes = [line for line in off if "status_changes" in line]
+    assert changes == [line for line in before if "status_changes" in line]
+    await hass.services.async_call(
+        "switch", "turn_on", {"entity_id": "switch.sam_demo_online_for_presence"}, blocking=True
+    )
+    await run_until(
+        hass,
+        freezer,
+        lambda: all(p.online is not None for p in coordinator.presence.values()),
+    )
+    back = samples(await scrape(hass_client))
+    assert [line for line in back if line.startswith("whatsapp_contact_online")] == online
+    assert [line for line in back if "status_changes" in line] == changes

@@ -11,18 +11,23 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.whatsapp_presence.config_flow import default_options
 from custom_components.whatsapp_presence.const import (
+    CONF_AVAILABILITY,
     CONF_BATCH_DELAY,
     CONF_BATCH_SIZE,
     CONF_GRACE_PERIOD,
     CONF_HEALTH_CHECK_INTERVAL,
-    CONF_MARK_ONLINE,
     CONF_MAX_BACKOFF,
     CONF_MAX_PER_MINUTE,
     CONF_PRESET,
     CONF_PROMETHEUS,
     CONF_PROMETHEUS_JID,
     CONF_RESUBSCRIBE_AFTER,
+    CONF_SAMPLE_EVERY,
+    CONF_SAMPLE_SECONDS,
+    CONF_SCHEDULE_ENTITY,
     CONF_SUBSCRIPTION_DELAY,
+    CONF_WINDOW_END,
+    CONF_WINDOW_START,
     DOMAIN,
 )
 from custom_components.whatsapp_presence.options import manager_config_from_options
@@ -39,7 +44,19 @@ def form_input(**changes: Any) -> dict[str, Any]:
             k: values[k]
             for k in (CONF_RESUBSCRIBE_AFTER, CONF_HEALTH_CHECK_INTERVAL, CONF_MAX_BACKOFF)
         },
-        "connection": {k: values[k] for k in (CONF_MARK_ONLINE, CONF_GRACE_PERIOD)},
+        "availability": {
+            k: values[k]
+            for k in (
+                CONF_AVAILABILITY,
+                CONF_SCHEDULE_ENTITY,
+                CONF_WINDOW_START,
+                CONF_WINDOW_END,
+                CONF_SAMPLE_SECONDS,
+                CONF_SAMPLE_EVERY,
+            )
+            if k in values
+        },
+        "connection": {k: values[k] for k in (CONF_GRACE_PERIOD,)},
         "metrics": {k: values[k] for k in (CONF_PROMETHEUS, CONF_PROMETHEUS_JID)},
     }
 
@@ -71,7 +88,9 @@ async def test_named_preset_and_settings(hass: HomeAssistant, entry: MockConfigE
             resubscribe_after=0,
             health_check_interval=30,
             max_backoff=90,
-            mark_online=False,
+            availability="sampling",
+            sample_seconds=20.0,
+            sample_every=10,
             grace_period=15,
             prometheus=False,
             prometheus_jid_label=True,
@@ -84,7 +103,11 @@ async def test_named_preset_and_settings(hass: HomeAssistant, entry: MockConfigE
         CONF_RESUBSCRIBE_AFTER: 0,
         CONF_HEALTH_CHECK_INTERVAL: 30,
         CONF_MAX_BACKOFF: 90,
-        CONF_MARK_ONLINE: False,
+        CONF_AVAILABILITY: "sampling",
+        CONF_WINDOW_START: "08:00:00",
+        CONF_WINDOW_END: "22:00:00",
+        CONF_SAMPLE_SECONDS: 20,
+        CONF_SAMPLE_EVERY: 10,
         CONF_GRACE_PERIOD: 15,
         CONF_PROMETHEUS: False,
         CONF_PROMETHEUS_JID: True,
@@ -139,3 +162,40 @@ async def test_out_of_range_values_are_refused(hass: HomeAssistant, entry: MockC
             {CONF_BATCH_SIZE: 51, CONF_BATCH_DELAY: 2, CONF_SUBSCRIPTION_DELAY: 0.1},
         )
     assert entry.options == default_options()
+
+
+async def test_availability_modes_are_checked(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """A sample longer than its period, or an empty window, is refused; a helper is kept."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], form_input(availability="sampling", sample_seconds=600, sample_every=10)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "sample_too_long"}
+    assert_translated(result, "options")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        form_input(availability="schedule", window_start="09:00:00", window_end="09:00:00"),
+    )
+    assert result["errors"] == {"base": "empty_window"}
+    assert_translated(result, "options")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        form_input(
+            availability="schedule",
+            schedule_entity="schedule.evenings",
+            window_start="09:00:00",
+            window_end="09:00:00",
+        ),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_AVAILABILITY] == "schedule"
+    assert entry.options[CONF_SCHEDULE_ENTITY] == "schedule.evenings"
+
+    # Emptying the helper field clears it (the frontend then leaves the key out).
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], form_input(availability="schedule")
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_SCHEDULE_ENTITY not in entry.options

@@ -79,9 +79,12 @@ class ContactOnlineBinarySensor(WhatsAppContactEntity, BinarySensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """Where the contact's subscription stands (queued, subscribed, backoff, ...)."""
+        """Where the contact's subscription stands, and whether presence is only sampled."""
         info = self.coordinator.manager.contact(self.jid)
-        return {"subscription": info.state.value if info else None}
+        return {
+            "subscription": info.state.value if info else None,
+            "sampled": self.coordinator.mode.sampling,
+        }
 
 
 class WhatsAppAccountBinarySensor(WhatsAppAccountEntity, BinarySensorEntity):

@@ -27,6 +27,8 @@ from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -40,6 +42,7 @@ from homeassistant.helpers.selector import (
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
+    TimeSelector,
 )
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import probatio as vol
@@ -56,15 +59,17 @@ from .bridge.protocol import (
     normalize_phone,
 )
 from .const import (
+    AVAILABILITY_MODES,
+    AVAILABILITY_SCHEDULE,
     BATCH_DELAY_RANGE,
     BATCH_SIZE_RANGE,
     CONF_ACCOUNT_JID,
+    CONF_AVAILABILITY,
     CONF_BATCH_DELAY,
     CONF_BATCH_SIZE,
     CONF_GRACE_PERIOD,
     CONF_HEALTH_CHECK_INTERVAL,
     CONF_JID,
-    CONF_MARK_ONLINE,
     CONF_MAX_BACKOFF,
     CONF_MAX_PER_MINUTE,
     CONF_MODE,
@@ -75,16 +80,25 @@ from .const import (
     CONF_PROMETHEUS_JID,
     CONF_PUSH_NAME,
     CONF_RESUBSCRIBE_AFTER,
+    CONF_SAMPLE_EVERY,
+    CONF_SAMPLE_SECONDS,
+    CONF_SCHEDULE_ENTITY,
     CONF_SESSION_ID,
     CONF_SUBSCRIPTION_DELAY,
+    CONF_WINDOW_END,
+    CONF_WINDOW_START,
+    DEFAULT_AVAILABILITY,
     DEFAULT_GRACE_PERIOD,
     DEFAULT_HEALTH_CHECK_INTERVAL,
-    DEFAULT_MARK_ONLINE,
     DEFAULT_MAX_BACKOFF,
     DEFAULT_MAX_PER_MINUTE,
     DEFAULT_PRESET,
     DEFAULT_PROMETHEUS,
     DEFAULT_RESUBSCRIBE_AFTER,
+    DEFAULT_SAMPLE_EVERY,
+    DEFAULT_SAMPLE_SECONDS,
+    DEFAULT_WINDOW_END,
+    DEFAULT_WINDOW_START,
     DOMAIN,
     MAX_PER_MINUTE_RANGE,
     MODE_LOCAL,
@@ -92,6 +106,8 @@ from .const import (
     MODE_SIMULATOR,
     PRESET_CUSTOM,
     PRIORITIES,
+    SAMPLE_EVERY_RANGE,
+    SAMPLE_SECONDS_RANGE,
     SUBENTRY_CONTACT,
     SUBENTRY_GROUP,
     SUBSCRIPTION_DELAY_RANGE,
@@ -108,7 +124,16 @@ CONF_CONTACT: Final = "contact"
 CONF_GROUP: Final = "group"
 SECTION_PACING: Final = "pacing"
 SECTION_SCHEDULE: Final = "schedule"
+SECTION_AVAILABILITY: Final = "availability"
 SECTION_CONNECTION: Final = "connection"
+AVAILABILITY_KEYS: Final = (
+    CONF_AVAILABILITY,
+    CONF_SCHEDULE_ENTITY,
+    CONF_WINDOW_START,
+    CONF_WINDOW_END,
+    CONF_SAMPLE_SECONDS,
+    CONF_SAMPLE_EVERY,
+)
 SECTION_METRICS: Final = "metrics"
 
 # Safe ranges of the options that const.py gives no range for (units as stored).
@@ -162,7 +187,11 @@ def default_options() -> dict[str, Any]:
         CONF_RESUBSCRIBE_AFTER: DEFAULT_RESUBSCRIBE_AFTER,
         CONF_HEALTH_CHECK_INTERVAL: DEFAULT_HEALTH_CHECK_INTERVAL,
         CONF_MAX_BACKOFF: DEFAULT_MAX_BACKOFF,
-        CONF_MARK_ONLINE: DEFAULT_MARK_ONLINE,
+        CONF_AVAILABILITY: DEFAULT_AVAILABILITY,
+        CONF_WINDOW_START: DEFAULT_WINDOW_START,
+        CONF_WINDOW_END: DEFAULT_WINDOW_END,
+        CONF_SAMPLE_SECONDS: DEFAULT_SAMPLE_SECONDS,
+        CONF_SAMPLE_EVERY: DEFAULT_SAMPLE_EVERY,
         CONF_GRACE_PERIOD: DEFAULT_GRACE_PERIOD,
         CONF_PROMETHEUS: DEFAULT_PROMETHEUS,
         CONF_PROMETHEUS_JID: DEFAULT_PROMETHEUS_JID,
@@ -716,8 +745,9 @@ class WhatsAppOptionsFlow(OptionsFlow):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Everything but the custom batch values (shown next when the preset is custom)."""
         current = {**default_options(), **self.config_entry.options}
+        errors: dict[str, str] = {}
+        flat: dict[str, Any] = {}
         if user_input is not None:
-            flat: dict[str, Any] = {}
             for value in user_input.values():
                 flat.update(value)
             for key in (
@@ -726,24 +756,32 @@ class WhatsAppOptionsFlow(OptionsFlow):
                 CONF_HEALTH_CHECK_INTERVAL,
                 CONF_MAX_BACKOFF,
                 CONF_GRACE_PERIOD,
+                CONF_SAMPLE_SECONDS,
+                CONF_SAMPLE_EVERY,
             ):
                 flat[key] = int(flat[key])
-            self._options = {**current, **flat}
-            if flat[CONF_PRESET] == PRESET_CUSTOM:
-                return await self.async_step_custom()
-            return self.async_create_entry(data=self._options)
+            current.pop(CONF_SCHEDULE_ENTITY, None)  # an emptied field is absent: clear it
+            errors = availability_errors(flat)
+            if not errors:
+                self._options = {**current, **flat}
+                if flat[CONF_PRESET] == PRESET_CUSTOM:
+                    return await self.async_step_custom()
+                return self.async_create_entry(data=self._options)
+        current.update(flat)  # a refused page comes back as it was entered
         suggested = {
             SECTION_PACING: {k: current[k] for k in (CONF_PRESET, CONF_MAX_PER_MINUTE)},
             SECTION_SCHEDULE: {
                 k: current[k]
                 for k in (CONF_RESUBSCRIBE_AFTER, CONF_HEALTH_CHECK_INTERVAL, CONF_MAX_BACKOFF)
             },
-            SECTION_CONNECTION: {k: current[k] for k in (CONF_MARK_ONLINE, CONF_GRACE_PERIOD)},
+            SECTION_AVAILABILITY: {k: current[k] for k in AVAILABILITY_KEYS if k in current},
+            SECTION_CONNECTION: {k: current[k] for k in (CONF_GRACE_PERIOD,)},
             SECTION_METRICS: {k: current[k] for k in (CONF_PROMETHEUS, CONF_PROMETHEUS_JID)},
         }
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, suggested),
+            errors=errors,
         )
 
     async def async_step_custom(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -761,6 +799,19 @@ class WhatsAppOptionsFlow(OptionsFlow):
             errors=errors,
             description_placeholders={"rate": _rate_text(user_input)},
         )
+
+
+def availability_errors(options: Mapping[str, Any]) -> dict[str, str]:
+    """A sample must end before the next one starts; a time window must not be empty."""
+    if options[CONF_SAMPLE_SECONDS] >= 60 * options[CONF_SAMPLE_EVERY]:
+        return {"base": "sample_too_long"}
+    if (
+        options[CONF_AVAILABILITY] == AVAILABILITY_SCHEDULE
+        and not options.get(CONF_SCHEDULE_ENTITY)
+        and options[CONF_WINDOW_START] == options[CONF_WINDOW_END]
+    ):
+        return {"base": "empty_window"}
+    return {}
 
 
 OPTIONS_SCHEMA: Final = vol.Schema(
@@ -785,10 +836,29 @@ OPTIONS_SCHEMA: Final = vol.Schema(
             ),
             {"collapsed": True},
         ),
+        vol.Required(SECTION_AVAILABILITY): section(
+            vol.Schema(
+                {
+                    vol.Required(CONF_AVAILABILITY): SelectSelector(
+                        SelectSelectorConfig(
+                            options=list(AVAILABILITY_MODES),
+                            translation_key="availability",
+                            mode=SelectSelectorMode.LIST,
+                        )
+                    ),
+                    vol.Optional(CONF_SCHEDULE_ENTITY): EntitySelector(
+                        EntitySelectorConfig(domain="schedule")
+                    ),
+                    vol.Required(CONF_WINDOW_START): TimeSelector(),
+                    vol.Required(CONF_WINDOW_END): TimeSelector(),
+                    vol.Required(CONF_SAMPLE_SECONDS): _number(*SAMPLE_SECONDS_RANGE, 1, "s"),
+                    vol.Required(CONF_SAMPLE_EVERY): _number(*SAMPLE_EVERY_RANGE, 1, "min"),
+                }
+            )
+        ),
         vol.Required(SECTION_CONNECTION): section(
             vol.Schema(
                 {
-                    vol.Required(CONF_MARK_ONLINE): BooleanSelector(),
                     vol.Required(CONF_GRACE_PERIOD): _number(*GRACE_PERIOD_RANGE, 1, "s"),
                 }
             )

@@ -29,7 +29,17 @@ CONF_MAX_PER_MINUTE: Final = "max_per_minute"
 CONF_RESUBSCRIBE_AFTER: Final = "resubscribe_after"  # hours; 0 = event-only mode
 CONF_HEALTH_CHECK_INTERVAL: Final = "health_check_interval"  # minutes
 CONF_MAX_BACKOFF: Final = "max_backoff"  # minutes
-CONF_MARK_ONLINE: Final = "mark_online"
+CONF_MARK_ONLINE: Final = "mark_online"  # before the availability modes: off = switch off
+CONF_AVAILABILITY: Final = "availability"  # when the linked device is online (a mode below)
+AVAILABILITY_ALWAYS: Final = "always"
+AVAILABILITY_SCHEDULE: Final = "schedule"
+AVAILABILITY_SAMPLING: Final = "sampling"
+AVAILABILITY_MODES: Final = (AVAILABILITY_ALWAYS, AVAILABILITY_SCHEDULE, AVAILABILITY_SAMPLING)
+CONF_SCHEDULE_ENTITY: Final = "schedule_entity"  # a schedule helper (or none: the window)
+CONF_WINDOW_START: Final = "window_start"  # "HH:MM:SS"
+CONF_WINDOW_END: Final = "window_end"
+CONF_SAMPLE_SECONDS: Final = "sample_seconds"  # online this long ...
+CONF_SAMPLE_EVERY: Final = "sample_every"  # ... every this many minutes
 CONF_GRACE_PERIOD: Final = "grace_period"  # seconds
 CONF_PROMETHEUS: Final = "prometheus"
 CONF_PROMETHEUS_JID: Final = "prometheus_jid_label"
@@ -40,6 +50,13 @@ DEFAULT_RESUBSCRIBE_AFTER: Final = 24
 DEFAULT_HEALTH_CHECK_INTERVAL: Final = 60
 DEFAULT_MAX_BACKOFF: Final = 60
 DEFAULT_MARK_ONLINE: Final = True
+DEFAULT_AVAILABILITY: Final = AVAILABILITY_ALWAYS
+DEFAULT_WINDOW_START: Final = "08:00:00"
+DEFAULT_WINDOW_END: Final = "22:00:00"
+DEFAULT_SAMPLE_SECONDS: Final = 30
+DEFAULT_SAMPLE_EVERY: Final = 5
+SAMPLE_SECONDS_RANGE: Final = (10, 600)
+SAMPLE_EVERY_RANGE: Final = (1, 240)
 DEFAULT_GRACE_PERIOD: Final = 60
 DEFAULT_PROMETHEUS: Final = True
 

@@ -24,6 +24,7 @@ from homeassistant.helpers.event import async_call_later, async_track_time_inter
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
+from .availability import AvailabilityMode, mode_settings
 from .bridge.client import BridgeClient
 from .bridge.protocol import BridgeAuthError, BridgeError, ErrorCode, jid_to_phone
 from .const import (
@@ -80,7 +81,7 @@ class ContactPresence:
 
     online: bool | None = None
     last_seen: datetime | None = None
-    last_seen_source: str | None = None  # "whatsapp", "observed" or "restored"
+    last_seen_source: str | None = None  # "whatsapp", "observed", "sampled" or "restored"
 
 
 @dataclass(slots=True)
@@ -159,8 +160,11 @@ class WhatsAppCoordinator:
         self._stop_unsub: CALLBACK_TYPE | None = None
         self._grace_timer: CALLBACK_TYPE | None = None
         self._unavailable_logged = False
-        self._marked_online = False
         self._save_pending = False
+        self.presence_enabled = bool(entry.options.get(CONF_MARK_ONLINE, DEFAULT_MARK_ONLINE))
+        """The switch: the linked device is marked online (presence flows, notifications stop)."""
+        self.mode = AvailabilityMode(hass, entry.options, self._mode_changed)
+        self._mode_settings = mode_settings(entry.options)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -172,6 +176,10 @@ class WhatsAppCoordinator:
         """
         await self._async_restore()
         self._sync_tracked()
+        if (wanted := self.mode.start()) is not None:
+            self.presence_enabled = wanted
+        if not self.presence_enabled:
+            self.manager.pause()
         try:
             hello = await self._async_connect_bridge()
         except BridgeAuthError as err:
@@ -231,6 +239,7 @@ class WhatsAppCoordinator:
             self._stop_unsub()
             self._stop_unsub = None
         self._cancel_grace_timer()
+        self.mode.stop()
         await self.manager.stop()
         if self.client is not None:
             await self.client.close()
@@ -249,6 +258,8 @@ class WhatsAppCoordinator:
 
     async def _async_restore(self) -> None:
         data = await self._store.async_load() or {}
+        if isinstance(enabled := data.get("presence_enabled"), bool):
+            self.presence_enabled = enabled
         if manager_state := data.get("manager"):
             self.manager.restore(manager_state)
         self.group_members = data.get("groups", {})
@@ -260,6 +271,7 @@ class WhatsAppCoordinator:
 
     def _data_to_store(self) -> dict[str, Any]:
         return {
+            "presence_enabled": self.presence_enabled,
             "manager": self.manager.to_dict(),
             "groups": self.group_members,
             "presence": {
@@ -287,14 +299,51 @@ class WhatsAppCoordinator:
     async def async_options_updated(self) -> None:
         """Apply changed options without reconnecting (a reconnect costs a full re-subscribe)."""
         self.manager.update_config(manager_config_from_options(self.entry.options))
-        mark_online = bool(self.entry.options.get(CONF_MARK_ONLINE, DEFAULT_MARK_ONLINE))
-        if self.client is not None and self.connected and mark_online != self._marked_online:
-            try:
-                await self.client.set_available(mark_online)
-            except BridgeError as err:
-                LOGGER.warning("Could not change the linked device's availability: %s", err.message)
-            else:
-                self._marked_online = mark_online
+        settings = mode_settings(self.entry.options)
+        if settings != self._mode_settings:
+            self._mode_settings = settings
+            self.mode.stop()
+            self.mode = AvailabilityMode(self.hass, self.entry.options, self._mode_changed)
+            wanted = self.mode.start()
+            await self.async_set_presence_enabled(True if wanted is None else wanted)
+            self._notify_all()  # the contacts' "sampled" attribute follows the mode
+
+    # ----------------------------------------------------------------- availability switch
+
+    @callback
+    def _mode_changed(self, on: bool) -> None:
+        """The mode's schedule or sampling timer turns the linked device on or off."""
+        self.hass.async_create_task(self.async_set_presence_enabled(on), eager_start=True)
+
+    async def async_set_presence_enabled(self, enabled: bool) -> None:
+        """Mark the linked device online (presence flows) or not (the phone notifies again).
+
+        Off: every contact's online state becomes unknown (nothing is seen, so nothing is
+        claimed, and no offline period is invented) and the manager spends no subscriptions.
+        On: the device is marked online first, then subscriptions are renewed, paced.
+        """
+        if enabled == self.presence_enabled:
+            return
+        self.presence_enabled = enabled
+        if not enabled:
+            self.manager.pause()
+            for presence in self.presence.values():
+                presence.online = None
+            self._notify_all()
+        await self._async_send_available()
+        if enabled and self.presence_enabled:  # not switched off again meanwhile
+            self.manager.resume()
+        self._notify()
+        self._schedule_save()
+
+    async def _async_send_available(self) -> None:
+        """Tell WhatsApp what the switch says (again after every reconnect: it forgets)."""
+        if self.client is None or not self.connected:
+            return  # applied on the next connect
+        try:
+            await self.client.set_available(self.presence_enabled)
+        except BridgeError as err:
+            LOGGER.warning("Could not change the linked device's availability: %s", err.message)
 
     # ----------------------------------------------------------------- contacts
 
@@ -430,14 +479,8 @@ class WhatsAppCoordinator:
         self._clear_issue("stream_replaced")
         for kind in ACCOUNT_BLOCKED:
             self._clear_issue(kind)
-        if self.entry.options.get(CONF_MARK_ONLINE, DEFAULT_MARK_ONLINE) and self.client:
-            try:
-                await self.client.set_available(True)
-            except BridgeError as err:
-                LOGGER.warning("Could not mark the linked device online: %s", err.message)
-            else:
-                self._marked_online = True
         self._set_whatsapp_connected(True)
+        await self._async_send_available()
         self.manager.on_connected()
         await self.async_refresh_groups()
 
@@ -469,8 +512,8 @@ class WhatsAppCoordinator:
     def _on_presence(self, payload: dict[str, Any]) -> None:
         """The hot path: one contact's presence changed."""
         jid = payload.get("jid")
-        if jid not in self.tracked:
-            return
+        if jid not in self.tracked or not self.presence_enabled:
+            return  # switched off: the device is not looking, whatever is still in flight
         at = dt_util.utc_from_timestamp(float(payload.get("at") or utc_now().timestamp()))
         self.status.last_presence = at
         self.manager.on_presence(jid, at.timestamp())
@@ -482,7 +525,7 @@ class WhatsAppCoordinator:
             seen = dt_util.utc_from_timestamp(float(last_seen)), "whatsapp"
         elif online or presence.online:
             # Seen online now, or seen going offline now: an observation, not a guess.
-            seen = at, "observed"
+            seen = at, "sampled" if self.mode.sampling else "observed"
         # Last seen only moves forward: an older figure (a subscription's answer after a
         # restart, say) never replaces a newer one.
         if seen is not None and (presence.last_seen is None or seen[0] >= presence.last_seen):
@@ -615,6 +658,7 @@ class WhatsAppCoordinator:
         )
         silent = (
             self.connected
+            and self.presence_enabled  # switched off, silence is what was asked for
             and stats.active > 0
             and since is not None
             and utc_now() - since >= SILENCE_REPAIR_AFTER

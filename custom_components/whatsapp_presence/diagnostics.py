@@ -69,6 +69,9 @@ async def async_get_config_entry_diagnostics(
             "reconnects": manager.stats().reconnects_total,
             "banned_until": status.banned_until.isoformat() if status.banned_until else None,
             "bridge_restarts": coordinator.process.restarts if coordinator.process else None,
+            "online_for_presence": coordinator.presence_enabled,
+            "availability_mode": coordinator.mode.mode,
+            "subscriptions_paused": manager.paused,
         },
         "manager": {
             "config": async_redact_data(_config(coordinator), TO_REDACT),

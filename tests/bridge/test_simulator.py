@@ -284,3 +284,54 @@ async def test_loop_clock_follows_frozen_time(freezer: Any) -> None:
     freezer.tick(3)
     assert clock.now() == pytest.approx(start + 30)
     assert clock.to_real(clock.now()) == pytest.approx(start + 3)
+
+
+@pytest.mark.parametrize(("model", "resent"), [("resend", True), ("changes", False)])
+async def test_becoming_available_again_follows_the_chosen_model(model: str, resent: bool) -> None:
+    """Unavailable: nothing is delivered; available again: everyone at once, or only changes."""
+    config = replace(SCRIPTED, on_available=model, presence_latency=0.0)
+    backend, log = _backend(config)
+    await backend.start()
+    _clock(backend).advance(config.connect_delay)
+    await _watch_everyone(backend)
+    contacts = await backend.command("sim.contacts", {})
+    answering = [c for c in contacts if not c["unresponsive"]]
+    first, second = answering[0]["jid"], answering[1]["jid"]
+    await backend.set_available(False)
+    log.clear()
+    assert (await backend.command("sim.set_presence", {"jid": first, "online": True})) == {
+        "delivered": False
+    }
+    _clock(backend).advance(100)
+    await backend.set_available(True)
+    delivered = {data["jid"] for _, name, data in log if name == "presence"}
+    assert delivered == ({c["jid"] for c in answering} if resent else set())
+    log.clear()
+    await backend.command("sim.set_presence", {"jid": second, "online": True})
+    assert [data["jid"] for _, name, data in log if name == "presence"] == [second]
+    stats = backend.stats()
+    assert stats["on_available"] == model
+    assert stats["available_seconds"] == pytest.approx(0.0)  # nothing ran since it came back
+    await backend.stop()
+
+
+async def test_the_availability_model_and_online_time_are_controllable() -> None:
+    """``sim.on_available`` switches the model; the time the account looked online is counted."""
+    backend, _ = _backend(SCRIPTED)
+    await backend.start()
+    _clock(backend).advance(SCRIPTED.connect_delay)
+    await backend.set_available(True)
+    _clock(backend).advance(30)
+    await backend.set_available(False)
+    _clock(backend).advance(270)
+    await backend.set_available(True)
+    _clock(backend).advance(30)
+    assert backend.stats()["available_seconds"] == pytest.approx(60.0)
+    await backend.command("sim.on_available", {"model": "resend"})
+    assert backend.stats()["on_available"] == "resend"
+    with pytest.raises(BridgeError) as err:
+        await backend.command("sim.on_available", {"model": "sometimes"})
+    assert err.value.code == ErrorCode.INVALID_ARGUMENT
+    with pytest.raises(ValueError, match="on_available"):
+        SimulatorConfig(on_available="sometimes")
+    await backend.stop()

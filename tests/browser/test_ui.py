@@ -157,7 +157,7 @@ def assert_qr_drawn(page: Any, timeout: float = 20.0) -> bytes:
 
 
 def test_add_integration_qr_picker_and_device_page(hass_ui: Any, page: Any) -> None:
-    """QR step in the browser (plain-form QR), then the contact picker and a device page."""
+    """QR step in the browser (plain-form QR), the contact picker, a device page, the switch."""
     proc, api = hass_ui
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -227,7 +227,29 @@ def test_add_integration_qr_picker_and_device_page(hass_ui: Any, page: Any) -> N
     page.get_by_text("Last seen").filter(visible=True).first.wait_for()
     wait_launch_screen_gone(page)
     page.screenshot(path=ARTIFACTS / "device_page.png", full_page=True)
-    assert time.monotonic() - started < 150
+
+    # The account device's switch: off makes the contact unknown, on brings it back.
+    online_id = next(
+        entity_id
+        for entity_id, state in api.entity_ids().items()
+        if state.get("attributes", {}).get("friendly_name") == f"{name} Online"
+    )
+    wait_for("the contact's presence", lambda: _state(api, online_id) in ("on", "off"), 30)
+    account_device = wait_for(
+        "the account device",
+        lambda: _device_id(api, f"{entry['title']} Online for presence"),
+        20,
+    )
+    page.goto(f"{proc.url}/config/devices/device/{account_device}")
+    page.get_by_text("Online for presence").filter(visible=True).first.wait_for()
+    wait_launch_screen_gone(page)
+    toggle = page.locator("ha-entity-toggle").filter(visible=True).first
+    toggle.click()
+    wait_for("the contact unknown", lambda: _state(api, online_id) == "unknown", 20)
+    page.screenshot(path=ARTIFACTS / "account_switch_off.png", full_page=True)
+    toggle.click()
+    wait_for("the contact back", lambda: _state(api, online_id) in ("on", "off"), 60)
+    assert time.monotonic() - started < 180
 
 
 def test_live_qr_code_is_drawn(hass_ui: Any, page: Any) -> None:
@@ -244,6 +266,11 @@ def test_live_qr_code_is_drawn(hass_ui: Any, page: Any) -> None:
     page.get_by_text("Scan a QR code with the phone").filter(visible=True).wait_for(state="hidden")
     page.screenshot(path=ARTIFACTS / "live_qr_step.png")
     assert_qr_drawn(page, timeout=4.0)  # the simulated phone links after 5 s
+
+
+def _state(api: HassApi, entity_id: str) -> str | None:
+    state = api.entity_ids().get(entity_id)
+    return None if state is None else str(state.get("state"))
 
 
 def _entry_state(api: HassApi, entry_id: str) -> str:

@@ -48,6 +48,8 @@ _LOGGER = logging.getLogger(__name__)
 
 STATE_FILE: Final = "simulator.json"
 TEMP_BAN_REASON: Final = 101  # WhatsApp's TempBanReason "sent to too many people"
+AVAILABILITY_MODELS: Final = ("resend", "changes")
+"""What WhatsApp may send when the device becomes available again (not known: both modelled)."""
 
 
 def _opt(default: Any, help_text: str, **extra: Any) -> Any:
@@ -84,6 +86,11 @@ class SimulatorConfig:
     unresponsive_fraction: float = _opt(0.1, "share of contacts that never send presence")
     lid_fraction: float = _opt(0.3, "share of contacts whose presence arrives as a LID")
     presence_latency: float = _opt(0.3, "delay before a subscription is answered")
+    on_available: str = _opt(
+        "changes",
+        "what WhatsApp sends when the device becomes available again: 'resend' (the current "
+        "presence of every subscribed contact) or 'changes' (only later changes)",
+    )
     pairing_delay: float = _opt(
         5.0, "pairing completes this long after it starts; 0 = only by sim.complete_pairing"
     )
@@ -126,6 +133,8 @@ class SimulatorConfig:
                 raise ValueError(f"{name} must be between 0 and 1")
         if self.time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        if self.on_available not in AVAILABILITY_MODELS:
+            raise ValueError(f"on_available must be one of {', '.join(AVAILABILITY_MODELS)}")
         if self.contacts > 20000 or self.groups > 500:
             raise ValueError("at most 20000 contacts and 500 groups")
         if self.qr_codes < 1:
@@ -244,6 +253,9 @@ class SimulatorBackend(Backend):
         self._account: dict[str, Any] | None = None
         self._connected = False
         self._available = False
+        self._on_available = config.on_available
+        self._available_since: float | None = None
+        self._available_total = 0.0
         self._subscribed: set[str] = set()
         self._pairing: str | None = None
         self._pairing_timers: list[Handle] = []
@@ -428,7 +440,7 @@ class SimulatorBackend(Backend):
         self._reconnect_timer = self._disconnect_timer = self._ban_timer = None
         self._pairing = None
         self._connected = False
-        self._available = False
+        self._set_available(False)
         self._subscribed.clear()
 
     def _schedule_connect(self, delay: float) -> None:
@@ -444,7 +456,7 @@ class SimulatorBackend(Backend):
         if self._account is None or self._connected or self._ban_until is not None:
             return
         self._connected = True
-        self._available = False
+        self._set_available(False)
         self._subscribed.clear()
         self._stats["connects"] += 1
         self._emit(Event.CONNECTED, {"jid": self._account["jid"], "phone": self._account["phone"]})
@@ -470,7 +482,7 @@ class SimulatorBackend(Backend):
         self._reconnect_timer = None
         was_connected = self._connected
         self._connected = False
-        self._available = False
+        self._set_available(False)
         self._subscribed.clear()
         if was_connected:
             self._stats["disconnects"] += 1
@@ -663,12 +675,29 @@ class SimulatorBackend(Backend):
             self._cancel(handle)
         self._disconnect_timer = self._reconnect_timer = None
         self._connected = False
-        self._available = False
+        self._set_available(False)
         self._subscribed.clear()
 
     async def set_available(self, available: bool) -> None:
         self._require_connected()
+        was = self._available
+        self._set_available(available)
+        if available and not was and self._on_available == "resend":
+            # One hypothesis of WhatsApp's behaviour: everyone's current presence, at once.
+            for account in self._contacts:
+                self._deliver(account)
+
+    def _set_available(self, available: bool) -> None:
+        """Change availability, keeping the simulated time the account looked online."""
+        now = self.clock.now()
+        if self._available_since is not None:
+            self._available_total += now - self._available_since
+        self._available_since = now if available else None
         self._available = available
+
+    def _available_seconds(self) -> float:
+        since = self._available_since
+        return self._available_total + (0.0 if since is None else self.clock.now() - since)
 
     async def subscribe_presence(self, jid: str) -> None:
         self._require_connected()
@@ -807,6 +836,15 @@ class SimulatorBackend(Backend):
                 assert duration is not None
                 self._ban(duration, code)
                 return None
+            case "sim.on_available":
+                model = args.get("model")
+                if model not in AVAILABILITY_MODELS:
+                    raise BridgeError(
+                        ErrorCode.INVALID_ARGUMENT,
+                        f"model must be one of {', '.join(AVAILABILITY_MODELS)}",
+                    )
+                self._on_available = model
+                return None
             case "sim.fail_subscribe":
                 jid = args.get("jid")
                 if not isinstance(jid, str) or jid not in self._accounts:
@@ -893,6 +931,8 @@ class SimulatorBackend(Backend):
             "sim_time": now,
             "connected": self._connected,
             "available": self._available,
+            "available_seconds": self._available_seconds(),
+            "on_available": self._on_available,
             "banned": self._ban_until is not None,
             "subscribed": sorted(self._subscribed),
             "subscriptions": dict(self._sub_calls),

@@ -54,6 +54,8 @@ class _Contact:
     rkey: int | None = None
     """Sequence of this contact's live retry entry; None when not in backoff."""
     requeue_after_call: bool = False
+    renewal: bool = False
+    """Queued by ``resume()``: presence heard before its turn makes the call unnecessary."""
 
 
 @dataclass(slots=True)
@@ -93,6 +95,9 @@ class SubscriptionManager:
         self._n = _Counters()
         self._connected = False
         self._ever_connected = False
+        self._paused = False
+        self._heard: set[str] = set()
+        """Contacts heard from since ``pause()`` (their subscription still delivers)."""
         self._epoch = 0
         """Bumped on every connect and disconnect: a call that spans one is not trusted."""
         self._listeners: list[Callable[[str | None], None]] = []
@@ -112,6 +117,11 @@ class SubscriptionManager:
     def connected(self) -> bool:
         """Whether the manager believes the WhatsApp link is up."""
         return self._connected
+
+    @property
+    def paused(self) -> bool:
+        """Whether ``pause()`` holds every subscribe call."""
+        return self._paused
 
     def start(self) -> None:
         """Start the worker and the health check on the running loop (idempotent)."""
@@ -223,7 +233,12 @@ class SubscriptionManager:
         if contact.last_event is None or when > contact.last_event:
             contact.last_event = when
         self._watch.answered(jid)
-        if contact.state is ContactState.STALE:
+        if self._paused:
+            self._heard.add(jid)
+        if contact.state is ContactState.STALE or (
+            contact.renewal and contact.state is ContactState.QUEUED
+        ):
+            contact.renewal = False
             self._dequeue(contact)
             self._set_state(contact, ContactState.SUBSCRIBED)
             self._notify(jid)
@@ -248,6 +263,38 @@ class SubscriptionManager:
         self._connected = False
         self._epoch += 1
         self._watch.forget()
+        self._wake.set()
+        self._notify(None)
+
+    def pause(self) -> None:
+        """Hold every subscribe call: the linked device is unavailable, nothing would arrive.
+
+        Queue, backoffs and subscriptions are kept; the adaptive pace does not judge
+        subscriptions that could not be answered.
+        """
+        if self._paused:
+            return
+        self._paused = True
+        self._heard.clear()
+        self._watch.forget()
+        self._wake.set()
+        self._notify(None)
+
+    def resume(self) -> None:
+        """Subscribe again, paced: every subscribed contact is renewed unless it speaks first.
+
+        Whether WhatsApp resends everyone's presence when the device becomes available again is
+        not known; a contact heard from since ``pause()`` (or before its turn in the queue)
+        needs no new call, the others get one.
+        """
+        if not self._paused:
+            return
+        self._paused = False
+        for contact in self._contacts.values():
+            if contact.state is ContactState.SUBSCRIBED and contact.jid not in self._heard:
+                self._enqueue(contact, ContactState.QUEUED)
+                contact.renewal = True
+        self._heard.clear()
         self._wake.set()
         self._notify(None)
 
@@ -306,7 +353,7 @@ class SubscriptionManager:
         O(n); runs every ``health_check_interval``. Returns how many were queued.
         """
         limit = self._config.resubscribe_after
-        if limit is None or not self._connected:
+        if limit is None or not self._connected or self._paused:
             return 0
         cutoff = self._clock() - limit
         stale = 0
@@ -520,6 +567,7 @@ class SubscriptionManager:
             key=lambda contact: -(contact.last_event or float("-inf")),
         )
         for contact in by_activity:
+            contact.renewal = False  # a new connection: no old subscription can answer
             if contact.state is ContactState.SUBSCRIBED:
                 self._enqueue(contact, ContactState.QUEUED)
                 count += 1
@@ -615,7 +663,7 @@ class SubscriptionManager:
         """Forever: take the head of the queue when pacing allows, and subscribe it."""
         while True:
             self._wake.clear()
-            if not self._connected:
+            if not self._connected or self._paused:
                 await self._wake.wait()
                 continue
             now = self._clock()
@@ -644,6 +692,7 @@ class SubscriptionManager:
         self._dequeue(contact)
         self._set_state(contact, ContactState.SUBSCRIBING)
         contact.requeue_after_call = False
+        contact.renewal = False
         self._notify(contact.jid)
         self._recent.append(now)
         self._minute.append(now)
