@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.auth.models import User
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
-from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError, Unauthorized
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -13,6 +14,7 @@ from custom_components.whatsapp_presence.const import (
     CONF_BATCH_DELAY,
     CONF_BATCH_SIZE,
     CONF_PRESET,
+    CONF_SUBSCRIPTION_DELAY,
     DOMAIN,
     SUBENTRY_CONTACT,
 )
@@ -203,3 +205,98 @@ async def test_add_contacts_refuses_past_the_limit(
         )
     assert err.value.translation_key == "too_many_contacts"
     assert contact_subentries(entry) == before
+
+
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [
+        ("add_contacts", {"numbers": ["+1 202 555 0199"]}),
+        ("remove_contact", {"contact": "+1 202 555 0199"}),
+        ("resubscribe", {}),
+        ("set_batch_config", {CONF_BATCH_SIZE: 10, CONF_BATCH_DELAY: 10}),
+    ],
+)
+async def test_mutating_actions_are_for_admins(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_read_only_user: User,
+    action: str,
+    data: dict[str, object],
+) -> None:
+    """A non-admin user can neither change the tracking nor send subscriptions."""
+    entry = init_integration
+    options = dict(entry.options)
+    subentries = contact_subentries(entry)
+    calls = entry.runtime_data.manager.stats().subscribe_calls_total
+    with pytest.raises(Unauthorized):
+        await hass.services.async_call(
+            DOMAIN,
+            action,
+            {ATTR_CONFIG_ENTRY_ID: entry.entry_id, **data},
+            blocking=True,
+            context=Context(user_id=hass_read_only_user.id),
+        )
+    await hass.async_block_till_done()
+    assert dict(entry.options) == options
+    assert contact_subentries(entry) == subentries
+    assert entry.runtime_data.manager.stats().subscribe_calls_total == calls
+
+
+async def test_statistics_stay_readable_by_everyone(
+    hass: HomeAssistant, init_integration: MockConfigEntry, hass_read_only_user: User
+) -> None:
+    """Reading the figures changes nothing, so any user may."""
+    stats = await hass.services.async_call(
+        DOMAIN,
+        "get_stats",
+        {ATTR_CONFIG_ENTRY_ID: init_integration.entry_id},
+        blocking=True,
+        return_response=True,
+        context=Context(user_id=hass_read_only_user.id),
+    )
+    assert stats is not None
+    assert stats["connection"] == "connected"
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "batch_delay", "subscription_delay", "rate"),
+    [(50, 1, 0.05, "857"), (50, 5, 0.05, "400"), (30, 1, 0.2, "257")],
+)
+async def test_set_batch_config_refuses_what_the_options_flow_refuses(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    batch_size: int,
+    batch_delay: float,
+    subscription_delay: float,
+    rate: str,
+) -> None:
+    """Values each within range but together too fast: the options flow's own verdict."""
+    from custom_components.whatsapp_presence.config_flow import custom_pacing
+
+    values = {
+        CONF_BATCH_SIZE: batch_size,
+        CONF_BATCH_DELAY: batch_delay,
+        CONF_SUBSCRIPTION_DELAY: subscription_delay,
+    }
+    _, flow_errors = custom_pacing(values)
+    entry = init_integration
+    options = dict(entry.options)
+    if flow_errors:
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(
+                DOMAIN,
+                "set_batch_config",
+                {ATTR_CONFIG_ENTRY_ID: entry.entry_id, **values},
+                blocking=True,
+            )
+        assert err.value.translation_key == flow_errors["base"] == "rate_too_high"
+        assert err.value.translation_placeholders == {"rate": rate}
+        assert dict(entry.options) == options
+    else:
+        await hass.services.async_call(
+            DOMAIN,
+            "set_batch_config",
+            {ATTR_CONFIG_ENTRY_ID: entry.entry_id, **values},
+            blocking=True,
+        )
+        assert entry.options[CONF_BATCH_SIZE] == batch_size

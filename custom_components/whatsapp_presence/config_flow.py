@@ -115,6 +115,7 @@ from .const import (
 from .discovery import DiscoveredBridge, bridge_from_discovery
 from .launcher import BridgeStartError
 from .manager import PRESETS, BatchConfig, preset_rate
+from .options import pacing_error
 from .pairing import REASON_TIMEOUT, FlowBridge, NeonizeUnavailableError, async_remove_session
 
 PAIR_OPTIONS: Final = ["pair_qr", "pair_phone", "pair_qr_static"]
@@ -223,16 +224,14 @@ def custom_pacing(user_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
         CONF_BATCH_DELAY: float(user_input[CONF_BATCH_DELAY]),
         CONF_SUBSCRIPTION_DELAY: float(user_input[CONF_SUBSCRIPTION_DELAY]),
     }
-    rate = preset_rate(
+    error = pacing_error(
         BatchConfig(
             batch_size=values[CONF_BATCH_SIZE],
             batch_delay=values[CONF_BATCH_DELAY],
             subscription_delay=values[CONF_SUBSCRIPTION_DELAY],
         )
     )
-    if rate > MAX_PER_MINUTE_RANGE[1]:
-        return values, {"base": "rate_too_high"}
-    return values, {}
+    return values, {"base": error} if error else {}
 
 
 def custom_defaults(options: Mapping[str, Any]) -> dict[str, Any]:

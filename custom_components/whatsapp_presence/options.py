@@ -19,9 +19,23 @@ from .const import (
     DEFAULT_MAX_PER_MINUTE,
     DEFAULT_PRESET,
     DEFAULT_RESUBSCRIBE_AFTER,
+    MAX_PER_MINUTE_RANGE,
     PRESET_CUSTOM,
 )
-from .manager import PRESETS, BatchConfig, ManagerConfig
+from .manager import PRESETS, BatchConfig, ManagerConfig, preset_rate
+
+ERROR_RATE_TOO_HIGH = "rate_too_high"
+
+
+def pacing_error(batch: BatchConfig) -> str | None:
+    """Why custom pacing is refused, or None: the one check for the options flow and the action.
+
+    Each value may be within its range while together they subscribe faster than WhatsApp
+    tolerates (50 per batch, 0.05 s apart, 1 s pause: about 857 a minute).
+    """
+    if preset_rate(batch) > MAX_PER_MINUTE_RANGE[1]:
+        return ERROR_RATE_TOO_HIGH
+    return None
 
 
 def batch_config_from_options(options: Mapping[str, Any]) -> BatchConfig:

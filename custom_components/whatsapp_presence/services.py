@@ -16,6 +16,7 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.service import async_register_admin_service
 import probatio as vol
 
 from .bridge.protocol import (
@@ -44,7 +45,8 @@ from .const import (
     SUBSCRIPTION_DELAY_RANGE,
 )
 from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
-from .manager import BatchConfig, preset_name
+from .manager import BatchConfig, preset_name, preset_rate
+from .options import pacing_error
 
 ATTR_NUMBERS = "numbers"
 ATTR_CONTACT = "contact"
@@ -239,6 +241,12 @@ async def _async_set_batch_config(call: ServiceCall) -> None:
         batch_delay=call.data[CONF_BATCH_DELAY],
         subscription_delay=call.data.get(CONF_SUBSCRIPTION_DELAY, current.subscription_delay),
     )
+    if error := pacing_error(batch):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=error,
+            translation_placeholders={"rate": f"{preset_rate(batch):.0f}"},
+        )
     options = {
         **entry.options,
         CONF_PRESET: preset_name(batch),
@@ -262,22 +270,31 @@ async def _async_get_stats(call: ServiceCall) -> ServiceResponse:
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
-    """Register the integration's actions (once, in async_setup)."""
-    hass.services.async_register(
+    """Register the integration's actions (once, in async_setup).
+
+    Every action that changes what is tracked, how fast, or that sends subscriptions is for
+    administrators only: a user could otherwise probe numbers or get the account banned.
+    """
+    async_register_admin_service(
+        hass,
         DOMAIN,
         SERVICE_ADD_CONTACTS,
         _async_add_contacts,
         schema=ADD_CONTACTS_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
-    hass.services.async_register(
-        DOMAIN, SERVICE_REMOVE_CONTACT, _async_remove_contact, schema=REMOVE_CONTACT_SCHEMA
+    async_register_admin_service(
+        hass, DOMAIN, SERVICE_REMOVE_CONTACT, _async_remove_contact, schema=REMOVE_CONTACT_SCHEMA
     )
-    hass.services.async_register(
-        DOMAIN, SERVICE_RESUBSCRIBE, _async_resubscribe, schema=RESUBSCRIBE_SCHEMA
+    async_register_admin_service(
+        hass, DOMAIN, SERVICE_RESUBSCRIBE, _async_resubscribe, schema=RESUBSCRIBE_SCHEMA
     )
-    hass.services.async_register(
-        DOMAIN, SERVICE_SET_BATCH_CONFIG, _async_set_batch_config, schema=SET_BATCH_CONFIG_SCHEMA
+    async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_SET_BATCH_CONFIG,
+        _async_set_batch_config,
+        schema=SET_BATCH_CONFIG_SCHEMA,
     )
     hass.services.async_register(
         DOMAIN,
