@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from freezegun.api import FrozenDateTimeFactory
@@ -10,7 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.whatsapp_presence.diagnostics import async_get_config_entry_diagnostics
 
-from .sim import TOKEN, SimBridge, run_until
+from .sim import TOKEN, SimBridge, run_until, until
 
 
 async def test_diagnostics_are_redacted(
@@ -38,3 +39,44 @@ async def test_diagnostics_are_redacted(
     assert diagnostics["connection"]["subscriptions_paused"] is False
     assert diagnostics["manager"]["stats"]["active"] == 3
     assert {c["state"] for c in diagnostics["manager"]["contacts"]} == {"subscribed"}
+
+
+async def test_contact_aliases_carry_nothing_of_the_jid(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Aliases are plain sequence numbers: no hash of a JID to reverse by trying numbers."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    first = await async_get_config_entry_diagnostics(hass, entry)
+    second = await async_get_config_entry_diagnostics(hass, entry)
+    aliases = [c["contact"] for c in first["manager"]["contacts"]]
+    assert aliases == ["contact-1", "contact-2", "contact-3"]
+    assert [c["contact"] for c in second["manager"]["contacts"]] == aliases
+    text = json.dumps(first, default=str)
+    for jid in coordinator.tracked:
+        for digest in (hashlib.sha256(jid.encode()).hexdigest(), hashlib.md5(jid.encode()).hexdigest()):  # noqa: S324
+            assert digest[:8] not in text
+
+
+async def test_recent_events_hold_no_pairing_code(
+    hass: HomeAssistant, init_integration: MockConfigEntry, sim_bridge: SimBridge
+) -> None:
+    """A QR code links a device to the account: never kept; other codes are redacted."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    sim_bridge.server.emit("qr", {"code": "2@secret-qr-payload", "expires_in": 60})
+    sim_bridge.server.emit("temporary_ban", {"code": 1234567, "expires_in": 60})
+    await until(
+        hass,
+        lambda: any(e["event"] == "temporary_ban" for e in coordinator.status.recent_events),
+    )
+    events = (await async_get_config_entry_diagnostics(hass, entry))["recent_events"]
+    assert [e["event"] for e in events][-1:] == ["temporary_ban"]
+    assert all(e["event"] != "qr" for e in events)
+    assert events[-1]["code"] == "**REDACTED**"
+    text = json.dumps(events, default=str)
+    assert "secret-qr-payload" not in text
+    assert "1234567" not in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 import signal
@@ -78,3 +79,25 @@ async def test_a_bridge_that_cannot_start_is_reported(tmp_path: Path) -> None:
     with pytest.raises(BridgeStartError, match="exited before listening"):
         await process.start()
     assert process.pid is None
+
+
+async def test_promoted_bridge_errors_carry_no_personal_data(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An error line is shown as a warning with JIDs and numbers masked; chatter stays at debug."""
+    stderr = asyncio.StreamReader()
+    stderr.feed_data(
+        b"2026-11-29 16:15:18,123 ERROR whatsmeow: failed to subscribe "
+        b"447700900123@s.whatsapp.net (lid 98765432101234:7@lid, +447700900124)\n"
+        b"2026-11-29 16:15:18,124 INFO bridge: 447700900125@s.whatsapp.net online\n"
+    )
+    stderr.feed_eof()
+    with caplog.at_level(logging.DEBUG, logger="custom_components.whatsapp_presence"):
+        await BridgeProcess._pump_stderr(stderr)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [
+        "bridge: 2026-11-29 16:15:18,123 ERROR whatsmeow: failed to subscribe "
+        "<jid> (lid <jid>, <number>)"
+    ]
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any("447700900125@s.whatsapp.net" in line for line in debug)

@@ -465,7 +465,9 @@ class WhatsAppCoordinator:
             self._raise_issue(name, ir.IssueSeverity.ERROR)
 
     def _remember_event(self, name: str, payload: dict[str, Any]) -> None:
-        """Keep the last few non-presence events for diagnostics."""
+        """Keep the last few non-presence events for diagnostics (not pairing codes)."""
+        if name == "qr":
+            return
         events = self.status.recent_events
         events.append({"at": utc_now().isoformat(), "event": name, **payload})
         del events[:-RECENT_EVENTS]
@@ -627,7 +629,7 @@ class WhatsAppCoordinator:
             self.status.connected_since = utc_now()
             self._cancel_grace_timer()
             if self._unavailable_logged:
-                LOGGER.info("WhatsApp account %s is connected again", self.entry.title)
+                LOGGER.info("WhatsApp account %s is connected again", self.entry.entry_id)
                 self._unavailable_logged = False
         else:
             grace = float(self.entry.options.get(CONF_GRACE_PERIOD, DEFAULT_GRACE_PERIOD))
@@ -640,7 +642,7 @@ class WhatsAppCoordinator:
     def _grace_expired(self, _now: datetime) -> None:
         self._grace_timer = None
         if not self._unavailable_logged:
-            LOGGER.info("WhatsApp account %s is disconnected", self.entry.title)
+            LOGGER.info("WhatsApp account %s is disconnected", self.entry.entry_id)
             self._unavailable_logged = True
         self._notify_all()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -25,12 +24,10 @@ TO_REDACT = {
     "unique_id",
     "account",
     "push_name",
+    "code",
 }
-
-
-def _alias(jid: str) -> str:
-    """A stable stand-in for a JID, so one contact can be followed through the report."""
-    return "contact-" + hashlib.sha256(jid.encode()).hexdigest()[:10]
+DROPPED_EVENTS = frozenset({"qr"})
+"""Events that are nothing but a secret (a pairing QR code links a device to the account)."""
 
 
 async def async_get_config_entry_diagnostics(
@@ -40,12 +37,14 @@ async def async_get_config_entry_diagnostics(
     coordinator = entry.runtime_data
     manager = coordinator.manager
     contacts = []
-    for info in manager.contacts():
+    # Plain sequence numbers: any function of the JID (even a hash) can be reversed by trying
+    # every phone number. The order is the manager's, so the report can follow one contact.
+    for number, info in enumerate(manager.contacts(), start=1):
         presence = coordinator.presence.get(info.jid)
         contact = coordinator.tracked.get(info.jid)
         contacts.append(
             {
-                "contact": _alias(info.jid),
+                "contact": f"contact-{number}",
                 "subentry_type": entry.subentries[contact.subentry_id].subentry_type
                 if contact and contact.subentry_id in entry.subentries
                 else None,
@@ -78,7 +77,11 @@ async def async_get_config_entry_diagnostics(
             "stats": manager.stats().as_dict(),
             "contacts": contacts,
         },
-        "recent_events": [async_redact_data(event, TO_REDACT) for event in status.recent_events],
+        "recent_events": [
+            async_redact_data(event, TO_REDACT)
+            for event in status.recent_events
+            if event.get("event") not in DROPPED_EVENTS
+        ],
     }
 
 

@@ -25,6 +25,7 @@ import time
 from typing import Final
 
 from .bridge.protocol import TOKEN_ENV
+from .redact import redact_text
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -163,7 +164,11 @@ class BridgeProcess:
         while line := await stderr.readline():
             text = line.decode(errors="replace").rstrip()
             important = any(level in text for level in ("ERROR", "CRITICAL", "Traceback"))
-            _LOGGER.log(logging.WARNING if important else logging.DEBUG, "bridge: %s", text)
+            if important:
+                # Shown by default: WhatsApp's library may name contacts in its errors.
+                _LOGGER.warning("bridge: %s", redact_text(text))
+            else:
+                _LOGGER.debug("bridge: %s", text)
 
     async def _watch(self) -> None:
         """Restart the bridge whenever it dies, with growing delays."""
