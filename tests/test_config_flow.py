@@ -777,3 +777,17 @@ async def test_home_assistant_loads_the_flow_texts(hass: HomeAssistant) -> None:
     ):
         texts = await async_get_translations(hass, "en", category, [DOMAIN])
         assert texts[f"component.{DOMAIN}.{key}"]
+
+
+async def test_a_session_folder_that_cannot_be_deleted_is_reported(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The folder holds a WhatsApp session: failing to delete it is a warning, not silence."""
+    target = session_dir(hass, "stuck")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("not a folder")  # rmtree cannot delete it: a real OSError
+    await pairing.async_remove_session(hass, "stuck")
+    assert "Could not delete the WhatsApp session folder" in caplog.text
+    caplog.clear()
+    await pairing.async_remove_session(hass, "never-existed")
+    assert "Could not delete" not in caplog.text

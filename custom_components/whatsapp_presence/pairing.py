@@ -24,7 +24,7 @@ from homeassistant.requirements import RequirementsNotFound, async_process_requi
 
 from .bridge.client import BridgeClient
 from .bridge.protocol import BridgeError, is_user_jid
-from .const import DOMAIN, MODE_SIMULATOR
+from .const import DOMAIN, LOGGER, MODE_SIMULATOR
 from .coordinator import bridge_args, session_dir
 from .launcher import BridgeProcess
 
@@ -75,7 +75,19 @@ async def async_neonize_available(hass: HomeAssistant) -> bool:
 async def async_remove_session(hass: HomeAssistant, session_id: str) -> None:
     """Delete a child bridge's session folder (a session nobody will use again)."""
     directory = session_dir(hass, session_id)
-    await hass.async_add_executor_job(partial(shutil.rmtree, directory, ignore_errors=True))
+
+    def remove() -> None:
+        try:
+            shutil.rmtree(directory)
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            # The folder holds a WhatsApp session, a secret: a leftover must not go unnoticed.
+            LOGGER.warning(
+                "Could not delete the WhatsApp session folder %s: %s", directory, err.strerror
+            )
+
+    await hass.async_add_executor_job(remove)
 
 
 class FlowBridge:

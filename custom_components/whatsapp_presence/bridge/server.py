@@ -13,6 +13,7 @@ from collections.abc import Callable
 import contextlib
 import hmac
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -29,6 +30,74 @@ BackendFactory = Callable[[EventSink], Backend]
 _HARD_LIMIT_FACTOR = 16
 """aiohttp drops the socket above max_message_bytes * this; between the two, frames get an
 ``message_too_large`` answer and the connection stays up."""
+
+MAX_AUTH_FRAME_BYTES = 4096
+"""Largest frame a client may send before it has authenticated (an auth frame is ~150 bytes)."""
+
+_THROTTLE_MAX_PEERS = 1024
+
+
+class _AuthThrottle:
+    """Failed authentications per peer address: each one doubles the wait before the next try.
+
+    The first ``free`` failures cost nothing (a mistyped token, retyped at once). While a peer
+    waits, its attempts are refused without looking at the token, so guessing runs at a handful
+    of tries a minute instead of hundreds a second.
+    """
+
+    def __init__(self, clock: Callable[[], float], base: float, cap: float, free: int) -> None:
+        self._clock = clock
+        self._base = base
+        self._cap = cap
+        self._free = free
+        self._peers: dict[str, tuple[int, float]] = {}
+
+    def wait(self, peer: str) -> float:
+        """Seconds ``peer`` must still wait before its token is checked (0: go ahead)."""
+        _, until = self._peers.get(peer, (0, 0.0))
+        return max(0.0, until - self._clock())
+
+    def failed(self, peer: str) -> float:
+        """Record a wrong token; returns the wait now imposed."""
+        failures = self._peers.pop(peer, (0, 0.0))[0] + 1
+        over = failures - self._free
+        delay = min(self._cap, self._base * 2 ** min(over - 1, 32)) if over > 0 else 0.0
+        self._peers[peer] = (failures, self._clock() + delay)
+        while len(self._peers) > _THROTTLE_MAX_PEERS:
+            del self._peers[next(iter(self._peers))]  # the longest-quiet peer
+        return delay
+
+    def succeeded(self, peer: str) -> None:
+        """The right token: forget the peer's failures."""
+        self._peers.pop(peer, None)
+
+
+def _set_frame_limit(ws: web.WebSocketResponse, request: web.Request, limit: int) -> bool:
+    """Give an open WebSocket a new frame-size limit; False when aiohttp does not allow it.
+
+    aiohttp fixes the limit when the socket opens, so a small pre-authentication limit needs
+    a new frame parser once the client is known. Nothing is buffered at that point: a client
+    sends nothing between its auth frame and the server's hello.
+    """
+    parser = getattr(ws, "_parser", None)
+    handler = request.protocol
+    if parser is None or not hasattr(handler, "_payload_parser"):
+        return False
+    try:
+        from aiohttp._websocket.reader import WebSocketReader  # noqa: PLC0415
+
+        new = WebSocketReader(
+            ws._reader,  # noqa: SLF001
+            limit,
+            compress=bool(ws.compress),
+            decode_text=getattr(ws, "_decode_text", True),
+        )
+    except (AttributeError, ImportError, TypeError):
+        return False
+    handler._payload_parser = None  # noqa: SLF001
+    handler.set_parser(new, data_received_cb=getattr(handler, "_data_received_cb", None))
+    ws._parser = new  # noqa: SLF001
+    return True
 
 
 class _Connection:
@@ -101,6 +170,11 @@ class BridgeServer:
         heartbeat: float | None = None,
         send_queue_size: int = 1000,
         max_in_flight: int = 32,
+        max_pending: int = 16,
+        max_auth_frame_bytes: int = MAX_AUTH_FRAME_BYTES,
+        auth_backoff: tuple[float, float] = (1.0, 60.0),
+        free_auth_failures: int = 3,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not token:
             raise ValueError("the bridge needs a non-empty token")
@@ -114,6 +188,10 @@ class BridgeServer:
         self.heartbeat = heartbeat
         self.send_queue_size = send_queue_size
         self.max_in_flight = max_in_flight
+        self.max_pending = max_pending
+        self.max_auth_frame_bytes = max_auth_frame_bytes
+        self._throttle = _AuthThrottle(clock, *auth_backoff, free_auth_failures)
+        self._pending = 0
         self._clients: set[_Connection] = set()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -138,7 +216,14 @@ class BridgeServer:
         app = web.Application()
         app.router.add_get(protocol.WS_PATH, self._handle_ws)
         app.router.add_get("/health", self._handle_health)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        # A connection that never upgrades to a WebSocket is closed once it has been idle for
+        # the time a client has to authenticate (aiohttp's default is an hour).
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,
+            keepalive_timeout=self.auth_timeout,
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port)
@@ -181,21 +266,38 @@ class BridgeServer:
                 frame = protocol.encode(protocol.event_frame(name, payload, conn.seq))
             except TypeError, ValueError:
                 _LOGGER.exception("Backend emitted a non-JSON %s event; dropped", name)
-                return
+                continue
             conn.send(frame)
 
     async def _handle_health(self, request: web.Request) -> web.Response:
         """Unauthenticated liveness probe (no session details)."""
         return web.json_response({"status": "ok", "protocol": protocol.PROTOCOL_VERSION})
 
-    async def _handle_ws(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(
-            heartbeat=self.heartbeat,
-            max_msg_size=self.max_message_bytes * _HARD_LIMIT_FACTOR,
-        )
-        await ws.prepare(request)
+    @property
+    def pending_count(self) -> int:
+        """Connections still to authenticate."""
+        return self._pending
+
+    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
         peer = str(request.remote)
-        if not await self._authenticate(ws, peer):
+        if self._pending >= self.max_pending:
+            _LOGGER.warning(
+                "Refused %s: %d connections are already authenticating", peer, self._pending
+            )
+            return web.Response(status=503, text="too many pending connections")
+        self._pending += 1
+        try:
+            ws = web.WebSocketResponse(
+                heartbeat=self.heartbeat, max_msg_size=self.max_auth_frame_bytes
+            )
+            await ws.prepare(request)
+            if not await self._authenticate(ws, peer):
+                return ws
+        finally:
+            self._pending -= 1
+        if not _set_frame_limit(ws, request, self.max_message_bytes * _HARD_LIMIT_FACTOR):
+            _LOGGER.error("Cannot raise the frame limit on this aiohttp; closing %s", peer)
+            await ws.close(code=aiohttp.WSCloseCode.INTERNAL_ERROR)
             return ws
         if len(self._clients) >= self.max_clients:
             await self._send_direct(
@@ -263,6 +365,7 @@ class BridgeServer:
             async with asyncio.timeout(self.auth_timeout):
                 msg = await ws.receive()
         except TimeoutError:
+            _LOGGER.warning("Refused %s: no auth frame within %s s", peer, self.auth_timeout)
             await self._send_direct(
                 ws, protocol.error_frame(None, ErrorCode.UNAUTHORIZED, "no auth frame in time")
             )
@@ -271,25 +374,41 @@ class BridgeServer:
         if msg.type != WSMsgType.TEXT:
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 return False
+            if msg.type == WSMsgType.ERROR:
+                # Above the pre-authentication limit: aiohttp has closed (1009) already.
+                _LOGGER.warning("Refused %s: oversized frame before authenticating", peer)
+                return False
+            _LOGGER.warning("Refused %s: first frame is not a JSON auth message", peer)
             await self._refuse(ws, None, "first frame must be a JSON auth message")
             return False
         try:
             message = protocol.decode(msg.data, self.max_message_bytes)
         except BridgeError as err:
+            _LOGGER.warning("Refused %s: %s", peer, err.message)
             await self._refuse(ws, None, err.message)
             return False
         token = message.get("token")
         if message.get("type") != "auth" or not isinstance(token, str):
+            _LOGGER.warning("Refused %s: first frame is not an auth message", peer)
             await self._refuse(
                 ws, protocol.echo_id(message), "first frame must be an auth message with a token"
             )
             return False
+        if wait := self._throttle.wait(peer):
+            _LOGGER.warning("Refused %s: too many wrong tokens, %.0f s to wait", peer, wait)
+            await self._refuse(
+                ws, protocol.echo_id(message), f"too many wrong tokens; retry in {wait:.0f} s"
+            )
+            return False
         if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self._token):
-            _LOGGER.warning("Refused a client with a wrong token")
+            delay = self._throttle.failed(peer)
+            _LOGGER.warning("Refused %s: wrong token (next try in %.0f s)", peer, delay)
             await self._refuse(ws, protocol.echo_id(message), "wrong token")
             return False
+        self._throttle.succeeded(peer)
         version = message.get("protocol", protocol.PROTOCOL_VERSION)
-        if version != protocol.PROTOCOL_VERSION:
+        # Strict: True == 1 and 1.0 == 1 in Python, but neither is protocol 1.
+        if type(version) is not int or version != protocol.PROTOCOL_VERSION:
             await self._send_direct(
                 ws,
                 protocol.error_frame(
