@@ -22,7 +22,7 @@ from custom_components.whatsapp_presence.bridge.server import BridgeServer
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend
 from custom_components.whatsapp_presence.const import DOMAIN
 
-TOKEN = "integration-test-token"
+TOKEN = "integration-test-token-0123456789abcdef"
 
 
 @dataclass

@@ -367,6 +367,10 @@ async def test_remote_errors_then_pairing_with_the_static_qr(
     result = await configure(hass, flow_id, {CONF_URL: "ws://127.0.0.1:1/ws", CONF_TOKEN: TOKEN})
     assert result["errors"] == {"base": "cannot_connect"}
     result = await configure(hass, flow_id, {CONF_URL: sim_bridge.url, CONF_TOKEN: "wrong"})
+    assert result["errors"] == {CONF_TOKEN: "token_too_short"}
+    assert result["data_schema"]({CONF_URL: "x", CONF_TOKEN: "y"})  # the form is shown again
+    assert "wrong" not in str(result)  # a typed token is not sent back to the browser
+    result = await configure(hass, flow_id, {CONF_URL: sim_bridge.url, CONF_TOKEN: "w" * 32})
     assert result["errors"] == {"base": "invalid_auth"}
     http_url = sim_bridge.url.replace("ws://", "http://").removesuffix("/ws")
     result = await configure(hass, flow_id, {CONF_URL: http_url, CONF_TOKEN: TOKEN})
@@ -698,6 +702,8 @@ async def test_reconfigure_the_bridge_address(
         result = await configure(hass, flow_id, {CONF_URL: "addon", CONF_TOKEN: TOKEN})
         assert result["errors"] == {CONF_URL: "invalid_url"}
         result = await configure(hass, flow_id, {CONF_URL: good.url, CONF_TOKEN: "wrong"})
+        assert result["errors"] == {CONF_TOKEN: "token_too_short"}
+        result = await configure(hass, flow_id, {CONF_URL: good.url, CONF_TOKEN: "w" * 32})
         assert result["errors"] == {"base": "invalid_auth"}
         result = await configure(hass, flow_id, {CONF_URL: sim_bridge.url, CONF_TOKEN: TOKEN})
         assert result["errors"] == {"base": "bridge_not_paired"}

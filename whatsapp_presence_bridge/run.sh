@@ -36,6 +36,10 @@ write_secret() {
 # else a new random one. It is never logged.
 ensure_token() {
     local wanted="${1:-}"
+    # A short token can be guessed; the same minimum as the integration's (MIN_TOKEN_LENGTH).
+    if [[ -n "${wanted}" && "${#wanted}" -lt 32 ]]; then
+        bashio::exit.nok "The configured token has ${#wanted} characters; use at least 32 (or leave it empty to use a generated one)"
+    fi
     umask 077
     mkdir -p "${DATA_DIR}"
     if [[ -n "${wanted}" ]]; then

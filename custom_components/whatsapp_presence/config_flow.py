@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import html
+import ipaddress
 from typing import Any, Final
 import uuid
 
@@ -49,6 +50,7 @@ import probatio as vol
 from yarl import URL
 
 from .bridge.protocol import (
+    MIN_TOKEN_LENGTH,
     WS_PATH,
     BridgeAuthError,
     BridgeConnectionError,
@@ -64,6 +66,7 @@ from .const import (
     BATCH_DELAY_RANGE,
     BATCH_SIZE_RANGE,
     CONF_ACCOUNT_JID,
+    CONF_ADDON,
     CONF_AVAILABILITY,
     CONF_BATCH_DELAY,
     CONF_BATCH_SIZE,
@@ -175,6 +178,7 @@ REMOTE_SCHEMA: Final = vol.Schema(
         vol.Required(CONF_TOKEN): TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD)),
     }
 )
+LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 PHONE_SCHEMA: Final = vol.Schema(
     {vol.Required(CONF_PHONE): TextSelector(TextSelectorConfig(type=TextSelectorType.TEL))}
 )
@@ -215,6 +219,23 @@ def normalize_url(value: str) -> str | None:
     if url.path in ("", "/"):
         url = url.with_path(WS_PATH)
     return str(url)
+
+
+def token_error(token: str) -> str | None:
+    """Why a token typed by hand is refused, or None (a short one can be guessed)."""
+    return "token_too_short" if len(token.strip()) < MIN_TOKEN_LENGTH else None
+
+
+def is_exposed(url: str) -> bool:
+    """True when the token would cross a network in clear: plain ws:// to a non-loopback host."""
+    parsed = URL(url)
+    if parsed.scheme == "wss":
+        return False
+    host = (parsed.host or "").strip("[]")
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() not in LOOPBACK_HOSTS
 
 
 def custom_pacing(user_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -284,6 +305,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         """Flow state; the bridge is created on first use (``hass`` is set after init)."""
         self._flow_bridge: FlowBridge | None = None
         self._mode: str | None = None
+        self._addon: str | None = None
         self._url: str | None = None
         self._token: str | None = None
         self._account: dict[str, Any] | None = None
@@ -374,19 +396,57 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             url = normalize_url(user_input[CONF_URL])
+            token = user_input[CONF_TOKEN].strip()
             if url is None:
                 errors[CONF_URL] = "invalid_url"
+            elif error := token_error(token):
+                errors[CONF_TOKEN] = error
+            elif is_exposed(url):
+                self._url, self._token = url, token
+                return await self.async_step_remote_insecure()
             else:
-                token = user_input[CONF_TOKEN]
-                hello, error = await self._async_connect(url, token)
-                if hello is not None:
-                    self._mode, self._url, self._token = MODE_REMOTE, url, token
-                    return await self._async_bridge_ready(hello)
-                errors["base"] = error
+                return await self._async_remote_connect(url, token, "remote", errors)
         return self.async_show_form(
             step_id="remote",
-            data_schema=self.add_suggested_values_to_schema(REMOTE_SCHEMA, user_input),
+            data_schema=self.add_suggested_values_to_schema(
+                REMOTE_SCHEMA, {CONF_URL: user_input[CONF_URL]} if user_input else None
+            ),
             errors=errors,
+        )
+
+    async def async_step_remote_insecure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Plain ws:// to another machine: say the token crosses the network readable."""
+        url, token = self._url, self._token
+        assert url is not None and token is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            return await self._async_remote_connect(url, token, "remote_insecure", errors)
+        return self.async_show_form(
+            step_id="remote_insecure",
+            errors=errors,
+            description_placeholders={"host": URL(url).host or ""},
+        )
+
+    async def _async_remote_connect(
+        self, url: str, token: str, step_id: str, errors: dict[str, str]
+    ) -> ConfigFlowResult:
+        hello, error = await self._async_connect(url, token)
+        if hello is not None:
+            self._mode, self._url, self._token = MODE_REMOTE, url, token
+            return await self._async_bridge_ready(hello)
+        errors["base"] = error
+        if step_id == "remote":
+            return self.async_show_form(
+                step_id="remote",
+                data_schema=self.add_suggested_values_to_schema(REMOTE_SCHEMA, {CONF_URL: url}),
+                errors=errors,
+            )
+        return self.async_show_form(
+            step_id=step_id,
+            errors=errors,
+            description_placeholders={"host": URL(url).host or ""},
         )
 
     async def async_step_hassio(self, discovery_info: HassioServiceInfo) -> ConfigFlowResult:
@@ -401,7 +461,10 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         for entry in self._async_current_entries(include_ignore=False):
             if entry.data.get(CONF_MODE) != MODE_REMOTE or entry.data.get(CONF_URL) != bridge.url:
                 continue
-            if entry.data.get(CONF_TOKEN) != bridge.token:
+            # Only the add-on that created the entry may hand it a new token: any add-on can
+            # announce any address, and must not take over a bridge set up by hand.
+            own = entry.data.get(CONF_ADDON) == discovery_info.slug
+            if own and entry.data.get(CONF_TOKEN) != bridge.token:
                 # The add-on made a new token (its data was reset): follow it.
                 self.hass.config_entries.async_update_entry(
                     entry, data={**entry.data, CONF_TOKEN: bridge.token}
@@ -409,6 +472,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
                 self.hass.config_entries.async_schedule_reload(entry.entry_id)
             return self.async_abort(reason="already_configured")
         self._discovered = bridge
+        self._addon = discovery_info.slug
         self.context["title_placeholders"] = {"name": bridge.name}
         return await self.async_step_hassio_confirm()
 
@@ -638,6 +702,8 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         }
         if self._mode == MODE_REMOTE:
             data[CONF_URL], data[CONF_TOKEN] = self._url, self._token
+            if self._addon is not None:
+                data[CONF_ADDON] = self._addon
         else:
             data[CONF_SESSION_ID] = self._bridge.session_id
         self._bridge.session_id = None  # the entry owns the folder now
@@ -705,10 +771,12 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             url = normalize_url(user_input[CONF_URL])
+            token = user_input[CONF_TOKEN].strip()
             if url is None:
                 errors[CONF_URL] = "invalid_url"
+            elif error := token_error(token):
+                errors[CONF_TOKEN] = error
             else:
-                token = user_input[CONF_TOKEN]
                 hello, error = await self._async_connect(url, token)
                 await self._bridge.async_close(discard=False)
                 status = (hello or {}).get("status") or {}
@@ -727,8 +795,9 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
                     return self.async_abort(reason="reconfigure_successful")
         return self.async_show_form(
             step_id="reconfigure",
+            # Never the token: the form goes to the browser.
             data_schema=self.add_suggested_values_to_schema(
-                REMOTE_SCHEMA, user_input or entry.data
+                REMOTE_SCHEMA, {CONF_URL: (user_input or entry.data)[CONF_URL]}
             ),
             errors=errors,
         )

@@ -19,6 +19,7 @@ from typing import Any
 from PIL import Image
 import pytest
 
+from custom_components.whatsapp_presence.bridge.protocol import MIN_TOKEN_LENGTH
 from custom_components.whatsapp_presence.const import DOMAIN
 from custom_components.whatsapp_presence.discovery import DISCOVERY_SERVICE
 
@@ -190,7 +191,9 @@ def test_config_options_against_schema(config: dict[str, Any]) -> None:
     assert set(options) <= set(schema)
     for key, value in options.items():
         assert _option_valid(schema[key], value), key
-    assert schema["token"] == "password?", "a secret, optional (generated when empty)"
+    assert schema["token"] == f"password({MIN_TOKEN_LENGTH},)?", (
+        "a secret, optional (generated when empty), as long as the integration requires"
+    )
     levels = RE_SCHEMA_ELEMENT.match(schema["log_level"])
     assert levels is not None
     bridge_levels = {"debug", "info", "warning", "error"}  # python -m bridge --log-level

@@ -21,6 +21,7 @@ from yarl import URL
 
 from custom_components.whatsapp_presence.const import (
     CONF_ACCOUNT_JID,
+    CONF_ADDON,
     CONF_MODE,
     CONF_PRESET,
     DOMAIN,
@@ -171,6 +172,7 @@ async def test_discovered_add_on_pairs_with_one_click(
     assert result["data"][CONF_URL] == sim_bridge.url
     assert result["data"][CONF_TOKEN] == TOKEN
     assert result["data"][CONF_ACCOUNT_JID] == f"{SIM_ACCOUNT}@s.whatsapp.net"
+    assert result["data"][CONF_ADDON] == SLUG  # only this add-on may change the token later
     (entry,) = hass.config_entries.async_entries(DOMAIN)
     assert entry.source == SOURCE_HASSIO
     assert entry.unique_id == SIM_ACCOUNT
@@ -197,7 +199,12 @@ async def test_rediscovery_of_a_configured_add_on_takes_its_new_token(
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=SIM_ACCOUNT,
-        data={CONF_MODE: MODE_REMOTE, CONF_URL: "ws://127.0.0.1:8765/ws", CONF_TOKEN: "old"},
+        data={
+            CONF_MODE: MODE_REMOTE,
+            CONF_URL: "ws://127.0.0.1:8765/ws",
+            CONF_TOKEN: "old",
+            CONF_ADDON: SLUG,
+        },
     )
     entry.add_to_hass(hass)
     with patch.object(hass.config_entries, "async_schedule_reload") as reload:
@@ -209,6 +216,34 @@ async def test_rediscovery_of_a_configured_add_on_takes_its_new_token(
         assert result["reason"] == "already_configured"
     assert entry.data[CONF_TOKEN] == "new"
     reload.assert_called_once_with(entry.entry_id)
+
+
+async def test_another_add_on_cannot_change_an_entry(hass: HomeAssistant) -> None:
+    """A discovery naming an entry's address changes nothing unless that add-on made the entry."""
+    by_hand = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=SIM_ACCOUNT,
+        data={CONF_MODE: MODE_REMOTE, CONF_URL: "ws://127.0.0.1:8765/ws", CONF_TOKEN: "mine"},
+    )
+    by_hand.add_to_hass(hass)
+    other_addon = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="12025550142",
+        data={
+            CONF_MODE: MODE_REMOTE,
+            CONF_URL: "ws://10.0.0.7:8765/ws",
+            CONF_TOKEN: "theirs",
+            CONF_ADDON: "another_addon",
+        },
+    )
+    other_addon.add_to_hass(hass)
+    with patch.object(hass.config_entries, "async_schedule_reload") as reload:
+        for url in ("ws://127.0.0.1:8765/ws", "ws://10.0.0.7:8765/ws"):
+            result = await discover(hass, service_info(url, token="attacker"))
+            assert result["reason"] == "already_configured"
+        reload.assert_not_called()
+    assert by_hand.data[CONF_TOKEN] == "mine"
+    assert other_addon.data[CONF_TOKEN] == "theirs"
 
 
 async def test_other_address_or_mode_is_a_new_bridge(hass: HomeAssistant) -> None:

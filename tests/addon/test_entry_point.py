@@ -142,12 +142,12 @@ async def test_configured_token_is_the_one_announced(
     generated = announced(first).token
     assert await first.stop() == 0
 
-    addon = addons(options={"log_level": "info", "device_name": "HA", "token": "chosen-token-1"})
+    addon = addons(options={"log_level": "info", "device_name": "HA", "token": "chosen-token-0123456789abcdefghijkl"})
     await addon.start(*SIMULATOR)
     bridge = announced(addon)
-    assert bridge.token == "chosen-token-1" != generated
+    assert bridge.token == "chosen-token-0123456789abcdefghijkl" != generated
     token_file = tmp_path / "data" / "token"
-    assert token_file.read_text(encoding="utf-8").strip() == "chosen-token-1"
+    assert token_file.read_text(encoding="utf-8").strip() == "chosen-token-0123456789abcdefghijkl"
     assert mode(token_file) == 0o600
     async with connected(bridge, []) as client:
         assert client.hello is not None
@@ -155,7 +155,7 @@ async def test_configured_token_is_the_one_announced(
     with pytest.raises(BridgeAuthError):
         async with connected(wrong, []):
             pass
-    assert "chosen-token-1" not in addon.text()
+    assert "chosen-token-0123456789abcdefghijkl" not in addon.text()
     assert await addon.stop() == 0
 
 
@@ -163,16 +163,16 @@ async def test_plain_container_without_supervisor(
     addons: Callable[..., AddonProcess], tmp_path: Path
 ) -> None:
     """Home Assistant Container: the token from the environment, no discovery, same bridge."""
-    addon = addons(supervisor=False, env={"WHATSAPP_BRIDGE_TOKEN": "compose-token"})
+    addon = addons(supervisor=False, env={"WHATSAPP_BRIDGE_TOKEN": "compose-token-0123456789abcdefghijkl"})
     await addon.start(*SIMULATOR)
     assert addon.discoveries() == []
     assert "Listening on port" in addon.text()
-    assert (tmp_path / "data" / "token").read_text(encoding="utf-8").strip() == "compose-token"
-    bridge = DiscoveredBridge("127.0.0.1", addon.port, "compose-token", "container")
+    assert (tmp_path / "data" / "token").read_text(encoding="utf-8").strip() == "compose-token-0123456789abcdefghijkl"
+    bridge = DiscoveredBridge("127.0.0.1", addon.port, "compose-token-0123456789abcdefghijkl", "container")
     async with connected(bridge, []) as client:
         assert client.hello is not None
         assert client.hello["protocol"] == 1
-    assert "compose-token" not in addon.text()
+    assert "compose-token-0123456789abcdefghijkl" not in addon.text()
     assert await addon.stop() == 0
 
 
@@ -216,3 +216,16 @@ async def test_hostname_falls_back_to_the_containers(
     await addon.start(*SIMULATOR)
     assert announced(addon).host == socket.gethostname()
     assert await addon.stop() == 0
+
+
+async def test_a_short_configured_token_is_refused(
+    addons: Callable[..., AddonProcess],
+) -> None:
+    """A hand-chosen token under 32 characters: a clear message, no bridge, nothing announced."""
+    addon = addons(options={"log_level": "info", "device_name": "HA", "token": "short-token"})
+    with pytest.raises(AssertionError, match="ended before announcing"):
+        await addon.start(*SIMULATOR)
+    assert addon.process is not None
+    assert addon.process.returncode not in (None, 0)
+    assert "The configured token has 11 characters; use at least 32" in addon.text()
+    assert addon.discoveries() == []

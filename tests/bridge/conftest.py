@@ -19,7 +19,7 @@ from custom_components.whatsapp_presence.bridge.client import BridgeClient
 from custom_components.whatsapp_presence.bridge.server import BridgeServer
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend, SimulatorConfig
 
-TOKEN = "test-token-0123456789"
+TOKEN = "test-token-0123456789abcdef0123456789"
 START = 1_800_000_000.0
 
 SCRIPTED = SimulatorConfig(

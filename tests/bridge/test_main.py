@@ -139,11 +139,11 @@ async def test_token_from_file_and_the_session_survives_a_restart(
     session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     token_file = tmp_path / "token"
-    token_file.write_text("file-token\n")
+    token_file.write_text("file-token-0123456789abcdefghijklmn\n")
     args = (*SCRIPTED, "--token-file", str(token_file), "--data-dir", str(tmp_path / "data"))
     async with _bridge(*args, env=_env()) as bridge:
         client = BridgeClient(
-            bridge.line["url"], "file-token", session=session, on_event=EventLog()
+            bridge.line["url"], "file-token-0123456789abcdefghijklmn", session=session, on_event=EventLog()
         )
         assert (await client.connect())["status"]["paired"] is False
         code = await client.pair_phone("+44 7700 900123")
@@ -153,7 +153,7 @@ async def test_token_from_file_and_the_session_survives_a_restart(
         assert (await _stop(bridge))[0] == 0
     async with _bridge(*args, env=_env()) as bridge:
         client = BridgeClient(
-            bridge.line["url"], "file-token", session=session, on_event=EventLog()
+            bridge.line["url"], "file-token-0123456789abcdefghijklmn", session=session, on_event=EventLog()
         )
         status = (await client.connect())["status"]
         assert status["paired"] is True
@@ -175,10 +175,11 @@ async def test_exit_on_stdin_eof() -> None:
     ("args", "env", "message"),
     [
         ((), {}, "no token"),
+        ((), {"WHATSAPP_BRIDGE_TOKEN": "t" * 31}, "the token has 31 characters; use at least 32"),
         (("--token-file", "/nonexistent/token"), {}, "cannot read the token file"),
-        (("--contacts", "-1"), {"WHATSAPP_BRIDGE_TOKEN": "t"}, "contacts"),
-        (("--port", "70000"), {"WHATSAPP_BRIDGE_TOKEN": "t"}, "--port"),
-        (("--backend", "neonize"), {"WHATSAPP_BRIDGE_TOKEN": "t"}, "--data-dir is required"),
+        (("--contacts", "-1"), {"WHATSAPP_BRIDGE_TOKEN": TOKEN}, "contacts"),
+        (("--port", "70000"), {"WHATSAPP_BRIDGE_TOKEN": TOKEN}, "--port"),
+        (("--backend", "neonize"), {"WHATSAPP_BRIDGE_TOKEN": TOKEN}, "--data-dir is required"),
     ],
 )
 def test_bad_invocations_exit_with_usage_errors(

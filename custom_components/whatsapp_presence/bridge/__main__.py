@@ -167,6 +167,11 @@ def read_token(args: argparse.Namespace) -> str:
         token = os.environ.get(protocol.TOKEN_ENV, "").strip()
     if not token:
         raise ValueError(f"no token: set ${protocol.TOKEN_ENV} or pass --token-file")
+    if len(token) < protocol.MIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"the token has {len(token)} characters; use at least {protocol.MIN_TOKEN_LENGTH} "
+            "(e.g. the output of: openssl rand -hex 32)"
+        )
     return token
 
 

@@ -20,6 +20,9 @@ PROTOCOL_VERSION: Final = 1
 
 DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024
 TOKEN_ENV: Final = "WHATSAPP_BRIDGE_TOKEN"  # noqa: S105 - a variable name, not a secret
+MIN_TOKEN_LENGTH: Final = 32
+"""Shortest token accepted from a person (add-on option, environment, the remote form).
+Generated tokens are 64 hex digits (256 bits)."""
 WS_PATH: Final = "/ws"
 
 # WebSocket close codes (4000-4999 are free for applications).
