@@ -24,7 +24,11 @@ from custom_components.whatsapp_presence import (
     async_unload_entry as real_unload_entry,
     pairing,
 )
-from custom_components.whatsapp_presence.config_flow import account_title, normalize_url
+from custom_components.whatsapp_presence.config_flow import (
+    account_title,
+    is_exposed,
+    normalize_url,
+)
 from custom_components.whatsapp_presence.const import (
     CONF_ACCOUNT_JID,
     CONF_BATCH_DELAY,
@@ -797,3 +801,57 @@ async def test_a_session_folder_that_cannot_be_deleted_is_reported(
     caplog.clear()
     await pairing.async_remove_session(hass, "never-existed")
     assert "Could not delete" not in caplog.text
+
+
+async def test_plain_ws_to_another_host_asks_first(hass: HomeAssistant) -> None:
+    """The token would cross the network readable: the flow says so before connecting."""
+    result = await start_remote(hass)
+    flow_id = result["flow_id"]
+    result = await configure(
+        hass, flow_id, {CONF_URL: "ws://192.0.2.10:8765/ws", CONF_TOKEN: "t" * 32}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "remote_insecure"
+    assert result["description_placeholders"] == {"host": "192.0.2.10"}
+    assert "t" * 32 not in str(result)
+    result = await configure(hass, flow_id, {})
+    assert result["step_id"] == "remote_insecure"
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
+@pytest.mark.parametrize(
+    ("url", "exposed"),
+    [
+        ("ws://127.0.0.1:8765/ws", False),
+        ("ws://[::1]:8765/ws", False),
+        ("ws://localhost:8765/ws", False),
+        ("wss://bridge.example.net:8765/ws", False),
+        ("wss://192.0.2.10:8765/ws", False),
+        ("ws://192.0.2.10:8765/ws", True),
+        ("ws://a0d7b954-whatsapp-presence-bridge:8765/ws", True),
+    ],
+)
+def test_which_addresses_carry_the_token_in_clear(url: str, exposed: bool) -> None:
+    """Only plain ws:// off this machine."""
+    assert is_exposed(url) is exposed
+
+
+async def test_reconfigure_never_sends_the_token_to_the_browser(hass: HomeAssistant) -> None:
+    """The form is pre-filled with the address only, also when it is shown again with an error."""
+    stored = "stored-token-0123456789abcdefghijkl"
+    entry = remote_entry(hass, "ws://127.0.0.1:1/ws", token=stored)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    suggested = {
+        str(key): (key.description or {}).get("suggested_value")
+        for key in result["data_schema"].schema
+    }
+    assert suggested == {CONF_URL: "ws://127.0.0.1:1/ws", CONF_TOKEN: None}
+    assert stored not in str(result)
+    typed = "typed-token-0123456789abcdefghijklm"
+    result = await configure(
+        hass, result["flow_id"], {CONF_URL: "ws://127.0.0.1:1/ws", CONF_TOKEN: typed}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert stored not in str(result)
+    assert typed not in str(result)
