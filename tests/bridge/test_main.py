@@ -20,6 +20,7 @@ import pytest
 from custom_components.whatsapp_presence.bridge import __main__ as cli
 from custom_components.whatsapp_presence.bridge.client import BridgeClient
 
+from ..tls_certs import make_self_signed
 from .conftest import TOKEN, EventLog
 
 PACKAGE_DIR = Path(cli.__file__).resolve().parents[1]  # custom_components/whatsapp_presence
@@ -180,6 +181,12 @@ async def test_exit_on_stdin_eof() -> None:
         (("--contacts", "-1"), {"WHATSAPP_BRIDGE_TOKEN": TOKEN}, "contacts"),
         (("--port", "70000"), {"WHATSAPP_BRIDGE_TOKEN": TOKEN}, "--port"),
         (("--backend", "neonize"), {"WHATSAPP_BRIDGE_TOKEN": TOKEN}, "--data-dir is required"),
+        (("--tls-cert", "/x.pem"), {"WHATSAPP_BRIDGE_TOKEN": TOKEN}, "go together"),
+        (
+            ("--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"),
+            {"WHATSAPP_BRIDGE_TOKEN": TOKEN},
+            "cannot read the TLS certificate or key",
+        ),
     ],
 )
 def test_bad_invocations_exit_with_usage_errors(
@@ -197,3 +204,25 @@ def test_bad_invocations_exit_with_usage_errors(
     assert result.returncode == 2
     assert result.stdout == ""
     assert message in result.stderr
+
+
+async def test_serves_wss_given_a_certificate_and_key(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """--tls-cert and --tls-key: the listening line says wss://, a verifying client connects."""
+    cert = make_self_signed(tmp_path)
+    async with _bridge(
+        *SCRIPTED, "--tls-cert", str(cert.cert_file), "--tls-key", str(cert.key_file)
+    ) as bridge:
+        assert bridge.line["url"] == f"wss://127.0.0.1:{bridge.line['port']}/ws"
+        client = BridgeClient(
+            bridge.line["url"],
+            TOKEN,
+            session=session,
+            on_event=EventLog(),
+            ssl_context=cert.client_context(),
+        )
+        assert (await client.connect())["type"] == "hello"
+        await client.close()
+        code, _, _ = await _stop(bridge)
+    assert code == 0

@@ -17,6 +17,7 @@ import logging
 import os
 from pathlib import Path
 import signal
+import ssl
 import sys
 from typing import Any
 
@@ -75,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
             "simulator: optional, keeps the simulated pairing across restarts)"
         ),
     )
+    parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        help=(
+            "PEM certificate (chain) to serve wss:// instead of ws://; use it whenever the "
+            "bridge is reached across a network (needs --tls-key)"
+        ),
+    )
+    parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     parser.add_argument(
         "--max-message-bytes",
         type=int,
@@ -175,6 +185,22 @@ def read_token(args: argparse.Namespace) -> str:
     return token
 
 
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server's TLS context from --tls-cert and --tls-key; ValueError when unusable."""
+    if args.tls_cert is None and args.tls_key is None:
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise ValueError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    except OSError as err:
+        raise ValueError(f"cannot read the TLS certificate or key: {err.strerror}") from err
+    except ssl.SSLError as err:
+        raise ValueError(f"unusable TLS certificate or key: {err.reason}") from err
+    return context
+
+
 def simulator_config(args: argparse.Namespace) -> SimulatorConfig:
     """SimulatorConfig from parsed options (ValueError on bad values)."""
     values: dict[str, Any] = {
@@ -225,7 +251,12 @@ class _StdinWatcher(asyncio.Protocol):
         self._stop.set()
 
 
-async def serve(args: argparse.Namespace, token: str, factory: Any) -> int:
+async def serve(
+    args: argparse.Namespace,
+    token: str,
+    factory: Any,
+    ssl_context: ssl.SSLContext | None = None,
+) -> int:
     """Run the server until SIGTERM/SIGINT (or stdin EOF); print the listening line."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -240,6 +271,7 @@ async def serve(args: argparse.Namespace, token: str, factory: Any) -> int:
         max_clients=args.max_clients,
         auth_timeout=args.auth_timeout,
         heartbeat=args.heartbeat or None,
+        ssl_context=ssl_context,
     )
     try:
         url = await server.start()
@@ -285,13 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         token = read_token(args)
+        ssl_context = tls_context(args)
         factory = backend_factory(args)
     except ImportError as err:
         parser.error(f"the neonize backend is not available here: {err}")
     except ValueError as err:
         parser.error(str(err))
     try:
-        return asyncio.run(serve(args, token, factory))
+        return asyncio.run(serve(args, token, factory, ssl_context))
     except KeyboardInterrupt:
         return 130
 

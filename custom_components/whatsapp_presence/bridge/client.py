@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import random
+import ssl
 from typing import Any
 
 import aiohttp
@@ -61,6 +62,7 @@ class BridgeClient:
         jitter: Callable[[float], float] = _default_jitter,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_message_bytes: int = 16 * 1024 * 1024,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
         self._token = token
@@ -74,6 +76,8 @@ class BridgeClient:
         self._jitter = jitter
         self._sleep = sleep
         self._max_message_bytes = max_message_bytes
+        # wss:// is always verified: by this context (a private CA), else the session's.
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -128,7 +132,9 @@ class BridgeClient:
             async with asyncio.timeout(self.connect_timeout):
                 # No aiohttp heartbeat: it re-arms a timer when the peer's close frame arrives
                 # after ours, leaving it behind; _keepalive pings at the protocol level instead.
-                ws = await self._session.ws_connect(self.url, max_msg_size=self._max_message_bytes)
+                ws = await self._session.ws_connect(
+                    self.url, max_msg_size=self._max_message_bytes, ssl=self._ssl
+                )
         except (aiohttp.ClientError, OSError, TimeoutError, RuntimeError) as err:
             # RuntimeError: the aiohttp session was closed under us.
             raise BridgeConnectionError(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import contextlib
 import hmac
 import logging
+import ssl
 import time
 from typing import Any
 
@@ -144,7 +145,7 @@ class _Connection:
 
 
 class BridgeServer:
-    """Serves one backend over ``ws://host:port/ws``.
+    """Serves one backend over ``ws://host:port/ws`` (``wss://`` given an ``ssl_context``).
 
     ``backend`` is a Backend, or a factory ``emit -> Backend`` so the backend can be given the
     server's event sink at construction (``BridgeServer(lambda emit: SimulatorBackend(emit,
@@ -175,6 +176,7 @@ class BridgeServer:
         auth_backoff: tuple[float, float] = (1.0, 60.0),
         free_auth_failures: int = 3,
         clock: Callable[[], float] = time.monotonic,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not token:
             raise ValueError("the bridge needs a non-empty token")
@@ -192,6 +194,7 @@ class BridgeServer:
         self.max_auth_frame_bytes = max_auth_frame_bytes
         self._throttle = _AuthThrottle(clock, *auth_backoff, free_auth_failures)
         self._pending = 0
+        self.ssl_context = ssl_context
         self._clients: set[_Connection] = set()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -226,7 +229,7 @@ class BridgeServer:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self.port)
+            site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -237,7 +240,8 @@ class BridgeServer:
         host, port = address[0], address[1]
         self.port = port
         shown = f"[{host}]" if ":" in host else host
-        self._url = f"ws://{shown}:{port}{protocol.WS_PATH}"
+        scheme = "wss" if self.ssl_context is not None else "ws"
+        self._url = f"{scheme}://{shown}:{port}{protocol.WS_PATH}"
         _LOGGER.info("Bridge listening on %s (backend %s)", self._url, self.backend.name)
         return self._url
 
