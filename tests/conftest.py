@@ -7,7 +7,8 @@ repository's package here, before any test runs, binds ours first.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 import time
 
 from freezegun.api import FrozenDateTimeFactory
@@ -49,6 +50,19 @@ def neonize_loaded() -> None:
     this session-scoped fixture, whose thread then predates every test.
     """
     import neonize.aioze.client  # noqa: F401
+
+
+@pytest.fixture
+def quiet_failed_handshakes() -> Iterator[None]:
+    """A refused TLS handshake is reported to the loop only in debug mode (tests run in it).
+
+    The bridge runs without debug, where asyncio drops it silently; so do these tests.
+    """
+    loop = asyncio.get_event_loop()
+    debug = loop.get_debug()
+    loop.set_debug(False)
+    yield
+    loop.set_debug(debug)
 
 
 @pytest.fixture(autouse=True)

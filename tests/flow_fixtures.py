@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
+import ssl
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
@@ -79,10 +80,17 @@ def fast_simulator(config_dir: Path, socket_enabled: None) -> Iterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def sim_server(**overrides: Any) -> AsyncIterator[SimBridge]:
+async def sim_server(
+    ssl_context: ssl.SSLContext | None = None, **overrides: Any
+) -> AsyncIterator[SimBridge]:
     """Another in-process bridge server (the conftest one is ``sim_bridge``)."""
     config = simulator_config(**overrides)
-    server = BridgeServer(lambda emit: SimulatorBackend(emit, config), TOKEN, heartbeat=None)
+    server = BridgeServer(
+        lambda emit: SimulatorBackend(emit, config),
+        TOKEN,
+        heartbeat=None,
+        ssl_context=ssl_context,
+    )
     url = await server.start()
     try:
         yield SimBridge(server, url)

@@ -67,6 +67,7 @@ from .flow_fixtures import (
     sim_server,
 )
 from .sim import TOKEN, SimBridge
+from .tls_certs import make_self_signed
 
 pytestmark = pytest.mark.usefixtures("mock_setup_entry", "fast_simulator")
 
@@ -846,7 +847,7 @@ async def test_reconfigure_never_sends_the_token_to_the_browser(hass: HomeAssist
         str(key): (key.description or {}).get("suggested_value")
         for key in result["data_schema"].schema
     }
-    assert suggested == {CONF_URL: "ws://127.0.0.1:1/ws", CONF_TOKEN: None}
+    assert suggested == {CONF_URL: "ws://127.0.0.1:1/ws", CONF_TOKEN: None, "ca_cert": None}
     assert stored not in str(result)
     typed = "typed-token-0123456789abcdefghijklm"
     result = await configure(
@@ -855,3 +856,27 @@ async def test_reconfigure_never_sends_the_token_to_the_browser(hass: HomeAssist
     assert result["errors"] == {"base": "cannot_connect"}
     assert stored not in str(result)
     assert typed not in str(result)
+
+
+@pytest.mark.usefixtures("socket_enabled", "quiet_failed_handshakes")
+async def test_wss_bridge_with_its_own_ca(hass: HomeAssistant, tmp_path: Path) -> None:
+    """A self-signed wss:// bridge: refused until its certificate is pasted, then linked."""
+    cert = make_self_signed(tmp_path)
+    async with sim_server(ssl_context=cert.server_context(), paired=True) as bridge:
+        assert bridge.url.startswith("wss://")
+        result = await start_remote(hass)
+        flow_id = result["flow_id"]
+        result = await configure(hass, flow_id, {CONF_URL: bridge.url, CONF_TOKEN: TOKEN})
+        assert result["errors"] == {"base": "cannot_connect"}  # not trusted: the token stays
+        result = await configure(
+            hass, flow_id, {CONF_URL: bridge.url, CONF_TOKEN: TOKEN, "ca_cert": "not a PEM"}
+        )
+        assert result["errors"] == {"base": "invalid_ca_cert"}
+        result = await configure(
+            hass, flow_id, {CONF_URL: bridge.url, CONF_TOKEN: TOKEN, "ca_cert": cert.cert_pem}
+        )
+        assert result["step_id"] == "preset"
+        result = await configure(hass, flow_id, {CONF_PRESET: "small"})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"][CONF_URL] == bridge.url
+        assert result["data"]["ca_cert"] == cert.cert_pem.strip()

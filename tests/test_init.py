@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
+    CONF_URL,
     EVENT_STATE_CHANGED,
     STATE_OFF,
     STATE_ON,
@@ -19,11 +21,13 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.whatsapp_presence.const import DOMAIN
+from custom_components.whatsapp_presence.const import CONF_CA_CERT, DOMAIN
 from custom_components.whatsapp_presence.coordinator import session_dir
 
 from .conftest import simulator_config
+from .flow_fixtures import sim_server
 from .sim import SimBridge, run_until, tick, until
+from .tls_certs import make_self_signed
 
 
 def state_of(hass: HomeAssistant, entity_id: str) -> str:
@@ -232,3 +236,25 @@ async def test_removing_a_local_entry_deletes_its_session(hass: HomeAssistant) -
     await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert not await hass.async_add_executor_job(folder.exists)
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_a_wss_bridge_is_verified_with_the_entry_ca(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, tmp_path: Path
+) -> None:
+    """The stored CA certificate is what the entry's client trusts for wss://."""
+    cert = make_self_signed(tmp_path)
+    async with sim_server(ssl_context=cert.server_context()) as bridge:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title=mock_config_entry.title,
+            unique_id=mock_config_entry.unique_id,
+            data={**mock_config_entry.data, CONF_URL: bridge.url, CONF_CA_CERT: cert.cert_pem},
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        await until(hass, lambda: entry.runtime_data.connected)
+        assert entry.runtime_data.client is not None
+        assert entry.runtime_data.client.url.startswith("wss://")
+        assert await hass.config_entries.async_unload(entry.entry_id)

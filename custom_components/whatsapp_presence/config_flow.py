@@ -70,6 +70,7 @@ from .const import (
     CONF_AVAILABILITY,
     CONF_BATCH_DELAY,
     CONF_BATCH_SIZE,
+    CONF_CA_CERT,
     CONF_GRACE_PERIOD,
     CONF_HEALTH_CHECK_INTERVAL,
     CONF_JID,
@@ -119,6 +120,7 @@ from .discovery import DiscoveredBridge, bridge_from_discovery
 from .launcher import BridgeStartError
 from .manager import PRESETS, BatchConfig, preset_rate
 from .options import pacing_error
+from .tls import InvalidCACertError, async_client_ssl_context
 from .pairing import REASON_TIMEOUT, FlowBridge, NeonizeUnavailableError, async_remove_session
 
 PAIR_OPTIONS: Final = ["pair_qr", "pair_phone", "pair_qr_static"]
@@ -176,6 +178,7 @@ REMOTE_SCHEMA: Final = vol.Schema(
     {
         vol.Required(CONF_URL): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
         vol.Required(CONF_TOKEN): TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD)),
+        vol.Optional(CONF_CA_CERT): TextSelector(TextSelectorConfig(multiline=True)),
     }
 )
 LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -236,6 +239,13 @@ def is_exposed(url: str) -> bool:
         return not ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host.lower() not in LOOPBACK_HOSTS
+
+
+def _without_token(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Suggested values for a bridge form: never the token, which would go to the browser."""
+    if values is None:
+        return None
+    return {k: v for k, v in values.items() if k in (CONF_URL, CONF_CA_CERT) and v}
 
 
 def custom_pacing(user_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -306,6 +316,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         self._flow_bridge: FlowBridge | None = None
         self._mode: str | None = None
         self._addon: str | None = None
+        self._ca_cert: str | None = None
         self._url: str | None = None
         self._token: str | None = None
         self._account: dict[str, Any] | None = None
@@ -397,6 +408,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             url = normalize_url(user_input[CONF_URL])
             token = user_input[CONF_TOKEN].strip()
+            self._ca_cert = (user_input.get(CONF_CA_CERT) or "").strip() or None
             if url is None:
                 errors[CONF_URL] = "invalid_url"
             elif error := token_error(token):
@@ -409,7 +421,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="remote",
             data_schema=self.add_suggested_values_to_schema(
-                REMOTE_SCHEMA, {CONF_URL: user_input[CONF_URL]} if user_input else None
+                REMOTE_SCHEMA, _without_token(user_input)
             ),
             errors=errors,
         )
@@ -432,7 +444,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _async_remote_connect(
         self, url: str, token: str, step_id: str, errors: dict[str, str]
     ) -> ConfigFlowResult:
-        hello, error = await self._async_connect(url, token)
+        hello, error = await self._async_connect(url, token, self._ca_cert)
         if hello is not None:
             self._mode, self._url, self._token = MODE_REMOTE, url, token
             return await self._async_bridge_ready(hello)
@@ -440,7 +452,9 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         if step_id == "remote":
             return self.async_show_form(
                 step_id="remote",
-                data_schema=self.add_suggested_values_to_schema(REMOTE_SCHEMA, {CONF_URL: url}),
+                data_schema=self.add_suggested_values_to_schema(
+                    REMOTE_SCHEMA, _without_token({CONF_URL: url, CONF_CA_CERT: self._ca_cert})
+                ),
                 errors=errors,
             )
         return self.async_show_form(
@@ -495,10 +509,16 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={"addon": bridge.name},
         )
 
-    async def _async_connect(self, url: str, token: str) -> tuple[dict[str, Any] | None, str]:
+    async def _async_connect(
+        self, url: str, token: str, ca_cert: str | None = None
+    ) -> tuple[dict[str, Any] | None, str]:
         """Connect the flow's client; the hello, or None and an error key."""
         try:
-            return await self._bridge.async_connect(url, token), ""
+            ssl_context = await async_client_ssl_context(self.hass, ca_cert)
+        except InvalidCACertError:
+            return None, "invalid_ca_cert"
+        try:
+            return await self._bridge.async_connect(url, token, ssl_context), ""
         except BridgeAuthError:
             return None, "invalid_auth"
         except BridgeError as err:
@@ -704,6 +724,8 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
             data[CONF_URL], data[CONF_TOKEN] = self._url, self._token
             if self._addon is not None:
                 data[CONF_ADDON] = self._addon
+            if self._ca_cert is not None:
+                data[CONF_CA_CERT] = self._ca_cert
         else:
             data[CONF_SESSION_ID] = self._bridge.session_id
         self._bridge.session_id = None  # the entry owns the folder now
@@ -730,7 +752,9 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self.async_step_local()
             if mode == MODE_SIMULATOR:
                 return await self.async_step_simulator()
-            hello, error = await self._async_connect(entry.data[CONF_URL], entry.data[CONF_TOKEN])
+            hello, error = await self._async_connect(
+                entry.data[CONF_URL], entry.data[CONF_TOKEN], entry.data.get(CONF_CA_CERT)
+            )
             if hello is not None:
                 self._mode = MODE_REMOTE
                 return await self._async_bridge_ready(hello)
@@ -772,12 +796,13 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             url = normalize_url(user_input[CONF_URL])
             token = user_input[CONF_TOKEN].strip()
+            ca_cert = (user_input.get(CONF_CA_CERT) or "").strip() or None
             if url is None:
                 errors[CONF_URL] = "invalid_url"
             elif error := token_error(token):
                 errors[CONF_TOKEN] = error
             else:
-                hello, error = await self._async_connect(url, token)
+                hello, error = await self._async_connect(url, token, ca_cert)
                 await self._bridge.async_close(discard=False)
                 status = (hello or {}).get("status") or {}
                 account = status.get("account")
@@ -788,16 +813,18 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
                 else:
                     await self.async_set_unique_id(jid_to_phone(str(account.get("jid"))))
                     self._abort_if_unique_id_mismatch(reason="wrong_account")
-                    self.hass.config_entries.async_update_entry(
-                        entry, data={**entry.data, CONF_URL: url, CONF_TOKEN: token}
-                    )
+                    data = {**entry.data, CONF_URL: url, CONF_TOKEN: token}
+                    data.pop(CONF_CA_CERT, None)
+                    if ca_cert is not None:
+                        data[CONF_CA_CERT] = ca_cert
+                    self.hass.config_entries.async_update_entry(entry, data=data)
                     await self.hass.config_entries.async_reload(entry.entry_id)
                     return self.async_abort(reason="reconfigure_successful")
         return self.async_show_form(
             step_id="reconfigure",
             # Never the token: the form goes to the browser.
             data_schema=self.add_suggested_values_to_schema(
-                REMOTE_SCHEMA, {CONF_URL: (user_input or entry.data)[CONF_URL]}
+                REMOTE_SCHEMA, _without_token(user_input or entry.data)
             ),
             errors=errors,
         )

@@ -17,6 +17,7 @@ MODE_SIMULATOR: Final = "simulator"
 CONF_SESSION_ID: Final = "session_id"  # folder of a child bridge's session (local, simulator)
 CONF_ACCOUNT_JID: Final = "account_jid"
 CONF_PUSH_NAME: Final = "push_name"
+CONF_CA_CERT: Final = "ca_cert"  # PEM of a private CA trusted for a wss:// bridge
 CONF_ADDON: Final = "addon"  # slug of the add-on whose discovery created a remote entry
 # CONF_URL and CONF_TOKEN come from homeassistant.const.
 

@@ -29,6 +29,7 @@ from .bridge.client import BridgeClient
 from .bridge.protocol import BridgeAuthError, BridgeError, ErrorCode, jid_to_phone
 from .const import (
     CONF_ACCOUNT_JID,
+    CONF_CA_CERT,
     CONF_GRACE_PERIOD,
     CONF_JID,
     CONF_MARK_ONLINE,
@@ -53,6 +54,7 @@ from .const import (
 from .launcher import BridgeProcess, BridgeStartError
 from .manager import Priority, SubscriptionManager, SubscriptionPaused
 from .options import manager_config_from_options
+from .tls import async_client_ssl_context
 
 type WhatsAppConfigEntry = ConfigEntry[WhatsAppCoordinator]
 
@@ -213,8 +215,10 @@ class WhatsAppCoordinator:
     async def _async_connect_bridge(self) -> dict[str, Any]:
         """Start the child bridge if this mode has one, then connect the client."""
         data = self.entry.data
+        ssl_context = None
         if data[CONF_MODE] == MODE_REMOTE:
             url, token = data[CONF_URL], data[CONF_TOKEN]
+            ssl_context = await async_client_ssl_context(self.hass, data.get(CONF_CA_CERT))
         else:
             directory = session_dir(self.hass, data[CONF_SESSION_ID])
             self.process = BridgeProcess(
@@ -224,6 +228,7 @@ class WhatsAppCoordinator:
         self.client = BridgeClient(
             url,
             token,
+            ssl_context=ssl_context,
             session=async_get_clientsession(self.hass),
             on_event=self._on_event,
             on_connection_change=self._on_link_change,

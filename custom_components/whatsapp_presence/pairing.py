@@ -13,6 +13,7 @@ import contextlib
 from dataclasses import dataclass
 from functools import partial
 import shutil
+import ssl
 import sys
 from typing import Any, Final
 
@@ -155,11 +156,14 @@ class FlowBridge:
         url = await self.process.start()
         return await self.async_connect(url, self.process.token)
 
-    async def async_connect(self, url: str, token: str) -> dict[str, Any]:
+    async def async_connect(
+        self, url: str, token: str, ssl_context: ssl.SSLContext | None = None
+    ) -> dict[str, Any]:
         """Connect and authenticate; returns the bridge's hello (raises BridgeError kinds)."""
         client = BridgeClient(
             url,
             token,
+            ssl_context=ssl_context,
             session=async_get_clientsession(self.hass),
             on_event=self._on_event,
             on_connection_change=self._on_link_change,

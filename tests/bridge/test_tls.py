@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -26,19 +24,6 @@ async def test_wss_with_a_trusted_certificate(
     hello = await client.connect()
     assert hello["type"] == "hello"
     assert (await client.status())["connected"] is True
-
-
-@pytest.fixture
-def quiet_failed_handshakes() -> Iterator[None]:
-    """A refused TLS handshake is reported to the loop only in debug mode (tests run in it).
-
-    The bridge runs without debug, where asyncio drops it silently; so do these tests.
-    """
-    loop = asyncio.get_event_loop()
-    debug = loop.get_debug()
-    loop.set_debug(False)
-    yield
-    loop.set_debug(debug)
 
 
 @pytest.mark.usefixtures("quiet_failed_handshakes")
