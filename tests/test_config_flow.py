@@ -24,11 +24,7 @@ from custom_components.whatsapp_presence import (
     async_unload_entry as real_unload_entry,
     pairing,
 )
-from custom_components.whatsapp_presence.config_flow import (
-    account_title,
-    is_exposed,
-    normalize_url,
-)
+from custom_components.whatsapp_presence.config_flow import account_title, is_exposed, normalize_url
 from custom_components.whatsapp_presence.const import (
     CONF_ACCOUNT_JID,
     CONF_BATCH_DELAY,

@@ -95,9 +95,10 @@ async def test_promoted_bridge_errors_carry_no_personal_data(
     with caplog.at_level(logging.DEBUG, logger="custom_components.whatsapp_presence"):
         await BridgeProcess._pump_stderr(stderr)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert warnings == [
+    expected = (
         "bridge: 2026-11-29 16:15:18,123 ERROR whatsmeow: failed to subscribe "
         "<jid> (lid <jid>, <number>)"
-    ]
+    )
+    assert warnings == [expected]
     debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
     assert any("447700900125@s.whatsapp.net" in line for line in debug)

@@ -120,8 +120,8 @@ from .discovery import DiscoveredBridge, bridge_from_discovery
 from .launcher import BridgeStartError
 from .manager import PRESETS, BatchConfig, preset_rate
 from .options import pacing_error
-from .tls import InvalidCACertError, async_client_ssl_context
 from .pairing import REASON_TIMEOUT, FlowBridge, NeonizeUnavailableError, async_remove_session
+from .tls import InvalidCACertError, async_client_ssl_context
 
 PAIR_OPTIONS: Final = ["pair_qr", "pair_phone", "pair_qr_static"]
 PRESET_OPTIONS: Final = [*PRESETS, PRESET_CUSTOM]
@@ -431,7 +431,8 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Plain ws:// to another machine: say the token crosses the network readable."""
         url, token = self._url, self._token
-        assert url is not None and token is not None
+        assert url is not None
+        assert token is not None
         errors: dict[str, str] = {}
         if user_input is not None:
             return await self._async_remote_connect(url, token, "remote_insecure", errors)

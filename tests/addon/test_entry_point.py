@@ -142,7 +142,13 @@ async def test_configured_token_is_the_one_announced(
     generated = announced(first).token
     assert await first.stop() == 0
 
-    addon = addons(options={"log_level": "info", "device_name": "HA", "token": "chosen-token-0123456789abcdefghijkl"})
+    addon = addons(
+        options={
+            "log_level": "info",
+            "device_name": "HA",
+            "token": "chosen-token-0123456789abcdefghijkl",
+        }
+    )
     await addon.start(*SIMULATOR)
     bridge = announced(addon)
     assert bridge.token == "chosen-token-0123456789abcdefghijkl" != generated
@@ -163,12 +169,18 @@ async def test_plain_container_without_supervisor(
     addons: Callable[..., AddonProcess], tmp_path: Path
 ) -> None:
     """Home Assistant Container: the token from the environment, no discovery, same bridge."""
-    addon = addons(supervisor=False, env={"WHATSAPP_BRIDGE_TOKEN": "compose-token-0123456789abcdefghijkl"})
+    addon = addons(
+        supervisor=False, env={"WHATSAPP_BRIDGE_TOKEN": "compose-token-0123456789abcdefghijkl"}
+    )
     await addon.start(*SIMULATOR)
     assert addon.discoveries() == []
     assert "Listening on port" in addon.text()
-    assert (tmp_path / "data" / "token").read_text(encoding="utf-8").strip() == "compose-token-0123456789abcdefghijkl"
-    bridge = DiscoveredBridge("127.0.0.1", addon.port, "compose-token-0123456789abcdefghijkl", "container")
+    assert (tmp_path / "data" / "token").read_text(
+        encoding="utf-8"
+    ).strip() == "compose-token-0123456789abcdefghijkl"
+    bridge = DiscoveredBridge(
+        "127.0.0.1", addon.port, "compose-token-0123456789abcdefghijkl", "container"
+    )
     async with connected(bridge, []) as client:
         assert client.hello is not None
         assert client.hello["protocol"] == 1

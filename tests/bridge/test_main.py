@@ -19,8 +19,8 @@ import pytest
 
 from custom_components.whatsapp_presence.bridge import __main__ as cli
 from custom_components.whatsapp_presence.bridge.client import BridgeClient
+from tests.tls_certs import make_self_signed
 
-from ..tls_certs import make_self_signed
 from .conftest import TOKEN, EventLog
 
 PACKAGE_DIR = Path(cli.__file__).resolve().parents[1]  # custom_components/whatsapp_presence
@@ -144,7 +144,10 @@ async def test_token_from_file_and_the_session_survives_a_restart(
     args = (*SCRIPTED, "--token-file", str(token_file), "--data-dir", str(tmp_path / "data"))
     async with _bridge(*args, env=_env()) as bridge:
         client = BridgeClient(
-            bridge.line["url"], "file-token-0123456789abcdefghijklmn", session=session, on_event=EventLog()
+            bridge.line["url"],
+            "file-token-0123456789abcdefghijklmn",
+            session=session,
+            on_event=EventLog(),
         )
         assert (await client.connect())["status"]["paired"] is False
         code = await client.pair_phone("+44 7700 900123")
@@ -154,7 +157,10 @@ async def test_token_from_file_and_the_session_survives_a_restart(
         assert (await _stop(bridge))[0] == 0
     async with _bridge(*args, env=_env()) as bridge:
         client = BridgeClient(
-            bridge.line["url"], "file-token-0123456789abcdefghijklmn", session=session, on_event=EventLog()
+            bridge.line["url"],
+            "file-token-0123456789abcdefghijklmn",
+            session=session,
+            on_event=EventLog(),
         )
         status = (await client.connect())["status"]
         assert status["paired"] is True

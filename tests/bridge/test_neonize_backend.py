@@ -1736,7 +1736,7 @@ async def test_real_bridge_process_with_neonize(tmp_path: Path) -> None:
 
     from custom_components.whatsapp_presence.bridge.client import BridgeClient
 
-    token = "neonize-test-token-0123456789"
+    token = "neonize-test-token-0123456789abcdef"
     data_dir = tmp_path / "data"
     env = {**os.environ, "WHATSAPP_BRIDGE_TOKEN": token}
     process = await asyncio.create_subprocess_exec(

@@ -91,9 +91,9 @@ async def test_failed_auths_are_throttled_per_peer(
     answers = [await _auth(session, server.url, f"guess-{n}") for n in range(50)]
     checked = [a for a in answers if a["message"] == "wrong token"]
     assert len(checked) == 4  # three free, the fourth starts a 1 s wait
-    assert all(
-        str(a["message"]).startswith("too many wrong tokens") for a in answers[4:]
-    ), answers[4:]
+    assert all(str(a["message"]).startswith("too many wrong tokens") for a in answers[4:]), answers[
+        4:
+    ]
     # Even the right token waits its turn.
     assert (await _auth(session, server.url, TOKEN))["code"] == "unauthorized"
     assert caplog.text.count("Refused 127.0.0.1: wrong token") == 4

@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 
 from custom_components.whatsapp_presence.bridge.client import BridgeConnectionError
+from tests.tls_certs import make_self_signed
 
-from ..tls_certs import make_self_signed
 from .conftest import ClientFactory, StartBridge
 
 
@@ -36,8 +36,8 @@ async def test_an_untrusted_certificate_is_refused(
     cert = make_self_signed(tmp_path / "a")
     other = make_self_signed(tmp_path / "b")
     server = await start_bridge(server_options={"ssl_context": cert.server_context()})
-    for options in ({}, {"ssl_context": other.client_context()}):
-        client = make_client(server.url, **options)
+    for context in (None, other.client_context()):
+        client = make_client(server.url, ssl_context=context)
         with pytest.raises(BridgeConnectionError, match="certificate"):
             await client.connect()
         assert not client.connected

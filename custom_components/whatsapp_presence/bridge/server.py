@@ -81,19 +81,20 @@ def _set_frame_limit(ws: web.WebSocketResponse, request: web.Request, limit: int
     sends nothing between its auth frame and the server's hello.
     """
     parser = getattr(ws, "_parser", None)
+    queue = getattr(ws, "_reader", None)
     handler = request.protocol
-    if parser is None or not hasattr(handler, "_payload_parser"):
+    if parser is None or queue is None or not hasattr(handler, "_payload_parser"):
         return False
     try:
-        from aiohttp._websocket.reader import WebSocketReader  # noqa: PLC0415
+        from aiohttp._websocket.reader import WebSocketReader
 
         new = WebSocketReader(
-            ws._reader,  # noqa: SLF001
+            queue,
             limit,
             compress=bool(ws.compress),
             decode_text=getattr(ws, "_decode_text", True),
         )
-    except (AttributeError, ImportError, TypeError):
+    except AttributeError, ImportError, TypeError:
         return False
     handler._payload_parser = None  # noqa: SLF001
     handler.set_parser(new, data_received_cb=getattr(handler, "_data_received_cb", None))
