@@ -22,6 +22,8 @@ readonly PORT="${BRIDGE_PORT:-8765}"
 readonly TOKEN_FILE="${DATA_DIR}/token"
 readonly SESSION_DIR="${DATA_DIR}/session"
 readonly DISCOVERY_SERVICE="whatsapp_presence"
+# The unprivileged user the bridge runs as (created in the image); empty runs it as is.
+readonly RUN_AS="${BRIDGE_USER-bridge}"
 
 # Write a secret to a file only its owner can read (0600), atomically.
 write_secret() {
@@ -71,10 +73,27 @@ else
     ensure_token "${WHATSAPP_BRIDGE_TOKEN:-}"
 fi
 unset WHATSAPP_BRIDGE_TOKEN configured_token
-bashio::log.level "${log_level}"
+# bashio itself never goes below info: at debug it logs Supervisor API traffic, the discovery
+# message with the token included. The bridge's own level is the one chosen.
+if [[ "${log_level}" == "debug" ]]; then
+    bashio::log.level "info"
+else
+    bashio::log.level "${log_level}"
+fi
 
 mkdir -p "${SESSION_DIR}"
 chmod 700 "${SESSION_DIR}"
+
+# As root with the bridge's user present (the image): give it the session and the token, and
+# run the bridge as that user. Elsewhere (a test tree, a custom image) it runs as is.
+launcher=()
+if [[ -n "${RUN_AS}" && "$(id -u)" == 0 ]] && id -u "${RUN_AS}" > /dev/null 2>&1; then
+    chown -R "${RUN_AS}:" "${SESSION_DIR}" "${TOKEN_FILE}"
+    chmod 711 "${DATA_DIR}"  # reachable, not listable: options.json stays root's
+    launcher=(setpriv --reuid="${RUN_AS}" --regid="$(id -g "${RUN_AS}")" --init-groups --no-new-privs --)
+elif [[ -n "${RUN_AS}" && "$(id -u)" == 0 ]]; then
+    bashio::log.warning "No user ${RUN_AS} here: the bridge runs as root"
+fi
 
 args=(
     --backend "${BACKEND}"
@@ -92,7 +111,7 @@ args+=("$@")
 bashio::log.info "Starting the WhatsApp bridge (${BACKEND} backend) on port ${PORT}"
 cd "${APP_DIR}" || bashio::exit.nok "No bridge in ${APP_DIR}"
 # The bridge prints one JSON line on stdout once it listens; logs go to stderr (the add-on log).
-coproc BRIDGE { exec "${PYTHON}" -m bridge "${args[@]}"; }
+coproc BRIDGE { exec "${launcher[@]}" "${PYTHON}" -m bridge "${args[@]}"; }
 # shellcheck disable=SC2153  # BRIDGE_PID is set by coproc
 bridge_pid="${BRIDGE_PID}"
 trap 'kill -TERM "${bridge_pid}" 2>/dev/null || true' TERM INT

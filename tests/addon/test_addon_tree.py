@@ -259,6 +259,9 @@ def test_dockerfile_structure() -> None:
     text = " ".join(args for _, args in instructions)
     assert "libmagic1" in text  # python-magic, imported by neonize
     assert "--only-binary=:all:" in text
+    assert "--require-hashes" in text  # every wheel checked against requirements.txt
+    assert "sha256sum --strict --check --quiet /tmp/bashio.sha256" in text
+    assert "useradd --system" in text  # the bridge's own unprivileged user
     assert "-r /tmp/requirements.txt" in text
     assert "import aiohttp, neonize.aioze.client" in text  # the build fails if Go cannot load
     assert "ADD" not in names
@@ -308,8 +311,8 @@ def test_shell_scripts_lint() -> None:
 def _pins(text: str) -> dict[str, str]:
     pins: dict[str, str] = {}
     for raw in text.splitlines():
-        line = raw.split("#")[0].strip()
-        if line:
+        line = raw.split("#")[0].strip().removesuffix("\\").strip()
+        if line and not line.startswith("--hash="):
             name, _, version = line.partition("==")
             pins[name.strip().lower().replace("_", "-")] = version.strip()
     return pins
@@ -344,3 +347,25 @@ def test_vendored_bridge_matches_the_integration() -> None:
     assert stale == [], f"run whatsapp_presence_bridge/sync-bridge.sh; differing: {stale}"
     extra = [path.name for path in (ADDON / "bridge").iterdir() if path.suffix != ".py"]
     assert extra in ([], ["__pycache__"])
+
+
+def test_every_download_is_pinned_by_hash() -> None:
+    """Each pinned package carries its wheels' sha256; bashio.sha256 lists bashio's lib/."""
+    blocks = re.split(r"\n(?=[a-z])", (ADDON / "requirements.txt").read_text(encoding="utf-8"))
+    pins = [block for block in blocks if "==" in block]
+    assert len(pins) == len(_pins((ADDON / "requirements.txt").read_text(encoding="utf-8")))
+    for block in pins:
+        assert re.search(r"--hash=sha256:[0-9a-f]{64}", block), block.splitlines()[0]
+    entries = (ADDON / "bashio.sha256").read_text(encoding="utf-8").splitlines()
+    assert entries
+    for entry in entries:
+        assert re.fullmatch(r"[0-9a-f]{64}  /tmp/bashio/lib/[\w.-]+", entry), entry
+    names = {entry.rsplit("/", 1)[1] for entry in entries}
+    assert {"bashio", "bashio.sh", "api.sh", "log.sh", "discovery.sh"} <= names
+    # bashio.sha256 holds the files of bashio 0.17.5's git tree: a new version needs new hashes.
+    default = next(
+        args.split("=", 1)[1]
+        for name, args in dockerfile_instructions()
+        if name == "ARG" and args.startswith("BASHIO_VERSION=")
+    )
+    assert default == load_yaml(ADDON / "build.yaml")["args"]["BASHIO_VERSION"] == "0.17.5"

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 import contextlib
+import os
 from pathlib import Path
+import pwd
 import shutil
 import socket
 import stat
+import tempfile
 from typing import Any
 
 import aiohttp
@@ -101,6 +104,9 @@ async def test_add_on_announces_itself_and_the_integration_pairs(
     assert mode(token_file) == 0o600
     assert mode(tmp_path / "data" / "session") == 0o700
     assert " DEBUG " in addon.text()  # the log level option reaches the bridge
+    # ... but not bashio, which logs the Supervisor traffic (the token) at debug.
+    log_level_file = Path(f"{addon.discovery_file}.log_level")
+    assert log_level_file.read_text(encoding="utf-8").strip() == "info"
 
     events: list[tuple[str, dict[str, Any]]] = []
     async with connected(bridge, events) as client:
@@ -241,3 +247,43 @@ async def test_a_short_configured_token_is_refused(
     assert addon.process.returncode not in (None, 0)
     assert "The configured token has 11 characters; use at least 32" in addon.text()
     assert addon.discoveries() == []
+
+
+def _uid_of_children(pid: int) -> set[int]:
+    """Real user ids of the processes whose parent is ``pid``."""
+    uids: set[int] = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text(encoding="utf-8").splitlines()
+            )
+        except OSError, ValueError:
+            continue
+        if int(fields["PPid"]) == pid:
+            uids.add(int(fields["Uid"].split()[0]))
+    return uids
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+async def test_the_bridge_runs_as_an_unprivileged_user() -> None:
+    """As in the image: run.sh starts as root, hands /data's session and token to the bridge's
+    user, and the bridge runs as that user (here ``nobody``, the image's is ``bridge``)."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:
+        root = Path(folder)
+        root.chmod(0o755)  # the unprivileged bridge must reach its code in the tree
+        addon = AddonProcess(
+            image_tree(root / "image"), data=root / "data", env={"BRIDGE_USER": "nobody"}
+        )
+        try:
+            await addon.start(*SIMULATOR)
+            nobody = pwd.getpwnam("nobody").pw_uid
+            assert addon.process is not None
+            assert _uid_of_children(addon.process.pid) == {nobody}
+            assert (root / "data" / "token").stat().st_uid == nobody
+            assert (root / "data" / "session").stat().st_uid == nobody
+            assert mode(root / "data" / "token") == 0o600
+            async with connected(announced(addon), []) as client:
+                assert client.hello is not None
+            assert await addon.stop() == 0
+        finally:
+            await addon.kill()
