@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -132,8 +133,12 @@ async def test_disconnect_makes_entities_unavailable_after_grace(
     sim_bridge: SimBridge,
     entity_registry: er.EntityRegistry,
     freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Short outages are hidden; long ones make entities unavailable; reconnect re-subscribes."""
+    """Short outages are hidden; long ones make entities unavailable; reconnect re-subscribes.
+
+    The outage is logged once each way, naming the entry by id: its title may be the number.
+    """
     coordinator = init_integration.runtime_data
     await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 2)
     contact = (await sim_bridge.contacts())[0]
@@ -153,6 +158,11 @@ async def test_disconnect_makes_entities_unavailable_after_grace(
     await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 2)
     stats = await sim_bridge.command("sim.stats")
     assert stats["subscribe_calls"] == calls_before + 2  # everyone re-subscribed once
+    entry_id = init_integration.entry_id
+    shown = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert f"WhatsApp account {entry_id} is disconnected" in shown
+    assert f"WhatsApp account {entry_id} is connected again" in shown
+    assert not [line for line in shown if init_integration.title in line]
 
 
 async def test_short_outage_never_shows_unavailable(

@@ -191,6 +191,7 @@ def test_config_options_against_schema(config: dict[str, Any]) -> None:
     assert set(options) <= set(schema)
     for key, value in options.items():
         assert _option_valid(schema[key], value), key
+    assert f'"${{#wanted}}" -lt {MIN_TOKEN_LENGTH} ]]' in run_sh()  # run.sh: the same minimum
     assert schema["token"] == f"password({MIN_TOKEN_LENGTH},)?", (
         "a secret, optional (generated when empty), as long as the integration requires"
     )
