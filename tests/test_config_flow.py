@@ -800,6 +800,8 @@ async def test_a_session_folder_that_cannot_be_deleted_is_reported(
     assert "Could not delete" not in caplog.text
 
 
+# Connecting to 192.0.2.10 (a documentation address) is stopped by pytest-socket, which warns.
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
 async def test_plain_ws_to_another_host_asks_first(hass: HomeAssistant) -> None:
     """The token would cross the network readable: the flow says so before connecting."""
     result = await start_remote(hass)

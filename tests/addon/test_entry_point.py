@@ -105,8 +105,7 @@ async def test_add_on_announces_itself_and_the_integration_pairs(
     assert mode(tmp_path / "data" / "session") == 0o700
     assert " DEBUG " in addon.text()  # the log level option reaches the bridge
     # ... but not bashio, which logs the Supervisor traffic (the token) at debug.
-    log_level_file = Path(f"{addon.discovery_file}.log_level")
-    assert log_level_file.read_text(encoding="utf-8").strip() == "info"
+    assert bashio_log_level(addon) == "info"
 
     events: list[tuple[str, dict[str, Any]]] = []
     async with connected(bridge, events) as client:
@@ -249,6 +248,17 @@ async def test_a_short_configured_token_is_refused(
     assert addon.discoveries() == []
 
 
+def bashio_log_level(addon: AddonProcess) -> str:
+    """The level run.sh gave bashio (the stand-in records it next to the discoveries)."""
+    return Path(f"{addon.discovery_file}.log_level").read_text(encoding="utf-8").strip()
+
+
+def _traversable_folder(folder: str) -> Path:
+    root = Path(folder)
+    root.chmod(0o755)  # the unprivileged bridge must reach its code in the tree
+    return root
+
+
 def _uid_of_children(pid: int) -> set[int]:
     """Real user ids of the processes whose parent is ``pid``."""
     uids: set[int] = set()
@@ -269,8 +279,7 @@ async def test_the_bridge_runs_as_an_unprivileged_user() -> None:
     """As in the image: run.sh starts as root, hands /data's session and token to the bridge's
     user, and the bridge runs as that user (here ``nobody``, the image's is ``bridge``)."""
     with tempfile.TemporaryDirectory(dir="/tmp") as folder:
-        root = Path(folder)
-        root.chmod(0o755)  # the unprivileged bridge must reach its code in the tree
+        root = _traversable_folder(folder)
         addon = AddonProcess(
             image_tree(root / "image"), data=root / "data", env={"BRIDGE_USER": "nobody"}
         )

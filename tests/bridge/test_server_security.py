@@ -13,7 +13,7 @@ import logging
 import aiohttp
 import pytest
 
-from custom_components.whatsapp_presence.bridge import protocol
+from custom_components.whatsapp_presence.bridge import protocol, server as server_module
 
 from .conftest import TOKEN, ClientFactory, StartBridge
 
@@ -155,3 +155,23 @@ async def test_an_unserialisable_event_skips_no_client(
     for client in clients:
         await client.ping()
         assert client.events.named("disconnected") == [{"reason": "network"}]  # type: ignore[attr-defined]
+
+
+async def test_without_a_way_to_raise_the_limit_clients_keep_the_small_one(
+    start_bridge: StartBridge,
+    session: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An aiohttp whose internals moved: clients still work, within 4 KiB frames, and it says so."""
+    monkeypatch.setattr(server_module, "_set_frame_limit", lambda *_args: False)
+    server = await start_bridge()
+    async with session.ws_connect(server.url) as ws:
+        await ws.send_str(json.dumps({"type": "auth", "token": TOKEN}))
+        assert (await ws.receive_json())["type"] == "hello"
+        await ws.send_str(json.dumps({"type": "request", "id": 1, "command": "ping"}))
+        assert (await ws.receive_json()) == {"type": "result", "id": 1, "result": {}}
+        await ws.send_str(json.dumps({"type": "request", "id": 2, "pad": "x" * 8000}))
+        assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSE
+        assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    assert "cannot raise the frame limit" in caplog.text

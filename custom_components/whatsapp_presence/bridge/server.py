@@ -301,9 +301,14 @@ class BridgeServer:
         finally:
             self._pending -= 1
         if not _set_frame_limit(ws, request, self.max_message_bytes * _HARD_LIMIT_FACTOR):
-            _LOGGER.error("Cannot raise the frame limit on this aiohttp; closing %s", peer)
-            await ws.close(code=aiohttp.WSCloseCode.INTERNAL_ERROR)
-            return ws
+            # An aiohttp whose internals moved: the client keeps the small limit, which its
+            # requests fit in (the largest, resolve, is about 2 KiB).
+            _LOGGER.warning(
+                "This aiohttp cannot raise the frame limit after authentication; "
+                "%s may send frames of %d bytes at most",
+                peer,
+                self.max_auth_frame_bytes,
+            )
         if len(self._clients) >= self.max_clients:
             await self._send_direct(
                 ws, protocol.error_frame(None, ErrorCode.BUSY, "too many clients")
