@@ -878,3 +878,22 @@ async def test_wss_bridge_with_its_own_ca(hass: HomeAssistant, tmp_path: Path) -
         assert result["type"] is FlowResultType.CREATE_ENTRY
         assert result["data"][CONF_URL] == bridge.url
         assert result["data"]["ca_cert"] == cert.cert_pem.strip()
+
+
+# Connecting to 192.0.2.10 (a documentation address) is stopped by pytest-socket, which warns.
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
+async def test_reconfigure_to_plain_ws_on_another_host_asks_first(hass: HomeAssistant) -> None:
+    """The same warning as the first setup; a failure goes back to the form, token not shown."""
+    entry = remote_entry(hass, "ws://127.0.0.1:1/ws")
+    result = await entry.start_reconfigure_flow(hass)
+    token = "typed-token-0123456789abcdefghijklm"
+    result = await configure(
+        hass, result["flow_id"], {CONF_URL: "ws://192.0.2.10:8765/ws", CONF_TOKEN: token}
+    )
+    assert result["step_id"] == "reconfigure_insecure"
+    assert result["description_placeholders"] == {"host": "192.0.2.10"}
+    result = await configure(hass, result["flow_id"], {})
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert token not in str(result)
+    assert entry.data[CONF_URL] == "ws://127.0.0.1:1/ws"

@@ -802,33 +802,66 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors[CONF_URL] = "invalid_url"
             elif error := token_error(token):
                 errors[CONF_TOKEN] = error
-            else:
-                hello, error = await self._async_connect(url, token, ca_cert)
-                await self._bridge.async_close(discard=False)
-                status = (hello or {}).get("status") or {}
-                account = status.get("account")
-                if hello is None:
-                    errors["base"] = error
-                elif not status.get("paired") or not isinstance(account, dict):
-                    errors["base"] = "bridge_not_paired"
-                else:
-                    await self.async_set_unique_id(jid_to_phone(str(account.get("jid"))))
-                    self._abort_if_unique_id_mismatch(reason="wrong_account")
-                    data = {**entry.data, CONF_URL: url, CONF_TOKEN: token}
-                    data.pop(CONF_CA_CERT, None)
-                    if ca_cert is not None:
-                        data[CONF_CA_CERT] = ca_cert
-                    self.hass.config_entries.async_update_entry(entry, data=data)
-                    await self.hass.config_entries.async_reload(entry.entry_id)
-                    return self.async_abort(reason="reconfigure_successful")
+            elif is_exposed(url):
+                self._url, self._token, self._ca_cert = url, token, ca_cert
+                return await self.async_step_reconfigure_insecure()
+            elif result := await self._async_reconfigure_to(url, token, ca_cert, errors):
+                return result
+        return self._reconfigure_form(_without_token(user_input or entry.data), errors)
+
+    async def async_step_reconfigure_insecure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The new address is plain ws:// to another machine: say so before connecting."""
+        url, token = self._url, self._token
+        assert url is not None
+        assert token is not None
+        if user_input is None:
+            return self.async_show_form(
+                step_id="reconfigure_insecure",
+                description_placeholders={"host": URL(url).host or ""},
+            )
+        errors: dict[str, str] = {}
+        if result := await self._async_reconfigure_to(url, token, self._ca_cert, errors):
+            return result
+        return self._reconfigure_form({CONF_URL: url, CONF_CA_CERT: self._ca_cert}, errors)
+
+    def _reconfigure_form(
+        self, suggested: Mapping[str, Any] | None, errors: dict[str, str]
+    ) -> ConfigFlowResult:
         return self.async_show_form(
             step_id="reconfigure",
             # Never the token: the form goes to the browser.
             data_schema=self.add_suggested_values_to_schema(
-                REMOTE_SCHEMA, _without_token(user_input or entry.data)
+                REMOTE_SCHEMA, _without_token(suggested)
             ),
             errors=errors,
         )
+
+    async def _async_reconfigure_to(
+        self, url: str, token: str, ca_cert: str | None, errors: dict[str, str]
+    ) -> ConfigFlowResult | None:
+        """Point the entry at a bridge holding the same account; None with ``errors`` set."""
+        entry = self._get_reconfigure_entry()
+        hello, error = await self._async_connect(url, token, ca_cert)
+        await self._bridge.async_close(discard=False)
+        status = (hello or {}).get("status") or {}
+        account = status.get("account")
+        if hello is None:
+            errors["base"] = error
+            return None
+        if not status.get("paired") or not isinstance(account, dict):
+            errors["base"] = "bridge_not_paired"
+            return None
+        await self.async_set_unique_id(jid_to_phone(str(account.get("jid"))))
+        self._abort_if_unique_id_mismatch(reason="wrong_account")
+        data = {**entry.data, CONF_URL: url, CONF_TOKEN: token}
+        data.pop(CONF_CA_CERT, None)
+        if ca_cert is not None:
+            data[CONF_CA_CERT] = ca_cert
+        self.hass.config_entries.async_update_entry(entry, data=data)
+        await self.hass.config_entries.async_reload(entry.entry_id)
+        return self.async_abort(reason="reconfigure_successful")
 
 
 class WhatsAppOptionsFlow(OptionsFlow):
