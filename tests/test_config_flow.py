@@ -814,7 +814,7 @@ async def test_plain_ws_to_another_host_asks_first(hass: HomeAssistant) -> None:
     assert result["description_placeholders"] == {"host": "192.0.2.10"}
     assert "t" * 32 not in str(result)
     result = await configure(hass, flow_id, {})
-    assert result["step_id"] == "remote_insecure"
+    assert result["step_id"] == "remote"  # back to the address, with the reason
     assert result["errors"] == {"base": "cannot_connect"}
 
 

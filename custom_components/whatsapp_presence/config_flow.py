@@ -417,11 +417,17 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._url, self._token = url, token
                 return await self.async_step_remote_insecure()
             else:
-                return await self._async_remote_connect(url, token, "remote", errors)
+                return await self._async_remote_connect(url, token, errors)
+        return self._remote_form(user_input, errors)
+
+    def _remote_form(
+        self, suggested: Mapping[str, Any] | None, errors: dict[str, str]
+    ) -> ConfigFlowResult:
         return self.async_show_form(
             step_id="remote",
+            # Never the token: the form goes to the browser.
             data_schema=self.add_suggested_values_to_schema(
-                REMOTE_SCHEMA, _without_token(user_input)
+                REMOTE_SCHEMA, _without_token(suggested)
             ),
             errors=errors,
         )
@@ -433,36 +439,22 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         url, token = self._url, self._token
         assert url is not None
         assert token is not None
-        errors: dict[str, str] = {}
         if user_input is not None:
-            return await self._async_remote_connect(url, token, "remote_insecure", errors)
+            return await self._async_remote_connect(url, token, {})
         return self.async_show_form(
-            step_id="remote_insecure",
-            errors=errors,
-            description_placeholders={"host": URL(url).host or ""},
+            step_id="remote_insecure", description_placeholders={"host": URL(url).host or ""}
         )
 
     async def _async_remote_connect(
-        self, url: str, token: str, step_id: str, errors: dict[str, str]
+        self, url: str, token: str, errors: dict[str, str]
     ) -> ConfigFlowResult:
+        """Connect; on failure back to the address form with the error."""
         hello, error = await self._async_connect(url, token, self._ca_cert)
         if hello is not None:
             self._mode, self._url, self._token = MODE_REMOTE, url, token
             return await self._async_bridge_ready(hello)
         errors["base"] = error
-        if step_id == "remote":
-            return self.async_show_form(
-                step_id="remote",
-                data_schema=self.add_suggested_values_to_schema(
-                    REMOTE_SCHEMA, _without_token({CONF_URL: url, CONF_CA_CERT: self._ca_cert})
-                ),
-                errors=errors,
-            )
-        return self.async_show_form(
-            step_id=step_id,
-            errors=errors,
-            description_placeholders={"host": URL(url).host or ""},
-        )
+        return self._remote_form({CONF_URL: url, CONF_CA_CERT: self._ca_cert}, errors)
 
     async def async_step_hassio(self, discovery_info: HassioServiceInfo) -> ConfigFlowResult:
         """The bridge add-on announced itself through the Supervisor."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import contextlib
 import hmac
 import logging
+import math
 import ssl
 import time
 from typing import Any
@@ -404,10 +405,10 @@ class BridgeServer:
                 ws, protocol.echo_id(message), "first frame must be an auth message with a token"
             )
             return False
-        if wait := self._throttle.wait(peer):
-            _LOGGER.warning("Refused %s: too many wrong tokens, %.0f s to wait", peer, wait)
+        if wait := math.ceil(self._throttle.wait(peer)):
+            _LOGGER.warning("Refused %s: too many wrong tokens, %d s to wait", peer, wait)
             await self._refuse(
-                ws, protocol.echo_id(message), f"too many wrong tokens; retry in {wait:.0f} s"
+                ws, protocol.echo_id(message), f"too many wrong tokens; retry in {wait} s"
             )
             return False
         if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self._token):
