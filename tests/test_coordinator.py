@@ -155,6 +155,7 @@ async def test_temporary_ban_raises_a_repair_until_lifted(
     init_integration: MockConfigEntry,
     sim_bridge: SimBridge,
     issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """A ban is a repair issue and a 'rate limited' problem; both clear on reconnect."""
     entry = init_integration
@@ -162,6 +163,7 @@ async def test_temporary_ban_raises_a_repair_until_lifted(
     await sim_bridge.command("sim.ban", expires_in=600)
     issue_id = f"temporary_ban_{entry.entry_id}"
     await until(hass, lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is not None)
+    await tick(hass, freezer, 1)  # account entities write at most once a second
     assert coordinator.connection_state == "banned"
     assert state_of(hass, "binary_sensor.sam_demo_rate_limited") == STATE_ON
     assert state_of(hass, "binary_sensor.sam_demo_whatsapp_connection") == STATE_OFF
@@ -178,6 +180,7 @@ async def test_temporary_ban_raises_a_repair_until_lifted(
     sim_bridge.advance(2)  # the simulated reconnect delay
     await until(hass, lambda: coordinator.connected)
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    await tick(hass, freezer, 1)
     assert state_of(hass, "binary_sensor.sam_demo_rate_limited") == STATE_OFF
 
 

@@ -56,7 +56,7 @@ async def test_setup_creates_a_device_per_contact(
     entity_registry: er.EntityRegistry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """Each tracked contact gets a device with an online and a last seen entity."""
+    """Each tracked contact gets a device with its presence, online time and subscription."""
     entry = init_integration
     assert entry.state is ConfigEntryState.LOADED
     contacts = (await sim_bridge.contacts())[:3]
@@ -67,7 +67,20 @@ async def test_setup_creates_a_device_per_contact(
         assert device is not None
         assert device.name == contact["name"]
         entities = er.async_entries_for_device(entity_registry, device.id)
-        assert sorted(str(e.translation_key) for e in entities) == ["last_seen", "online"]
+        assert sorted(str(e.translation_key) for e in entities) == [
+            "last_seen",
+            "last_session",
+            "online",
+            "online_today",
+            "presence",
+            "sessions_today",
+        ]
+        # The subscription state is there for whoever looks for it, off by default.
+        subscription = entity_registry.async_get_entity_id(
+            "sensor", DOMAIN, f"12025550100_{contact['phone']}_subscription"
+        )
+        assert subscription is not None
+        assert entity_registry.async_get(subscription).disabled_by is er.RegistryEntryDisabler.INTEGRATION
     # WhatsApp answers a subscription with the contact's current presence.
     online_ids = [online_entity(entity_registry, entry, c["jid"]) for c in contacts]
     await run_until(hass, freezer, lambda: all(state_of(hass, e) == STATE_OFF for e in online_ids))

@@ -66,10 +66,11 @@ async def async_setup_entry(
 
 
 class ContactOnlineBinarySensor(WhatsAppContactEntity, BinarySensorEntity):
-    """On while WhatsApp says the contact is online; unknown until WhatsApp says anything."""
+    """On while WhatsApp says the contact is online; unknown until WhatsApp says anything.
 
-    # Changes on every reconnect (queued, subscribing, subscribed): kept out of the recorder.
-    _unrecorded_attributes = frozenset({"subscription"})
+    The subscription state has its own (diagnostic) sensor: as an attribute here it cost three
+    state writes per contact on every reconnect.
+    """
 
     @property
     def is_on(self) -> bool | None:
@@ -79,12 +80,8 @@ class ContactOnlineBinarySensor(WhatsAppContactEntity, BinarySensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """Where the contact's subscription stands, and whether presence is only sampled."""
-        info = self.coordinator.manager.contact(self.jid)
-        return {
-            "subscription": info.state.value if info else None,
-            "sampled": self.coordinator.mode.sampling,
-        }
+        """Whether presence is only sampled (an account-wide mode: it rarely changes)."""
+        return {"sampled": self.coordinator.mode.sampling}
 
 
 class WhatsAppAccountBinarySensor(WhatsAppAccountEntity, BinarySensorEntity):

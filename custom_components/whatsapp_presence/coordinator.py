@@ -20,10 +20,15 @@ from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
-from homeassistant.helpers.event import async_call_later, async_track_time_interval
+from homeassistant.helpers.event import (
+    async_call_later,
+    async_track_point_in_utc_time,
+    async_track_time_interval,
+)
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
+from .activity import ActivityTracker
 from .availability import AvailabilityMode, mode_settings
 from .bridge.client import BridgeClient
 from .bridge.protocol import BridgeAuthError, BridgeError, ErrorCode, jid_to_phone
@@ -65,6 +70,8 @@ ACCOUNT_BLOCKED = ("account_locked", "account_banned")
 """``logged_out`` reasons that need the user to act on the phone before linking again."""
 """The preset a temporary ban steps down to (mission critical and custom stay as they are)."""
 SILENCE_CHECK_INTERVAL = timedelta(hours=1)
+DAY_CLOSE_BEFORE_MIDNIGHT = timedelta(seconds=1)
+"""Online contacts write their day's figure this long before midnight (for the statistics)."""
 
 
 @dataclass(slots=True)
@@ -152,10 +159,14 @@ class WhatsAppCoordinator:
         self.tracked: dict[str, TrackedContact] = {}
         self.presence: dict[str, ContactPresence] = {}
         self.group_members: dict[str, list[dict[str, Any]]] = {}
+        self.activity = ActivityTracker(
+            clock=lambda: dt_util.utcnow().timestamp(), time_zone=dt_util.get_default_time_zone
+        )
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}", private=True
         )
         self._contact_listeners: dict[str, set[CALLBACK_TYPE]] = {}
+        self._subscription_listeners: dict[str, set[CALLBACK_TYPE]] = {}
         self._listeners: set[CALLBACK_TYPE] = set()
         self._contacts_listeners: set[CALLBACK_TYPE] = set()
         self._unsubs: list[CALLBACK_TYPE] = []
@@ -167,6 +178,7 @@ class WhatsAppCoordinator:
         """The switch: the linked device is marked online (presence flows, notifications stop)."""
         self.mode = AvailabilityMode(hass, entry.options, self._mode_changed)
         self._mode_settings = mode_settings(entry.options)
+        self._day_timers: list[CALLBACK_TYPE] = []
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -211,6 +223,7 @@ class WhatsAppCoordinator:
             EVENT_HOMEASSISTANT_STOP, self._async_on_hass_stop
         )
         self._unsubs.append(self.manager.add_listener(self._on_manager_change))
+        self._schedule_day_timers()
 
     async def _async_connect_bridge(self) -> dict[str, Any]:
         """Start the child bridge if this mode has one, then connect the client."""
@@ -245,6 +258,7 @@ class WhatsAppCoordinator:
             self._stop_unsub = None
         self._cancel_grace_timer()
         self.mode.stop()
+        self._cancel_day_timers()
         await self.manager.stop()
         if self.client is not None:
             await self.client.close()
@@ -252,6 +266,7 @@ class WhatsAppCoordinator:
         if self.process is not None:
             await self.process.stop()
             self.process = None
+        self.activity.forget_all()  # what happens while we are stopped is unknown
         await self._store.async_save(self._data_to_store())
 
     async def _async_on_hass_stop(self, event: Event) -> None:
@@ -273,6 +288,11 @@ class WhatsAppCoordinator:
             if saved.get("last_seen"):
                 presence.last_seen = dt_util.parse_datetime(saved["last_seen"])
                 presence.last_seen_source = saved.get("source")
+        try:
+            self.activity.restore(data.get("activity", {}))
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            LOGGER.warning("Saved online times could not be read, counting afresh: %r", err)
+            self.activity.contacts.clear()
 
     def _data_to_store(self) -> dict[str, Any]:
         return {
@@ -284,6 +304,7 @@ class WhatsAppCoordinator:
                 for jid, p in self.presence.items()
                 if p.last_seen is not None and jid in self.tracked
             },
+            "activity": self.activity.to_dict(),
         }
 
     @callback
@@ -334,6 +355,7 @@ class WhatsAppCoordinator:
             self.manager.pause()
             for presence in self.presence.values():
                 presence.online = None
+            self.activity.forget_all()  # unseen time is neither online nor offline
             self._notify_all()
         await self._async_send_available()
         if enabled and self.presence_enabled:  # not switched off again meanwhile
@@ -393,11 +415,15 @@ class WhatsAppCoordinator:
         for jid in self.tracked.keys() - wanted.keys():
             self.manager.remove(jid)
             self.presence.pop(jid, None)
+            self.activity.untrack(jid)
         for jid, contact in wanted.items():
             previous = self.tracked.get(jid)
             if previous is None or previous.priority != contact.priority:
                 self.manager.queue(jid, contact.priority)
             self.presence.setdefault(jid, ContactPresence())
+            self.activity.track(jid)
+        for jid in self.activity.contacts.keys() - wanted.keys():
+            self.activity.untrack(jid)  # saved figures of contacts no longer tracked
         self.tracked = wanted
 
     async def async_refresh_groups(self) -> None:
@@ -538,9 +564,12 @@ class WhatsAppCoordinator:
         if seen is not None and (presence.last_seen is None or seen[0] >= presence.last_seen):
             presence.last_seen, presence.last_seen_source = seen
         presence.online = online
+        online_changed = self.activity.observe(jid, online)
         self._schedule_save()
         for listener in self._contact_listeners.get(jid, ()):
             listener()
+        if online_changed:
+            self._notify()  # who is online now (account entities coalesce their writes)
 
     @callback
     def _on_link_change(self, connected: bool) -> None:
@@ -641,6 +670,9 @@ class WhatsAppCoordinator:
             self._cancel_grace_timer()
             self._grace_timer = async_call_later(self.hass, grace, self._grace_expired)
             self.manager.on_disconnected()
+            # Presence is unknown until each contact answers its new subscription.
+            if self.activity.forget_all():
+                self._schedule_save()
         self._notify_all()
 
     @callback
@@ -655,6 +687,39 @@ class WhatsAppCoordinator:
         if self._grace_timer is not None:
             self._grace_timer()
             self._grace_timer = None
+
+    # ----------------------------------------------------------------- days
+
+    def _schedule_day_timers(self) -> None:
+        """Close the day a second before local midnight; start the new one at midnight."""
+        self._cancel_day_timers()
+        midnight = dt_util.utc_from_timestamp(self.activity.next_midnight())
+        self._day_timers = [
+            async_track_point_in_utc_time(
+                self.hass, self._close_day, midnight - DAY_CLOSE_BEFORE_MIDNIGHT
+            ),
+            async_track_point_in_utc_time(self.hass, self._new_day, midnight),
+        ]
+
+    def _cancel_day_timers(self) -> None:
+        for cancel in self._day_timers:
+            cancel()
+        self._day_timers = []
+
+    @callback
+    def _close_day(self, _now: datetime) -> None:
+        """Online contacts' *online today* reaches the recorder before it starts again."""
+        for jid in self.activity.online_now():
+            for listener in list(self._contact_listeners.get(jid, ())):
+                listener()
+
+    @callback
+    def _new_day(self, _now: datetime) -> None:
+        for jid in self.activity.roll_all():
+            for listener in list(self._contact_listeners.get(jid, ())):
+                listener()
+        self._schedule_save()
+        self._schedule_day_timers()
 
     async def _async_check_silence(self, _now: datetime) -> None:
         """Subscribed, connected, and not one presence event for hours: tell the user."""
@@ -701,13 +766,19 @@ class WhatsAppCoordinator:
 
     @callback
     def _on_manager_change(self, jid: str | None) -> None:
-        """A contact's subscription state changed (``None``: possibly every contact's)."""
+        """A contact's subscription state changed (``None``: possibly every contact's).
+
+        Only the subscription entities follow it: a reconnect flips every contact through
+        queued, subscribing and subscribed, which shows nowhere else.
+        """
         if jid is None:
-            self._notify_all()
+            for listeners in list(self._subscription_listeners.values()):
+                for listener in list(listeners):
+                    listener()
         else:
-            for listener in self._contact_listeners.get(jid, ()):
+            for listener in list(self._subscription_listeners.get(jid, ())):
                 listener()
-            self._notify()
+        self._notify()
         self._schedule_save()
 
     def _notify(self) -> None:
@@ -738,6 +809,22 @@ class WhatsAppCoordinator:
                 listeners.discard(listener)
                 if not listeners:
                     del self._contact_listeners[jid]
+
+        return remove
+
+    @callback
+    def async_add_subscription_listener(
+        self, jid: str, listener: CALLBACK_TYPE
+    ) -> CALLBACK_TYPE:
+        """Changes of one contact's subscription state (queued, subscribed, backoff, ...)."""
+        self._subscription_listeners.setdefault(jid, set()).add(listener)
+
+        def remove() -> None:
+            listeners = self._subscription_listeners.get(jid)
+            if listeners is not None:
+                listeners.discard(listener)
+                if not listeners:
+                    del self._subscription_listeners[jid]
 
         return remove
 

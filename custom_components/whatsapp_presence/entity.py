@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from homeassistant.core import callback
+from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_call_later
 
 from .bridge.protocol import jid_to_phone
 from .coordinator import TrackedContact, WhatsAppCoordinator
+
+ACCOUNT_WRITE_INTERVAL = 1.0
+"""Account entities write at most once per this many seconds (a reconnect changes their
+figures with every subscription; each write is a recorder row)."""
 
 
 class WhatsAppEntity(Entity):
@@ -33,6 +38,9 @@ class WhatsAppEntity(Entity):
 
 class WhatsAppContactEntity(WhatsAppEntity):
     """An entity of one tracked contact's device."""
+
+    # Entities showing the subscription state also follow the manager's changes.
+    _follows_subscription = False
 
     def __init__(
         self,
@@ -62,8 +70,19 @@ class WhatsAppContactEntity(WhatsAppEntity):
         """Listen to this contact only: other contacts' presence never wakes this entity."""
         await super().async_added_to_hass()
         self.async_on_remove(
-            self.coordinator.async_add_contact_listener(self.jid, self.async_write_ha_state)
+            self.coordinator.async_add_contact_listener(self.jid, self._async_contact_changed)
         )
+        if self._follows_subscription:
+            self.async_on_remove(
+                self.coordinator.async_add_subscription_listener(
+                    self.jid, self.async_write_ha_state
+                )
+            )
+
+    @callback
+    def _async_contact_changed(self) -> None:
+        """The contact's presence or the availability changed."""
+        self.async_write_ha_state()
 
 
 class WhatsAppAccountEntity(WhatsAppEntity):
@@ -82,10 +101,41 @@ class WhatsAppAccountEntity(WhatsAppEntity):
             entry_type=DeviceEntryType.SERVICE,
         )
 
+    _last_write = float("-inf")
+    _pending_write: CALLBACK_TYPE | None = None
+
     async def async_added_to_hass(self) -> None:
-        """Follow connection and subscription figures."""
+        """Follow connection and subscription figures, at most one write per second."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.coordinator.async_add_listener(self.async_write_ha_state))
+        self.async_on_remove(self.coordinator.async_add_listener(self._async_coalesced_write))
+        self.async_on_remove(self._cancel_pending_write)
+
+    @callback
+    def _async_coalesced_write(self) -> None:
+        """Write now if the last write is a second old; else once, a second after it."""
+        if self._pending_write is not None:
+            return
+        wait = self._last_write + ACCOUNT_WRITE_INTERVAL - self.hass.loop.time()
+        if wait <= 0:
+            self._async_write_now()
+        else:
+            self._pending_write = async_call_later(self.hass, wait, self._async_delayed_write)
+
+    @callback
+    def _async_delayed_write(self, _now: object) -> None:
+        self._pending_write = None
+        self._async_write_now()
+
+    @callback
+    def _async_write_now(self) -> None:
+        self._last_write = self.hass.loop.time()
+        self.async_write_ha_state()
+
+    @callback
+    def _cancel_pending_write(self) -> None:
+        if self._pending_write is not None:
+            self._pending_write()
+            self._pending_write = None
 
 
 def async_setup_contact_entities(

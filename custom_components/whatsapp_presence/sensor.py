@@ -1,4 +1,4 @@
-"""Sensors: a contact's last seen; the account's connection and subscription figures."""
+"""Sensors: a contact's last seen, online time and sessions; the account's figures."""
 
 from __future__ import annotations
 
@@ -14,22 +14,72 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
+from .activity import Snapshot
+from .coordinator import TrackedContact, WhatsAppConfigEntry, WhatsAppCoordinator
 from .entity import WhatsAppAccountEntity, WhatsAppContactEntity, async_setup_contact_entities
-from .manager import CUSTOM_PRESET, PRESETS
+from .manager import CUSTOM_PRESET, PRESETS, ContactState
 
 PARALLEL_UPDATES = 0
 
 LAST_SEEN = SensorEntityDescription(
     key="last_seen", translation_key="last_seen", device_class=SensorDeviceClass.TIMESTAMP
 )
+SUBSCRIPTION = SensorEntityDescription(
+    key="subscription",
+    translation_key="subscription",
+    device_class=SensorDeviceClass.ENUM,
+    options=[state.value for state in ContactState],
+    entity_category=EntityCategory.DIAGNOSTIC,
+    # Flips three times per contact on every reconnect: off unless someone looks for it.
+    entity_registry_enabled_default=False,
+)
 CONNECTION_STATES = ["connected", "connecting", "bridge_unreachable", "logged_out", "banned"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WhatsAppActivitySensorDescription(SensorEntityDescription):
+    """A contact's online time or sessions, read from the activity tracker."""
+
+    value_fn: Callable[[Snapshot], StateType]
+
+
+ACTIVITY_SENSORS: tuple[WhatsAppActivitySensorDescription, ...] = (
+    # Starts again at local midnight; total_increasing gives the statistics a daily sum.
+    WhatsAppActivitySensorDescription(
+        key="online_today",
+        translation_key="online_today",
+        device_class=SensorDeviceClass.DURATION,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        suggested_unit_of_measurement=UnitOfTime.MINUTES,
+        suggested_display_precision=0,
+        value_fn=lambda snapshot: round(snapshot.online_today),
+    ),
+    WhatsAppActivitySensorDescription(
+        key="sessions_today",
+        translation_key="sessions_today",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda snapshot: snapshot.sessions_today,
+    ),
+    WhatsAppActivitySensorDescription(
+        key="last_session",
+        translation_key="last_session",
+        device_class=SensorDeviceClass.DURATION,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        suggested_unit_of_measurement=UnitOfTime.MINUTES,
+        suggested_display_precision=0,
+        value_fn=lambda snapshot: (
+            None if snapshot.last_session is None else round(snapshot.last_session)
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,12 +102,30 @@ def _count(key: str, **kwargs: Any) -> WhatsAppAccountSensorDescription:
     )
 
 
+def _online_names(coordinator: WhatsAppCoordinator) -> dict[str, Any]:
+    names = [
+        contact.name or f"+{contact.jid.split('@', 1)[0]}"
+        for jid in coordinator.activity.online_now()
+        if (contact := coordinator.tracked.get(jid)) is not None
+    ]
+    return {"contacts": sorted(names, key=str.casefold)}
+
+
 def _next_retry(coordinator: WhatsAppCoordinator) -> dict[str, Any]:
     retry = coordinator.manager.stats().next_retry
     return {"next_retry": dt_util.utc_from_timestamp(retry).isoformat() if retry else None}
 
 
+ONLINE_NOW = WhatsAppAccountSensorDescription(
+    key="online_now",
+    translation_key="online_now",
+    state_class=SensorStateClass.MEASUREMENT,
+    value_fn=lambda coordinator: len(coordinator.activity.online_now()),
+    attributes_fn=_online_names,
+)
+
 ACCOUNT_SENSORS: tuple[WhatsAppAccountSensorDescription, ...] = (
+    ONLINE_NOW,
     WhatsAppAccountSensorDescription(
         key="connection",
         translation_key="connection",
@@ -96,16 +164,23 @@ async def async_setup_entry(
     entry: WhatsAppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Account sensors now; one *last seen* sensor per tracked contact, now and later."""
+    """Account sensors now; each tracked contact's sensors, now and later."""
     coordinator = entry.runtime_data
     async_add_entities(
         WhatsAppAccountSensor(coordinator, description) for description in ACCOUNT_SENSORS
     )
-    async_setup_contact_entities(
-        coordinator,
-        async_add_entities,
-        lambda contact: [ContactLastSeenSensor(coordinator, contact, LAST_SEEN)],
-    )
+
+    def build(contact: TrackedContact) -> list[SensorEntity]:
+        return [
+            ContactLastSeenSensor(coordinator, contact, LAST_SEEN),
+            *(
+                ContactActivitySensor(coordinator, contact, description)
+                for description in ACTIVITY_SENSORS
+            ),
+            ContactSubscriptionSensor(coordinator, contact, SUBSCRIPTION),
+        ]
+
+    async_setup_contact_entities(coordinator, async_add_entities, build)
 
 
 class ContactLastSeenSensor(WhatsAppContactEntity, RestoreSensor):
@@ -140,10 +215,46 @@ class ContactLastSeenSensor(WhatsAppContactEntity, RestoreSensor):
         return {"source": presence.last_seen_source if presence else None}
 
 
+class ContactActivitySensor(WhatsAppContactEntity, SensorEntity):
+    """Online time or sessions of a contact, counted from observed presence only.
+
+    Stays available through outages: what was counted stays true, and unknown time is simply
+    not counted.
+    """
+
+    entity_description: WhatsAppActivitySensorDescription
+
+    @property
+    def available(self) -> bool:
+        """Available while the contact is tracked."""
+        return self.jid in self.coordinator.tracked
+
+    @property
+    def native_value(self) -> StateType:
+        """The figure as of now (a running session included)."""
+        snapshot = self.coordinator.activity.snapshot(self.jid)
+        return None if snapshot is None else self.entity_description.value_fn(snapshot)
+
+
+class ContactSubscriptionSensor(WhatsAppContactEntity, SensorEntity):
+    """Where the contact's subscription stands (queued, subscribed, backoff, ...)."""
+
+    _follows_subscription = True
+
+    @property
+    def native_value(self) -> str | None:
+        """The subscription manager's state of the contact."""
+        info = self.coordinator.manager.contact(self.jid)
+        return info.state.value if info else None
+
+
 class WhatsAppAccountSensor(WhatsAppAccountEntity, SensorEntity):
     """A diagnostic sensor of the linked account."""
 
     entity_description: WhatsAppAccountSensorDescription
+
+    # The names of who is online would make a recorder row of their own at every change.
+    _unrecorded_attributes = frozenset({"contacts"})
 
     @property
     def available(self) -> bool:
