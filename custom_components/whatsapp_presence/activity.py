@@ -15,8 +15,9 @@ Rules (also in docs/insights.md):
   ended at the interruption.
 - *Online today* and *sessions today* start again at local midnight; a session running at
   midnight counts as one session of the new day too.
-- *Last session* is the counted online time of the latest session, set when it ends (offline,
-  or the interruption); a session merged with its next piece later replaces it when it ends.
+- *Last session* is the counted online time of the latest session, shown when the contact goes
+  offline (a session merged with its next piece replaces it when that ends); a session
+  interrupted by unknown time is shown once it is known to have ended.
 """
 
 from __future__ import annotations
@@ -136,9 +137,11 @@ class ActivityTracker:
         if online:
             self._went_online(figures, now)
         elif figures.known is Known.ONLINE:
-            self._end_piece(figures, now)
+            self._end_piece(figures, now, offline=True)
             figures.known, figures.since = Known.OFFLINE, now
         elif figures.known is Known.UNKNOWN:
+            if figures.session is not None:
+                figures.last_session = figures.session  # it ended at the interruption
             figures.known, figures.since = Known.OFFLINE, now
             figures.session = figures.piece_end = None
         return (figures.known, figures.sessions_today, figures.last_session) != before
@@ -155,6 +158,8 @@ class ActivityTracker:
             elif figures.known is Known.UNKNOWN and gap <= RESUME_WITHIN:
                 self._continue(figures)  # unknown time counts neither way
             else:
+                if figures.known is Known.UNKNOWN:
+                    figures.last_session = figures.session  # it ended at the interruption
                 self._new_session(figures)
         else:
             self._new_session(figures)
@@ -170,11 +175,16 @@ class ActivityTracker:
         figures.sessions_today += 1
         figures.session_counted = True
 
-    def _end_piece(self, figures: Figures, now: float) -> None:
-        """The running online piece ends now; the session may go on (merge or resume)."""
+    def _end_piece(self, figures: Figures, now: float, *, offline: bool) -> None:
+        """The running online piece ends now; the session may go on (merge or resume).
+
+        Going offline shows the session as the last one at once (a merge later extends it);
+        an interruption does not: most sessions go on once the contact answers again.
+        """
         assert figures.since is not None
         self._count(figures, figures.since, now)
-        figures.last_session = figures.session
+        if offline:
+            figures.last_session = figures.session
         figures.piece_end = now
 
     def forget(self, jid: str, at: float | None = None) -> bool:
@@ -185,7 +195,7 @@ class ActivityTracker:
         now = self._clock() if at is None else at
         self._roll(figures, now)
         if figures.known is Known.ONLINE:
-            self._end_piece(figures, now)
+            self._end_piece(figures, now, offline=False)
         else:
             # Offline, maybe within a merge gap: the session ended at its last piece.
             figures.session = figures.piece_end = None
@@ -201,11 +211,18 @@ class ActivityTracker:
         now = self._clock()
         changed = []
         for jid, figures in self.contacts.items():
-            before = (figures.online_today, figures.sessions_today)
+            before = self._shown(figures, now)
             self._roll(figures, now)
-            if (figures.online_today, figures.sessions_today) != before:
+            if self._shown(figures, now) != before:
                 changed.append(jid)
         return changed
+
+    @staticmethod
+    def _shown(figures: Figures, now: float) -> tuple[float, int]:
+        running = 0.0
+        if figures.known is Known.ONLINE and figures.since is not None:
+            running = max(0.0, now - figures.since)
+        return figures.online_today + running, figures.sessions_today
 
     def snapshot(self, jid: str) -> Snapshot | None:
         """The figures now, the running online piece included."""
@@ -214,11 +231,10 @@ class ActivityTracker:
             return None
         now = self._clock()
         self._roll(figures, now)
-        running = 0.0
-        if figures.known is Known.ONLINE and figures.since is not None:
-            running = max(0.0, now - figures.since)
+        online_today, _ = self._shown(figures, now)
+        running = online_today - figures.online_today
         return Snapshot(
-            online_today=figures.online_today + running,
+            online_today=online_today,
             sessions_today=figures.sessions_today,
             last_session=figures.last_session,
             total=figures.total + running,

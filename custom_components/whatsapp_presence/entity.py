@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+import time
 
 from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.helpers import device_registry as dr
@@ -115,7 +116,7 @@ class WhatsAppAccountEntity(WhatsAppEntity):
         """Write now if the last write is a second old; else once, a second after it."""
         if self._pending_write is not None:
             return
-        wait = self._last_write + ACCOUNT_WRITE_INTERVAL - self.hass.loop.time()
+        wait = self._last_write + ACCOUNT_WRITE_INTERVAL - time.monotonic()
         if wait <= 0:
             self._async_write_now()
         else:
@@ -128,7 +129,7 @@ class WhatsAppAccountEntity(WhatsAppEntity):
 
     @callback
     def _async_write_now(self) -> None:
-        self._last_write = self.hass.loop.time()
+        self._last_write = time.monotonic()
         self.async_write_ha_state()
 
     @callback
