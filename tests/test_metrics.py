@@ -33,7 +33,7 @@ from custom_components.whatsapp_presence.metrics import (
 )
 
 from .conftest import simulator_config
-from .sim import SimBridge, run_until, until
+from .sim import SimBridge, run_until, tick, until
 
 type ClientFactory = Callable[[], Awaitable[TestClient[Any, Any]]]
 
@@ -117,12 +117,14 @@ def contact_lines(
     went_offline: int = 0,
     last_seen: str | None = None,
     jid: str | None = None,
+    online_seconds: float = 0.0,
 ) -> list[str]:
-    """The three contact metrics of one contact, as the exposition format writes them."""
+    """The contact metrics of one contact, as the exposition format writes them."""
     labels = f'{ACCOUNT},entity="{entity}"' + (f',jid="{jid}"' if jid else "") + f',name="{name}"'
     lines = [
         f'whatsapp_contact_status_changes_total{{{labels},status="offline"}} {float(went_offline)}',
         f'whatsapp_contact_status_changes_total{{{labels},status="online"}} {float(went_online)}',
+        f"whatsapp_contact_online_seconds_total{{{labels}}} {float(online_seconds)}",
     ]
     if online is not None:
         lines.append(f"whatsapp_contact_online{{{labels}}} {float(online)}")
@@ -165,6 +167,10 @@ async def test_scrape_shows_presence_changes_and_figures(
     await until(hass, lambda: _seen(coordinator.presence[bob["jid"]]) == START - 7200)
 
     lines = await scrape(hass_client)
+    # Carol has been online since her subscription's answer: the same figure as her online
+    # time (the simulator's clock moved, Home Assistant's did not).
+    carol_online = coordinator.activity.snapshot(carol["jid"])
+    assert carol_online is not None
 
     assert samples(lines) == sorted(
         [
@@ -178,7 +184,13 @@ async def test_scrape_shows_presence_changes_and_figures(
             ),
             *contact_lines(ids[1], bob["name"], online=False, last_seen="1.7672184e+09"),
             # Carol: online since her first report, observed at the start.
-            *contact_lines(ids[2], carol["name"], online=True, last_seen="1.7672256e+09"),
+            *contact_lines(
+                ids[2],
+                carol["name"],
+                online=True,
+                last_seen="1.7672256e+09",
+                online_seconds=carol_online.total,
+            ),
             *figures(),
         ]
     )
@@ -197,10 +209,52 @@ async def test_scrape_shows_presence_changes_and_figures(
         ("whatsapp_contact_online", "gauge"),
         ("whatsapp_contact_status_changes_total", "counter"),
         ("whatsapp_contact_last_seen_timestamp_seconds", "gauge"),
+        ("whatsapp_contact_online_seconds_total", "counter"),
         ("whatsapp_presence_subscribe_calls_total", "counter"),
         ("whatsapp_presence_bridge_connected", "gauge"),
     ):
         assert lines.count(f"# TYPE {name} {kind}") == 1
+
+
+async def test_online_seconds_match_online_today(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    entity_registry: er.EntityRegistry,
+    hass_client: ClientFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The counter grows while the contact is online, and agrees with *Online today*."""
+    coordinator = init_integration.runtime_data
+    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    alice = (await sim_bridge.contacts())[0]
+    await sim_bridge.command("sim.set_presence", jid=alice["jid"], online=True)
+    await until(hass, lambda: coordinator.presence[alice["jid"]].online is True)
+    await tick(hass, freezer, 300, step=60)
+    running = [
+        line
+        for line in await scrape(hass_client)
+        if line.startswith("whatsapp_contact_online_seconds") and alice["name"] in line
+    ]
+    assert [float(line.rsplit(" ", 1)[1]) for line in running] == [300.0]
+    await tick(hass, freezer, 120, step=60)
+    await sim_bridge.command("sim.set_presence", jid=alice["jid"], online=False)
+    await until(hass, lambda: coordinator.presence[alice["jid"]].online is False)
+    await tick(hass, freezer, 600, step=60)  # offline time adds nothing
+    ended = [
+        line
+        for line in await scrape(hass_client)
+        if line.startswith("whatsapp_contact_online_seconds") and alice["name"] in line
+    ]
+    today = entity_registry.async_get_entity_id(
+        "sensor", DOMAIN, f"12025550100_{alice['jid'].split('@')[0]}_online_today"
+    )
+    assert today is not None
+    state = hass.states.get(today)
+    assert state is not None
+    assert [float(line.rsplit(" ", 1)[1]) for line in ended] == [float(state.state) * 60] == [
+        420.0
+    ]
 
 
 def _seen(presence: ContactPresence) -> float | None:
@@ -223,9 +277,12 @@ async def test_unknown_presence_is_absent_not_zero(
 
     lines = samples(await scrape(hass_client))
 
-    assert not [line for line in lines if line.startswith("whatsapp_contact_online")]
+    assert not [line for line in lines if line.startswith("whatsapp_contact_online{")]
     assert not [line for line in lines if line.startswith("whatsapp_contact_last_seen")]
     assert len([line for line in lines if line.startswith("whatsapp_contact_status")]) == 6
+    online_time = [line for line in lines if line.startswith("whatsapp_contact_online_seconds")]
+    assert len(online_time) == 3
+    assert all(line.endswith(" 0.0") for line in online_time)
     assert all(line.endswith(" 0.0") for line in lines if "status_changes" in line)
     assert set(figures()) <= set(lines)
 
@@ -248,7 +305,7 @@ async def test_outage_figures(
     lines = samples(await scrape(hass_client))
     assert "whatsapp_presence_whatsapp_connected{" + ACCOUNT + "} 0.0" in lines
     assert "whatsapp_presence_bridge_connected{" + ACCOUNT + "} 1.0" in lines
-    assert not [line for line in lines if line.startswith("whatsapp_contact_online")]
+    assert not [line for line in lines if line.startswith("whatsapp_contact_online{")]
 
     await sim_bridge.command("sim.fail_subscribe", jid=alice["jid"], times=1)
     await sim_bridge.command("sim.connect")
@@ -266,7 +323,7 @@ async def test_outage_figures(
             reconnects_total=1,
         )
     ) <= set(lines)
-    assert len([line for line in lines if line.startswith("whatsapp_contact_online")]) == 3
+    assert len([line for line in lines if line.startswith("whatsapp_contact_online{")]) == 3
 
 
 async def test_renames_leave_no_stale_series(
@@ -405,7 +462,7 @@ async def test_options_switch_the_jid_label_and_the_export_live(
     hass.config_entries.async_update_entry(entry, options={CONF_PROMETHEUS: True})
     await hass.async_block_till_done()
     assert len(_our_collectors(registry)) == 1
-    assert len(samples(await scrape(hass_client), "whatsapp_contact_online")) == 3
+    assert len(samples(await scrape(hass_client), "whatsapp_contact_online{")) == 3
 
 
 async def test_reloads_and_unload_leave_the_registry_clean(
@@ -472,7 +529,7 @@ def test_two_accounts_share_each_metric_family() -> None:
     assert text.count("# TYPE whatsapp_contact_online gauge") == 1
     assert text.count("# TYPE whatsapp_presence_tracked_contacts gauge") == 1
     labels = 'entity="binary_sensor.ann_online",jid="{}",name="Ann"'
-    assert samples(text, "whatsapp_contact_online") == [
+    assert samples(text, "whatsapp_contact_online{") == [
         'whatsapp_contact_online{account="Home",'
         + labels.format("12025550101@s.whatsapp.net")
         + "} 1.0",

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 import hashlib
 import threading
+import time
 from typing import TYPE_CHECKING, Final, cast
 
 from homeassistant.const import Platform
@@ -30,6 +31,7 @@ from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util.hass_dict import HassKey
 
+from .activity import Known
 from .bridge.protocol import jid_to_phone
 from .const import CONF_PROMETHEUS, CONF_PROMETHEUS_JID, DEFAULT_PROMETHEUS, DOMAIN, LOGGER
 from .coordinator import TrackedContact, WhatsAppConfigEntry, WhatsAppCoordinator
@@ -44,6 +46,7 @@ DEFAULT_PROMETHEUS_JID: Final = False
 ONLINE: Final = "whatsapp_contact_online"
 STATUS_CHANGES: Final = "whatsapp_contact_status_changes_total"
 LAST_SEEN: Final = "whatsapp_contact_last_seen_timestamp_seconds"
+ONLINE_SECONDS: Final = "whatsapp_contact_online_seconds_total"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,8 @@ class ContactRecord:
     last_seen: float | None
     went_online: int = 0
     went_offline: int = 0
+    online_seconds: float = 0.0  # counted online time, up to ``online_since``
+    online_since: float | None = None  # Unix time the running online piece began
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +281,19 @@ class EntryMetrics:
             entity_id=entity_id,
             online=presence.online if presence else None,
             last_seen=presence.last_seen.timestamp() if presence and presence.last_seen else None,
+            **self._online_time(contact.jid),
         )
+
+    def _online_time(self, jid: str) -> dict[str, float | None]:
+        """The activity tracker's counted online time (the same as *online today* counts)."""
+        figures = self.coordinator.activity.contacts.get(jid)
+        if figures is None:
+            return {"online_seconds": 0.0, "online_since": None}
+        running = figures.known is Known.ONLINE
+        return {
+            "online_seconds": figures.total,
+            "online_since": figures.since if running else None,
+        }
 
     def _contact_listener(self, jid: str) -> CALLBACK_TYPE:
         @callback
@@ -294,12 +311,20 @@ class EntryMetrics:
             return
         online = presence.online
         last_seen = presence.last_seen.timestamp() if presence.last_seen else None
-        if online is old.online and last_seen == old.last_seen:
-            return  # a subscription state change, or availability: nothing to export
+        online_time = self._online_time(jid)
+        if (
+            online is old.online
+            and last_seen == old.last_seen
+            and online_time["online_seconds"] == old.online_seconds
+            and online_time["online_since"] == old.online_since
+        ):
+            return  # availability only: nothing to export
         record = replace(
             old,
             online=online,
             last_seen=last_seen,
+            online_seconds=online_time["online_seconds"] or 0.0,
+            online_since=online_time["online_since"],
             went_online=old.went_online + (old.online is False and online is True),
             went_offline=old.went_offline + (old.online is True and online is False),
         )
@@ -390,6 +415,12 @@ def metric_families(snapshots: list[tuple[AccountRecord, list[ContactRecord]]]) 
         "When the contact was last seen online, as WhatsApp reported or as observed",
         labels=labels,
     )
+    online_seconds = CounterMetricFamily(
+        ONLINE_SECONDS,
+        "Seconds the contact was observed online (unknown time excluded, short gaps merged)",
+        labels=labels,
+    )
+    now = time.time()
     for account, contacts in snapshots:
         for contact in contacts:
             if contact.entity_id is None:
@@ -403,9 +434,12 @@ def metric_families(snapshots: list[tuple[AccountRecord, list[ContactRecord]]]) 
             changes.add_metric([*values, "offline"], contact.went_offline)
             if contact.last_seen is not None:
                 last_seen.add_metric(values, contact.last_seen)
+            running = 0.0 if contact.online_since is None else max(0.0, now - contact.online_since)
+            online_seconds.add_metric(values, contact.online_seconds + running)
     yield online
     yield changes
     yield last_seen
+    yield online_seconds
     for figure in ACCOUNT_FIGURES:
         family: GaugeMetricFamily | CounterMetricFamily
         if figure.kind == "gauge":
