@@ -378,3 +378,52 @@ async def test_reconnect_writes_only_what_changed(
         # The test harness fires timers up to half a second early (async_fire_time_changed).
         gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
         assert all(gap >= 0.5 for gap in gaps), gaps
+
+
+async def test_insights_enabled_only_while_the_entity_limit_leaves_room(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    sim_bridge: SimBridge,
+    entity_registry: er.EntityRegistry,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Presence entities of every contact come first; insights fill the room that is left,
+    highest priority first, and the rest are created disabled (enable them by hand)."""
+    # Room for the three contacts' presence entities and one contact's insights.
+    monkeypatch.setattr(
+        "custom_components.whatsapp_presence.coordinator.MAX_ENABLED_ENTITIES", 50 + 2 * 3 + 4
+    )
+    entry = mock_config_entry
+    entry.add_to_hass(hass)
+    first = list(entry.subentries.values())[-1]  # the last one, ranked first by priority
+    hass.config_entries.async_update_subentry(
+        entry, first, data={**first.data, "priority": 1}
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    contacts = (await sim_bridge.contacts())[:3]
+    enabled = {
+        contact["jid"]: [
+            not entity_registry.async_get(
+                entity_of(entity_registry, platform, contact["jid"], key)
+            ).disabled
+            for platform, key in (
+                ("sensor", "online_today"),
+                ("sensor", "sessions_today"),
+                ("sensor", "last_session"),
+                ("event", "presence"),
+                ("binary_sensor", "online"),
+                ("sensor", "last_seen"),
+            )
+        ]
+        for contact in contacts
+    }
+    assert enabled == {
+        first.data["jid"]: [True] * 6,
+        **{
+            contact["jid"]: [False, False, False, False, True, True]
+            for contact in contacts
+            if contact["jid"] != first.data["jid"]
+        },
+    }

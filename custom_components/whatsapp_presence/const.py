@@ -78,6 +78,12 @@ PRIORITIES: Final = {"high": 1, "medium": 2, "low": 3}
 
 MAX_TRACKED_CONTACTS: Final = 4_900
 """Home Assistant enables at most 10,000 entities per config entry; a contact has two."""
+MAX_ENABLED_ENTITIES: Final = 10_000
+"""Home Assistant's limit of enabled entities per config entry."""
+ACCOUNT_ENTITY_RESERVE: Final = 50
+"""Room kept for the account device's entities within that limit."""
+INSIGHT_ENTITIES_PER_CONTACT: Final = 4
+"""Online today, sessions today, last session and the presence event."""
 
 STORAGE_VERSION: Final = 1
 SAVE_DELAY: Final = 10.0

@@ -45,8 +45,11 @@ from .const import (
     DEFAULT_GRACE_PERIOD,
     DEFAULT_MARK_ONLINE,
     DEFAULT_PRESET,
+    ACCOUNT_ENTITY_RESERVE,
     DOMAIN,
+    INSIGHT_ENTITIES_PER_CONTACT,
     LOGGER,
+    MAX_ENABLED_ENTITIES,
     MAX_TRACKED_CONTACTS,
     MODE_REMOTE,
     MODE_SIMULATOR,
@@ -159,6 +162,7 @@ class WhatsAppCoordinator:
         self.tracked: dict[str, TrackedContact] = {}
         self.presence: dict[str, ContactPresence] = {}
         self.group_members: dict[str, list[dict[str, Any]]] = {}
+        self.insights_by_default: set[str] = set()
         self.activity = ActivityTracker(
             clock=lambda: dt_util.utcnow().timestamp(), time_zone=dt_util.get_default_time_zone
         )
@@ -425,6 +429,14 @@ class WhatsAppCoordinator:
         for jid in self.activity.contacts.keys() - wanted.keys():
             self.activity.untrack(jid)  # saved figures of contacts no longer tracked
         self.tracked = wanted
+        # Every contact's presence entities must fit Home Assistant's entity limit first;
+        # the room left enables insights for contacts in priority order (the rest can be
+        # enabled by hand).
+        room = MAX_ENABLED_ENTITIES - ACCOUNT_ENTITY_RESERVE - 2 * len(wanted)
+        ranked = sorted(wanted.values(), key=lambda contact: contact.priority)
+        self.insights_by_default = {
+            contact.jid for contact in ranked[: max(0, room // INSIGHT_ENTITIES_PER_CONTACT)]
+        }
 
     async def async_refresh_groups(self) -> None:
         """Fetch the members of every tracked group (on connect; cached for restarts)."""

@@ -52,6 +52,8 @@ class ContactPresenceEvent(WhatsAppContactEntity, EventEntity):
         presence = coordinator.presence.get(contact.jid)
         self._online = presence.online if presence else None
         self._shown_available = True
+        # Enabled by default while Home Assistant's entity limit leaves room.
+        self._attr_entity_registry_enabled_default = contact.jid in coordinator.insights_by_default
 
     @callback
     def _async_contact_changed(self) -> None:

@@ -224,6 +224,16 @@ class ContactActivitySensor(WhatsAppContactEntity, SensorEntity):
 
     entity_description: WhatsAppActivitySensorDescription
 
+    def __init__(
+        self,
+        coordinator: WhatsAppCoordinator,
+        contact: TrackedContact,
+        description: WhatsAppActivitySensorDescription,
+    ) -> None:
+        """Enabled by default while Home Assistant's entity limit leaves room."""
+        super().__init__(coordinator, contact, description)
+        self._attr_entity_registry_enabled_default = contact.jid in coordinator.insights_by_default
+
     @property
     def available(self) -> bool:
         """Available while the contact is tracked."""
