@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
 
@@ -134,7 +135,14 @@ async def reconnect_writes(
     the ``state_changed`` events of contact entities and of the account's entities meanwhile.
     """
     online_ids = {group[0] for group in ours}
-    contact_ids = {entity_id for group in ours for entity_id in group}
+    # Every enabled entity of the contacts' devices (presence, online time, events, ...).
+    registry = er.async_get(hass)
+    devices = {registry.async_get(group[0]).device_id for group in ours}  # type: ignore[union-attr]
+    contact_ids = {
+        entry.entity_id
+        for entry in registry.entities.values()
+        if entry.device_id in devices and entry.disabled_by is None
+    }
     counts = {"contact": 0, "online": 0, "account": 0, "attributes_only": 0}
 
     @callback

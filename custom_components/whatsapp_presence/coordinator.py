@@ -172,6 +172,7 @@ class WhatsAppCoordinator:
         self._contact_listeners: dict[str, set[CALLBACK_TYPE]] = {}
         self._subscription_listeners: dict[str, set[CALLBACK_TYPE]] = {}
         self._listeners: set[CALLBACK_TYPE] = set()
+        self._online_listeners: set[CALLBACK_TYPE] = set()
         self._contacts_listeners: set[CALLBACK_TYPE] = set()
         self._unsubs: list[CALLBACK_TYPE] = []
         self._stop_unsub: CALLBACK_TYPE | None = None
@@ -581,7 +582,8 @@ class WhatsAppCoordinator:
         for listener in self._contact_listeners.get(jid, ()):
             listener()
         if online_changed:
-            self._notify()  # who is online now (account entities coalesce their writes)
+            for listener in list(self._online_listeners):
+                listener()
 
     @callback
     def _on_link_change(self, connected: bool) -> None:
@@ -823,6 +825,12 @@ class WhatsAppCoordinator:
                     del self._contact_listeners[jid]
 
         return remove
+
+    @callback
+    def async_add_online_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Who is online changed (a contact seen online, offline, or unknown again)."""
+        self._online_listeners.add(listener)
+        return lambda: self._online_listeners.discard(listener)
 
     @callback
     def async_add_subscription_listener(

@@ -15,7 +15,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, UnitOfTime
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
@@ -233,11 +233,20 @@ class ContactActivitySensor(WhatsAppContactEntity, SensorEntity):
         """Enabled by default while Home Assistant's entity limit leaves room."""
         super().__init__(coordinator, contact, description)
         self._attr_entity_registry_enabled_default = contact.jid in coordinator.insights_by_default
+        self._shown: tuple[StateType, bool] | None = None
 
     @property
     def available(self) -> bool:
         """Available while the contact is tracked."""
         return self.jid in self.coordinator.tracked
+
+    @callback
+    def _async_contact_changed(self) -> None:
+        """Write only when the figure moved: most presence events leave two of three alone."""
+        shown = (self.native_value, self.available)
+        if shown != self._shown:
+            self._shown = shown
+            self.async_write_ha_state()
 
     @property
     def native_value(self) -> StateType:
@@ -259,7 +268,7 @@ class ContactSubscriptionSensor(WhatsAppContactEntity, SensorEntity):
 
 
 class WhatsAppAccountSensor(WhatsAppAccountEntity, SensorEntity):
-    """A diagnostic sensor of the linked account."""
+    """A sensor of the linked account (diagnostic, but for who is online now)."""
 
     entity_description: WhatsAppAccountSensorDescription
 
@@ -270,6 +279,14 @@ class WhatsAppAccountSensor(WhatsAppAccountEntity, SensorEntity):
     def available(self) -> bool:
         """The connection sensor reports outages, so it stays available through them."""
         return self.entity_description.key == "connection" or super().available
+
+    async def async_added_to_hass(self) -> None:
+        """*Contacts online now* also follows presence (other account entities need not)."""
+        await super().async_added_to_hass()
+        if self.entity_description.key == ONLINE_NOW.key:
+            self.async_on_remove(
+                self.coordinator.async_add_online_listener(self._async_coalesced_write)
+            )
 
     @property
     def native_value(self) -> StateType | datetime:
