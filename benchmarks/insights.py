@@ -190,10 +190,7 @@ async def measure(config: str) -> dict[str, float]:
                 if i % CONTACTS == 0:
                     clock.offset += SESSION
                 online[jid] = not online[jid]
-                await backend.command("sim.set_presence", {"jid": jid, "online": online[jid]})
-                await wait_for(
-                    lambda jid=jid: coordinator.presence[jid].online is online[jid], "presence"
-                )
+                await _flip(hass, backend, coordinator, jid, online[jid])
             await asyncio.sleep(1.2)  # coalesced account writes land
             await hass.async_block_till_done()
             writes.stop()
@@ -205,8 +202,10 @@ async def measure(config: str) -> dict[str, float]:
             reconnects = coordinator.manager.stats().reconnects_total
             await backend.command("sim.disconnect", {"reconnect_after": 0.5})
             await wait_for(
-                lambda: coordinator.manager.stats().reconnects_total > reconnects
-                and coordinator.manager.stats().active == CONTACTS,
+                lambda: (
+                    coordinator.manager.stats().reconnects_total > reconnects
+                    and coordinator.manager.stats().active == CONTACTS
+                ),
                 "re-subscribed after a reconnect",
             )
             await asyncio.sleep(1.2)
@@ -217,7 +216,9 @@ async def measure(config: str) -> dict[str, float]:
 
             # A day of an active contact: sessions, then local midnight (closed, then reset).
             jid = jids[0]
-            ids = {i for i in contact_ids if i.split(".", 1)[1].startswith(_object_prefix(hass, jid))}
+            ids = {
+                i for i in contact_ids if i.split(".", 1)[1].startswith(_object_prefix(hass, jid))
+            }
             writes = Writes(hass, ids)
             if online[jid]:
                 await _flip(hass, backend, coordinator, jid, False)
@@ -229,9 +230,9 @@ async def measure(config: str) -> dict[str, float]:
             clock.offset += SESSION
             await _flip(hass, backend, coordinator, jid, True)  # online at midnight
             clock.offset = coordinator.activity.next_midnight() - time.time() - 1
-            coordinator._close_day(None)  # noqa: SLF001 - the timers' callbacks, on our clock
+            coordinator._close_day(None)
             clock.offset += 1
-            coordinator._new_day(None)  # noqa: SLF001
+            coordinator._new_day(None)
             await hass.async_block_till_done()
             writes.stop()
             figures["rows_per_active_contact_day"] = float(writes.contact)
@@ -278,8 +279,16 @@ ROWS = (
     ("writes_per_presence_change", "State writes per presence change (contact entities)", "{:.2f}"),
     ("account_writes_per_presence_change", "Account-entity writes per presence change", "{:.2f}"),
     ("reconnect_writes_per_contact", "State writes per contact, one reconnect", "{:.2f}"),
-    ("reconnect_account_writes_per_contact", "Account-entity writes per contact, one reconnect", "{:.2f}"),
-    ("rows_per_active_contact_day", f"Recorder rows per active contact per day ({SESSIONS_PER_DAY} sessions)", "{:.0f}"),
+    (
+        "reconnect_account_writes_per_contact",
+        "Account-entity writes per contact, one reconnect",
+        "{:.2f}",
+    ),
+    (
+        "rows_per_active_contact_day",
+        f"Recorder rows per active contact per day ({SESSIONS_PER_DAY} sessions)",
+        "{:.0f}",
+    ),
 )
 
 

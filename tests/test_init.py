@@ -80,7 +80,9 @@ async def test_setup_creates_a_device_per_contact(
             "sensor", DOMAIN, f"12025550100_{contact['phone']}_subscription"
         )
         assert subscription is not None
-        assert entity_registry.async_get(subscription).disabled_by is er.RegistryEntryDisabler.INTEGRATION
+        registry_entry = entity_registry.async_get(subscription)
+        assert registry_entry is not None
+        assert registry_entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
     # WhatsApp answers a subscription with the contact's current presence.
     online_ids = [online_entity(entity_registry, entry, c["jid"]) for c in contacts]
     await run_until(hass, freezer, lambda: all(state_of(hass, e) == STATE_OFF for e in online_ids))

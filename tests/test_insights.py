@@ -6,6 +6,7 @@ Time is simulated (the freezer); the bridge is the real server with the simulato
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, tzinfo
+from itertools import pairwise
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -46,9 +47,7 @@ async def subscribed(hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry:
     )
 
 
-async def set_presence(
-    hass: HomeAssistant, sim_bridge: SimBridge, jid: str, online: bool
-) -> None:
+async def set_presence(hass: HomeAssistant, sim_bridge: SimBridge, jid: str, online: bool) -> None:
     """The simulated contact goes online or offline; wait until Home Assistant knows."""
     coordinator = hass.config_entries.async_entries(DOMAIN)[0].runtime_data
     await sim_bridge.command("sim.set_presence", jid=jid, online=online)
@@ -318,9 +317,7 @@ async def test_contacts_online_now(
     state = hass.states.get(entity_id)
     assert state is not None
     assert state.state == "2"
-    assert state.attributes["contacts"] == sorted(
-        [first["name"], second["name"]], key=str.casefold
-    )
+    assert state.attributes["contacts"] == sorted([first["name"], second["name"]], key=str.casefold)
     entity = hass.data["entity_components"]["sensor"].get_entity(entity_id)
     assert entity is not None
     assert "contacts" in entity._unrecorded_attributes
@@ -341,9 +338,7 @@ async def test_reconnect_writes_only_what_changed(
     await tick(hass, freezer, 2)
     online = set(coordinator.activity.online_now())
     # An online contact's online time stops counting at the disconnect: that figure changes.
-    allowed = {
-        entity_of(er.async_get(hass), "sensor", jid, "online_today") for jid in online
-    }
+    allowed = {entity_of(er.async_get(hass), "sensor", jid, "online_today") for jid in online}
     contact_writes: list[str] = []
     account_writes: dict[str, list[datetime]] = {}
 
@@ -365,8 +360,10 @@ async def test_reconnect_writes_only_what_changed(
     await run_until(
         hass,
         freezer,
-        lambda: coordinator.manager.stats().reconnects_total > reconnects
-        and coordinator.manager.stats().active == 10,
+        lambda: (
+            coordinator.manager.stats().reconnects_total > reconnects
+            and coordinator.manager.stats().active == 10
+        ),
     )
     await tick(hass, freezer, 2)
     assert set(contact_writes) <= allowed
@@ -376,7 +373,7 @@ async def test_reconnect_writes_only_what_changed(
     for times in account_writes.values():
         assert len(times) <= seconds + 1
         # The test harness fires timers up to half a second early (async_fire_time_changed).
-        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
         assert all(gap >= 0.5 for gap in gaps), gaps
 
 
@@ -397,17 +394,19 @@ async def test_insights_enabled_only_while_the_entity_limit_leaves_room(
     entry = mock_config_entry
     entry.add_to_hass(hass)
     first = list(entry.subentries.values())[-1]  # the last one, ranked first by priority
-    hass.config_entries.async_update_subentry(
-        entry, first, data={**first.data, "priority": 1}
-    )
+    hass.config_entries.async_update_subentry(entry, first, data={**first.data, "priority": 1})
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     contacts = (await sim_bridge.contacts())[:3]
+
+    def is_enabled(jid: str, platform: str, key: str) -> bool:
+        registry_entry = entity_registry.async_get(entity_of(entity_registry, platform, jid, key))
+        assert registry_entry is not None
+        return not registry_entry.disabled
+
     enabled = {
         contact["jid"]: [
-            not entity_registry.async_get(
-                entity_of(entity_registry, platform, contact["jid"], key)
-            ).disabled
+            is_enabled(contact["jid"], platform, key)
             for platform, key in (
                 ("sensor", "online_today"),
                 ("sensor", "sessions_today"),

@@ -252,9 +252,7 @@ async def test_online_seconds_match_online_today(
     assert today is not None
     state = hass.states.get(today)
     assert state is not None
-    assert [float(line.rsplit(" ", 1)[1]) for line in ended] == [float(state.state) * 60] == [
-        420.0
-    ]
+    assert [float(line.rsplit(" ", 1)[1]) for line in ended] == [float(state.state) * 60] == [420.0]
 
 
 def _seen(presence: ContactPresence) -> float | None:

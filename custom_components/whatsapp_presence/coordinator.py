@@ -33,6 +33,7 @@ from .availability import AvailabilityMode, mode_settings
 from .bridge.client import BridgeClient
 from .bridge.protocol import BridgeAuthError, BridgeError, ErrorCode, jid_to_phone
 from .const import (
+    ACCOUNT_ENTITY_RESERVE,
     CONF_ACCOUNT_JID,
     CONF_CA_CERT,
     CONF_GRACE_PERIOD,
@@ -45,7 +46,6 @@ from .const import (
     DEFAULT_GRACE_PERIOD,
     DEFAULT_MARK_ONLINE,
     DEFAULT_PRESET,
-    ACCOUNT_ENTITY_RESERVE,
     DOMAIN,
     INSIGHT_ENTITIES_PER_CONTACT,
     LOGGER,
@@ -833,9 +833,7 @@ class WhatsAppCoordinator:
         return lambda: self._online_listeners.discard(listener)
 
     @callback
-    def async_add_subscription_listener(
-        self, jid: str, listener: CALLBACK_TYPE
-    ) -> CALLBACK_TYPE:
+    def async_add_subscription_listener(self, jid: str, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Changes of one contact's subscription state (queued, subscribed, backoff, ...)."""
         self._subscription_listeners.setdefault(jid, set()).add(listener)
 

@@ -275,25 +275,23 @@ class EntryMetrics:
     def _initial_record(self, contact: TrackedContact, entity_id: str | None) -> ContactRecord:
         """What is known now is the baseline: a first report is not a change."""
         presence = self.coordinator.presence.get(contact.jid)
+        online_seconds, online_since = self._online_time(contact.jid)
         return ContactRecord(
             jid=contact.jid,
             name=contact.name or "",
             entity_id=entity_id,
             online=presence.online if presence else None,
             last_seen=presence.last_seen.timestamp() if presence and presence.last_seen else None,
-            **self._online_time(contact.jid),
+            online_seconds=online_seconds,
+            online_since=online_since,
         )
 
-    def _online_time(self, jid: str) -> dict[str, float | None]:
-        """The activity tracker's counted online time (the same as *online today* counts)."""
+    def _online_time(self, jid: str) -> tuple[float, float | None]:
+        """Counted online time (as *online today* counts it) and the running piece's start."""
         figures = self.coordinator.activity.contacts.get(jid)
         if figures is None:
-            return {"online_seconds": 0.0, "online_since": None}
-        running = figures.known is Known.ONLINE
-        return {
-            "online_seconds": figures.total,
-            "online_since": figures.since if running else None,
-        }
+            return 0.0, None
+        return figures.total, figures.since if figures.known is Known.ONLINE else None
 
     def _contact_listener(self, jid: str) -> CALLBACK_TYPE:
         @callback
@@ -311,20 +309,20 @@ class EntryMetrics:
             return
         online = presence.online
         last_seen = presence.last_seen.timestamp() if presence.last_seen else None
-        online_time = self._online_time(jid)
+        online_seconds, online_since = self._online_time(jid)
         if (
             online is old.online
             and last_seen == old.last_seen
-            and online_time["online_seconds"] == old.online_seconds
-            and online_time["online_since"] == old.online_since
+            and online_seconds == old.online_seconds
+            and online_since == old.online_since
         ):
             return  # availability only: nothing to export
         record = replace(
             old,
             online=online,
             last_seen=last_seen,
-            online_seconds=online_time["online_seconds"] or 0.0,
-            online_since=online_time["online_since"],
+            online_seconds=online_seconds,
+            online_since=online_since,
             went_online=old.went_online + (old.online is False and online is True),
             went_offline=old.went_offline + (old.online is True and online is False),
         )
