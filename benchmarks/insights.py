@@ -56,7 +56,7 @@ from custom_components.whatsapp_presence.bridge.simulator import SimulatorBacken
 from custom_components.whatsapp_presence.const import DOMAIN
 
 CONTACTS = 200
-FLIPS = 400  # presence changes driven (two per contact)
+FLIPS = 300  # presence changes driven: half the contacts end online (for the reconnect)
 SESSIONS_PER_DAY = 20  # an active contact
 SESSION = 120.0  # seconds online per session, and offline between sessions
 CONFIGS = ("presence", "insights")
