@@ -12,6 +12,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_SESSION_ID, DOMAIN, STORAGE_VERSION
 from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
+from .dashboard import async_register_strategy
 from .metrics import async_setup_metrics
 from .pairing import async_remove_session
 from .services import async_setup_services
@@ -26,8 +27,9 @@ PLATFORMS: list[Platform] = [
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions once, whatever the number of linked accounts."""
+    """Register the actions and the dashboard strategy once, whatever the number of accounts."""
     async_setup_services(hass)
+    await async_register_strategy(hass)
     return True
 
 

@@ -438,3 +438,30 @@ def add_group(api: HassApi, entry_id: str, priority: str) -> tuple[dict[str, Any
         "subentries/flow", result["flow_id"], {"group": option["value"], "priority": priority}
     )
     return expect(done, "create_entry"), str(option["label"])
+
+
+DASHBOARD_PATH = "whatsapp-presence"
+
+
+def add_whatsapp_dashboard(api: HassApi) -> str:
+    """The "WhatsApp" dashboard as *Settings > Dashboards > Add dashboard > WhatsApp* creates
+    it (a storage dashboard holding the integration's strategy); its path."""
+    api.ws(
+        {
+            "type": "lovelace/dashboards/create",
+            "url_path": DASHBOARD_PATH,
+            "title": "WhatsApp",
+            "icon": "mdi:whatsapp",
+            "show_in_sidebar": True,
+            "require_admin": False,
+            "mode": "storage",
+        }
+    )
+    api.ws(
+        {
+            "type": "lovelace/config/save",
+            "url_path": DASHBOARD_PATH,
+            "config": {"strategy": {"type": "custom:whatsapp-presence"}},
+        }
+    )
+    return f"/{DASHBOARD_PATH}"
