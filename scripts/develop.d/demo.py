@@ -3,7 +3,7 @@
 The first run makes a config folder (``config-demo/``, git-ignored), starts ``hass``, completes
 onboarding, links a simulated WhatsApp account through the real config flow (QR pairing, the
 "small" preset), tracks the simulated address book and two groups through the subentry flows,
-and adds an automation from the repository's blueprint. Later runs start the same Home
+adds an automation from the repository's blueprint and the WhatsApp dashboard. Later runs start the same Home
 Assistant as it was left (``--reset`` starts over). Everything goes through the HTTP API the
 frontend uses, so the demo is also a smoke test of the product.
 """
@@ -21,11 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.hass_api import (  # noqa: E402  (after the path is set)
+    DASHBOARD_PATH,
     DOMAIN,
     HassApi,
     HassError,
     HassProcess,
     add_contact,
+    add_whatsapp_dashboard,
     contact_options,
     expect,
     link_demo_account,
@@ -91,6 +93,8 @@ def set_up(api: HassApi) -> str:
             "create_entry",
         )
     add_blueprint_automation(api, options[0]["label"].rsplit(" (+", 1)[0])
+    log("Adding the WhatsApp dashboard (as Settings > Dashboards > Add dashboard does)")
+    add_whatsapp_dashboard(api)
     return entry_id
 
 
@@ -155,6 +159,7 @@ def main() -> int:
         print(
             f"\n  Home Assistant:  {url}\n"
             f"  Login:           {USERNAME} / {PASSWORD}\n"
+            f"  Dashboard:       {url}/{DASHBOARD_PATH}\n"
             "  Look at:         Settings > Devices & services > WhatsApp Presence\n"
             f"  Logs:            {(CONFIG / 'home-assistant.log').relative_to(ROOT)}\n"
             "  Stop:            Ctrl+C\n",
