@@ -28,15 +28,7 @@ from tests.e2e.hass_api import (
     wait_for,
 )
 
-from .test_ui import (  # noqa: F401  (a fixture and marks shared with the UI test)
-    ARTIFACTS,
-    PASSWORD,
-    USER,
-    log_in,
-    page,
-    pytestmark,
-    wait_launch_screen_gone,
-)
+from .test_ui import ARTIFACTS, PASSWORD, USER, log_in, page, pytestmark, wait_launch_screen_gone  # noqa: F401  (a fixture and marks shared with the UI test)
 
 
 @pytest.fixture
@@ -61,7 +53,7 @@ def hass_ui(tmp_path: Path) -> Iterator[tuple[HassProcess, HassApi]]:
 CARDS = ("hui-entities-card", "hui-history-graph-card", "hui-statistics-graph-card")
 
 
-def test_whatsapp_dashboard_draws_its_cards(hass_ui: Any, page: Any) -> None:
+def test_whatsapp_dashboard_draws_its_cards(hass_ui: Any, page: Any) -> None:  # noqa: F811
     """The strategy's dashboard shows the online list, the timeline and the daily chart."""
     proc, api = hass_ui
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -102,7 +94,7 @@ def test_whatsapp_dashboard_draws_its_cards(hass_ui: Any, page: Any) -> None:
 
     def listed_online() -> bool:
         say_online()
-        return online_list.get_by_text(online_name).count() > 0
+        return bool(online_list.get_by_text(online_name).count() > 0)
 
     wait_for(f"{online_name} in the online list", listed_online, 60, interval=1.0)
     # Today's timeline is drawn from the recorder's history; the daily chart's card is there
