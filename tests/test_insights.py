@@ -21,6 +21,7 @@ from custom_components.whatsapp_presence.activity import MERGE_GAP
 from custom_components.whatsapp_presence.const import DOMAIN
 
 from .sim import SimBridge, run_until, tick, until
+from .test_availability import switch
 from .test_init import state_of
 
 ACCOUNT = "12025550100"
@@ -426,3 +427,26 @@ async def test_insights_enabled_only_while_the_entity_limit_leaves_room(
             if contact["jid"] != first.data["jid"]
         },
     }
+
+
+async def test_switched_off_time_is_not_online_time(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    entity_registry: er.EntityRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """*Online for presence* off: contacts are unknown, so their online time stops counting."""
+    coordinator = init_integration.runtime_data
+    await subscribed(hass, freezer, init_integration)
+    jid = (await sim_bridge.contacts())[0]["jid"]
+    today = entity_of(entity_registry, "sensor", jid, "online_today")
+    await set_presence(hass, sim_bridge, jid, True)
+    await tick(hass, freezer, 600, step=60)
+    await switch(hass, False)
+    assert coordinator.activity.online_now() == []
+    await tick(hass, freezer, 1800, step=60)
+    assert minutes(hass, today) == 10.0
+    snapshot = coordinator.activity.snapshot(jid)
+    assert snapshot is not None
+    assert snapshot.total == 600.0

@@ -553,13 +553,13 @@ async def test_online_gauges_disappear_while_the_switch_is_off(
     coordinator = init_integration.runtime_data
     await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
     before = samples(await scrape(hass_client))
-    online = [line for line in before if line.startswith("whatsapp_contact_online")]
+    online = [line for line in before if line.startswith("whatsapp_contact_online{")]
     assert len(online) == 3
     await hass.services.async_call(
         "switch", "turn_off", {"entity_id": "switch.sam_demo_online_for_presence"}, blocking=True
     )
     off = samples(await scrape(hass_client))
-    assert not [line for line in off if line.startswith("whatsapp_contact_online")]
+    assert not [line for line in off if line.startswith("whatsapp_contact_online{")]
     changes = [line for line in off if "status_changes" in line]
     assert changes == [line for line in before if "status_changes" in line]
     await hass.services.async_call(
@@ -571,5 +571,5 @@ async def test_online_gauges_disappear_while_the_switch_is_off(
         lambda: all(p.online is not None for p in coordinator.presence.values()),
     )
     back = samples(await scrape(hass_client))
-    assert [line for line in back if line.startswith("whatsapp_contact_online")] == online
+    assert [line for line in back if line.startswith("whatsapp_contact_online{")] == online
     assert [line for line in back if "status_changes" in line] == changes

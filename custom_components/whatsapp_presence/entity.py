@@ -104,6 +104,8 @@ class WhatsAppAccountEntity(WhatsAppEntity):
 
     _last_write = float("-inf")
     _pending_write: CALLBACK_TYPE | None = None
+    # Figures coalesce; a control the user just flipped shows its new state at once.
+    _coalesce_writes = True
 
     async def async_added_to_hass(self) -> None:
         """Follow connection and subscription figures, at most one write per second."""
@@ -114,6 +116,9 @@ class WhatsAppAccountEntity(WhatsAppEntity):
     @callback
     def _async_coalesced_write(self) -> None:
         """Write now if the last write is a second old; else once, a second after it."""
+        if not self._coalesce_writes:
+            self.async_write_ha_state()
+            return
         if self._pending_write is not None:
             return
         wait = self._last_write + ACCOUNT_WRITE_INTERVAL - time.monotonic()

@@ -32,6 +32,8 @@ class PresenceSwitch(WhatsAppAccountEntity, SwitchEntity):
     manual change holds until then. Its state is kept across restarts by the coordinator.
     """
 
+    _coalesce_writes = False
+
     @property
     def available(self) -> bool:
         """Usable while disconnected too: the choice applies on the next connect."""
