@@ -210,7 +210,8 @@ async def test_short_outage_never_shows_unavailable(
 async def test_refused_token_is_a_setup_error(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
-    """A token the bridge refuses: a permanent error (reconfigure), not an endless retry."""
+    """A token the bridge refuses: not an endless retry; reauth asks for a new one
+    (tests/test_self_healing.py follows that through)."""
     entry = mock_config_entry
     entry.add_to_hass(hass)
     hass.config_entries.async_update_entry(entry, data={**entry.data, "token": "wrong"})

@@ -6,7 +6,11 @@ from typing import Any
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    issue_registry as ir,
+)
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
@@ -66,6 +70,11 @@ async def async_remove_entry(hass: HomeAssistant, entry: WhatsAppConfigEntry) ->
     Settings > Linked devices); the README's removal steps say so.
     """
     await Store[dict[str, Any]](hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}").async_remove()
+    # Every repair of an entry ends with its id: none may outlive the entry.
+    issues = ir.async_get(hass).issues
+    for domain, issue_id in list(issues):
+        if domain == DOMAIN and issue_id.endswith(f"_{entry.entry_id}"):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
     if session_id := entry.data.get(CONF_SESSION_ID):
         await async_remove_session(hass, session_id)
 

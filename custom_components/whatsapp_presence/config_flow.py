@@ -182,6 +182,12 @@ REMOTE_SCHEMA: Final = vol.Schema(
     }
 )
 LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+REAUTH_TOKEN_SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional(CONF_TOKEN): TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD)),
+    }
+)
+"""Reauth of a bridge add-on or server: a new token, when the bridge refused the stored one."""
 PHONE_SCHEMA: Final = vol.Schema(
     {vol.Required(CONF_PHONE): TextSelector(TextSelectorConfig(type=TextSelectorType.TEL))}
 )
@@ -730,7 +736,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
     # ------------------------------------------------------------------ reauth, reconfigure
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
-        """WhatsApp logged the linked device out: pair again."""
+        """WhatsApp logged the linked device out, or the bridge refused the token."""
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_confirm(
@@ -745,15 +751,22 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self.async_step_local()
             if mode == MODE_SIMULATOR:
                 return await self.async_step_simulator()
-            hello, error = await self._async_connect(
-                entry.data[CONF_URL], entry.data[CONF_TOKEN], entry.data.get(CONF_CA_CERT)
-            )
-            if hello is not None:
-                self._mode = MODE_REMOTE
-                return await self._async_bridge_ready(hello)
-            errors["base"] = error
+            new_token = (user_input.get(CONF_TOKEN) or "").strip()
+            if new_token and (problem := token_error(new_token)):
+                errors[CONF_TOKEN] = problem
+            else:
+                token = new_token or entry.data[CONF_TOKEN]
+                hello, error = await self._async_connect(
+                    entry.data[CONF_URL], token, entry.data.get(CONF_CA_CERT)
+                )
+                if hello is not None:
+                    self._mode, self._url, self._token = MODE_REMOTE, entry.data[CONF_URL], token
+                    self._ca_cert = entry.data.get(CONF_CA_CERT)
+                    return await self._async_bridge_ready(hello)
+                errors["base"] = error
         return self.async_show_form(
             step_id="reauth_confirm",
+            data_schema=REAUTH_TOKEN_SCHEMA if entry.data[CONF_MODE] == MODE_REMOTE else None,
             description_placeholders={"title": entry.title},
             errors=errors,
         )
@@ -770,6 +783,8 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
             updates[CONF_SESSION_ID] = self._bridge.session_id
             old_session = entry.data.get(CONF_SESSION_ID)
             self._bridge.session_id = None  # the entry owns the folder now
+        elif self._token is not None:
+            updates[CONF_TOKEN] = self._token  # a new token ends a reauth for a refused one
         await self._bridge.async_close(discard=False)
         self.hass.config_entries.async_update_entry(entry, data={**entry.data, **updates})
         # The update listener does not reload (it applies options live); a new session needs it.

@@ -17,7 +17,7 @@ from typing import Any
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import (
@@ -75,6 +75,8 @@ ACCOUNT_BLOCKED = ("account_locked", "account_banned")
 SILENCE_CHECK_INTERVAL = timedelta(hours=1)
 DAY_CLOSE_BEFORE_MIDNIGHT = timedelta(seconds=1)
 """Online contacts write their day's figure this long before midnight (for the statistics)."""
+BRIDGE_DOWN_REPAIR_AFTER = timedelta(minutes=10)
+"""A child bridge down this long (restarts keep failing) gets a repair issue."""
 
 
 @dataclass(slots=True)
@@ -101,6 +103,7 @@ class AccountStatus:
     """Connection figures for the account device."""
 
     bridge_connected: bool = False
+    bridge_unresponsive: bool = False
     whatsapp_connected: bool = False
     logged_out: bool = False
     banned_until: datetime | None = None
@@ -177,6 +180,7 @@ class WhatsAppCoordinator:
         self._unsubs: list[CALLBACK_TYPE] = []
         self._stop_unsub: CALLBACK_TYPE | None = None
         self._grace_timer: CALLBACK_TYPE | None = None
+        self._bridge_down_timer: CALLBACK_TYPE | None = None
         self._unavailable_logged = False
         self._save_pending = False
         self.presence_enabled = bool(entry.options.get(CONF_MARK_ONLINE, DEFAULT_MARK_ONLINE))
@@ -203,7 +207,7 @@ class WhatsAppCoordinator:
             hello = await self._async_connect_bridge()
         except BridgeAuthError as err:
             await self.async_shutdown()
-            raise ConfigEntryError(
+            raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="invalid_token"
             ) from err
         except (BridgeError, BridgeStartError, OSError) as err:
@@ -240,7 +244,10 @@ class WhatsAppCoordinator:
         else:
             directory = session_dir(self.hass, data[CONF_SESSION_ID])
             self.process = BridgeProcess(
-                bridge_args(data[CONF_MODE], directory), on_restart=self._on_bridge_restart
+                bridge_args(data[CONF_MODE], directory),
+                on_restart=self._on_bridge_restart,
+                on_down=self._on_bridge_down,
+                clock=self.hass.loop.time,  # the clock its restart delays run on
             )
             url, token = await self.process.start(), self.process.token
         self.client = BridgeClient(
@@ -250,6 +257,8 @@ class WhatsAppCoordinator:
             session=async_get_clientsession(self.hass),
             on_event=self._on_event,
             on_connection_change=self._on_link_change,
+            on_unresponsive=self._on_bridge_unresponsive,
+            on_auth_failed=self._on_token_refused,
         )
         return await self.client.connect()
 
@@ -264,6 +273,7 @@ class WhatsAppCoordinator:
         self._cancel_grace_timer()
         self.mode.stop()
         self._cancel_day_timers()
+        self._cancel_bridge_down_timer()
         await self.manager.stop()
         if self.client is not None:
             await self.client.close()
@@ -282,17 +292,41 @@ class WhatsAppCoordinator:
     # ----------------------------------------------------------------- persistence
 
     async def _async_restore(self) -> None:
-        data = await self._store.async_load() or {}
+        """Load the saved state; records of the wrong shape are skipped, with one warning."""
+        data = await self._store.async_load()
+        skipped = restore_skipped = 0
+        if not isinstance(data, dict):
+            skipped += data is not None
+            data = {}
         if isinstance(enabled := data.get("presence_enabled"), bool):
             self.presence_enabled = enabled
         if manager_state := data.get("manager"):
-            self.manager.restore(manager_state)
-        self.group_members = data.get("groups", {})
-        for jid, saved in data.get("presence", {}).items():
-            presence = self.presence.setdefault(jid, ContactPresence())
-            if saved.get("last_seen"):
-                presence.last_seen = dt_util.parse_datetime(saved["last_seen"])
-                presence.last_seen_source = saved.get("source")
+            if isinstance(manager_state, dict):
+                self.manager.restore(manager_state)
+            else:
+                restore_skipped += 1
+        groups = data.get("groups", {})
+        if not isinstance(groups, dict):
+            groups, skipped = {}, skipped + 1
+        for group_jid, members in groups.items():
+            valid = valid_members(members)
+            skipped += valid is None
+            if isinstance(group_jid, str) and valid is not None:
+                self.group_members[group_jid] = valid
+        saved_presence = data.get("presence", {})
+        if not isinstance(saved_presence, dict):
+            saved_presence, skipped = {}, skipped + 1
+        for jid, saved in saved_presence.items():
+            restored = restore_presence(saved)
+            if restored is None:
+                skipped += 1
+            elif restored.last_seen is not None:
+                self.presence[jid] = restored
+        if skipped or restore_skipped:
+            LOGGER.warning(
+                "Skipped %d saved records of the wrong shape; set up with the rest",
+                skipped + restore_skipped,
+            )
         try:
             self.activity.restore(data.get("activity", {}))
         except (TypeError, ValueError, KeyError, AttributeError) as err:
@@ -505,6 +539,7 @@ class WhatsAppCoordinator:
         elif name == "temporary_ban":
             self._on_temporary_ban(payload)
         elif name in ("stream_replaced", "client_outdated"):
+            # Cleared on the next connection: a newer bridge (or another client gone) fixed it.
             self._set_whatsapp_connected(False)
             self._raise_issue(name, ir.IssueSeverity.ERROR)
 
@@ -525,6 +560,7 @@ class WhatsAppCoordinator:
         self._clear_issue("stream_replaced")
         for kind in ACCOUNT_BLOCKED:
             self._clear_issue(kind)
+        self._clear_issue("client_outdated")
         self._set_whatsapp_connected(True)
         await self._async_send_available()
         self.manager.on_connected()
@@ -589,6 +625,8 @@ class WhatsAppCoordinator:
     def _on_link_change(self, connected: bool) -> None:
         """The WebSocket to the bridge went down or came back."""
         self.status.bridge_connected = connected
+        if connected:
+            self.status.bridge_unresponsive = False
         if not connected:
             self._set_whatsapp_connected(False)
         elif self.client is not None:
@@ -612,7 +650,42 @@ class WhatsAppCoordinator:
     def _on_bridge_restart(self, url: str) -> None:
         """The child bridge was restarted (maybe on another port)."""
         if self.client is not None:
-            self.client.url = url
+            self.client.bridge_restarted(url)
+        self._cancel_bridge_down_timer()
+        self._clear_issue("bridge_down")
+
+    @callback
+    def _on_bridge_down(self, reason: str) -> None:
+        """The child bridge died (restarts are under way): a repair if it stays down."""
+        self._cancel_bridge_down_timer()
+        self._bridge_down_timer = async_call_later(
+            self.hass, BRIDGE_DOWN_REPAIR_AFTER, self._bridge_down_too_long
+        )
+
+    @callback
+    def _bridge_down_too_long(self, _now: datetime) -> None:
+        self._bridge_down_timer = None
+        if self.process is not None and self.process.down_since is not None:
+            minutes = str(int(BRIDGE_DOWN_REPAIR_AFTER.total_seconds() // 60))
+            self._raise_issue("bridge_down", ir.IssueSeverity.ERROR, minutes=minutes)
+
+    def _cancel_bridge_down_timer(self) -> None:
+        if self._bridge_down_timer is not None:
+            self._bridge_down_timer()
+            self._bridge_down_timer = None
+
+    @callback
+    def _on_bridge_unresponsive(self) -> None:
+        """Three pings unanswered: the bridge hangs. A child bridge is killed (and restarted)."""
+        self.status.bridge_unresponsive = True
+        if self.process is not None:
+            self.process.kill("it stopped answering")
+        self._notify()
+
+    @callback
+    def _on_token_refused(self) -> None:
+        """The bridge refused the token on a reconnect: only a new token helps (reauth)."""
+        self.entry.async_start_reauth(self.hass)
 
     def device_identifier(self, jid: str | None) -> tuple[str, str]:
         """Device registry identifier of a contact, or of the account itself for ``None``.
@@ -654,7 +727,9 @@ class WhatsAppCoordinator:
         if self.status.banned_until is not None and self.status.banned_until > utc_now():
             return "banned"
         if not self.status.bridge_connected:
-            return "bridge_unreachable"
+            return (
+                "bridge_unresponsive" if self.status.bridge_unresponsive else "bridge_unreachable"
+            )
         return "connected" if self.status.whatsapp_connected else "connecting"
 
     @property
@@ -851,6 +926,33 @@ class WhatsAppCoordinator:
         """The set of tracked contacts changed (platforms add entities for new ones)."""
         self._contacts_listeners.add(listener)
         return lambda: self._contacts_listeners.discard(listener)
+
+
+def valid_members(members: Any) -> list[dict[str, Any]] | None:
+    """A group's saved members, or None when they are of the wrong shape."""
+    if not isinstance(members, list):
+        return None
+    if not all(isinstance(m, dict) and isinstance(m.get("jid"), str) for m in members):
+        return None
+    return members
+
+
+def restore_presence(saved: Any) -> ContactPresence | None:
+    """A contact's saved last seen, or None when the record is of the wrong shape."""
+    if not isinstance(saved, dict):
+        return None
+    last_seen, source = saved.get("last_seen"), saved.get("source")
+    if last_seen is None:
+        return ContactPresence()
+    if not isinstance(last_seen, str) or not (source is None or isinstance(source, str)):
+        return None
+    try:
+        parsed = dt_util.parse_datetime(last_seen)
+    except ValueError:
+        return None
+    if parsed is None or parsed.tzinfo is None:
+        return None
+    return ContactPresence(last_seen=parsed, last_seen_source=source)
 
 
 def utc_now() -> datetime:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 import time
 
 from homeassistant.core import CALLBACK_TYPE, callback
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -152,27 +153,46 @@ def async_setup_contact_entities(
     """Add entities for every tracked contact now and for contacts tracked later.
 
     Entities belong to the subentry that tracks the contact (a contact subentry, or the group
-    subentry for a group's members), so removing that subentry removes them. A group member who
-    left the group has no subentry of its own: its device is removed here.
+    subentry for a group's members), so removing that subentry removes them. A contact tracked
+    both ways has one set of entities, held by one subentry: when that changes they move, so
+    removing the other subentry leaves them alone. A group member who left the group has no
+    subentry of its own: its device is removed here.
     """
-    known: dict[str, str] = {}
+    known: dict[str, tuple[str, list[Entity]]] = {}
+    hass = coordinator.hass
+
+    async def replace(old: list[Entity], new: list[Entity], subentry_id: str) -> None:
+        """The old owner is gone with the entities: add new ones once the old are removed."""
+        await asyncio.gather(*(entity.async_remove() for entity in old if entity.hass))
+        if subentry_id in coordinator.entry.subentries:
+            async_add_entities(new, config_subentry_id=subentry_id)
 
     @callback
     def sync() -> None:
         by_subentry: dict[str, list[Entity]] = {}
         for jid, contact in coordinator.tracked.items():
-            if known.get(jid) == contact.subentry_id:
+            previous = known.get(jid)
+            if previous is not None and previous[0] == contact.subentry_id:
                 continue
-            known[jid] = contact.subentry_id
-            by_subentry.setdefault(contact.subentry_id, []).extend(build(contact))
+            if previous is not None and _move(coordinator, jid, previous[1], contact.subentry_id):
+                known[jid] = (contact.subentry_id, previous[1])
+                continue
+            entities = list(build(contact))
+            known[jid] = (contact.subentry_id, entities)
+            if previous is None:
+                by_subentry.setdefault(contact.subentry_id, []).extend(entities)
+            else:
+                hass.async_create_task(
+                    replace(previous[1], entities, contact.subentry_id), eager_start=False
+                )
         for subentry_id, entities in by_subentry.items():
             async_add_entities(entities, config_subentry_id=subentry_id)
         gone = known.keys() - coordinator.tracked.keys()
         if not gone:
             return
-        registry = dr.async_get(coordinator.hass)
+        registry = dr.async_get(hass)
         for jid in gone:
-            subentry_id = known.pop(jid)
+            subentry_id, _ = known.pop(jid)
             device = registry.async_get_device_by_identifier(
                 coordinator.device_identifier(jid), coordinator.entry.entry_id
             )
@@ -181,3 +201,29 @@ def async_setup_contact_entities(
 
     sync()
     coordinator.entry.async_on_unload(coordinator.async_add_contacts_listener(sync))
+
+
+def _move(
+    coordinator: WhatsAppCoordinator, jid: str, entities: list[Entity], subentry_id: str
+) -> bool:
+    """Hand a contact's registered entities and device to another subentry.
+
+    False when they are no longer registered (their subentry was removed with them).
+    """
+    entity_registry = er.async_get(coordinator.hass)
+    entity_ids = [entity.entity_id for entity in entities]
+    if not entity_ids or not all(
+        entity_id is not None and entity_registry.async_get(entity_id) is not None
+        for entity_id in entity_ids
+    ):
+        return False
+    # Entities first: a device moved away from its entities' subentry takes them with it.
+    for entity_id in entity_ids:
+        entity_registry.async_update_entity(entity_id, config_subentry_id=subentry_id)
+    device_registry = dr.async_get(coordinator.hass)
+    device = device_registry.async_get_device_by_identifier(
+        coordinator.device_identifier(jid), coordinator.entry.entry_id
+    )
+    if device is not None:
+        device_registry.async_update_device(device.id, new_config_subentry_id=subentry_id)
+    return True

@@ -32,17 +32,69 @@ _LOGGER = logging.getLogger(__name__)
 PACKAGE_DIR: Final = Path(__file__).parent
 START_TIMEOUT: Final = 60.0
 STOP_TIMEOUT: Final = 10.0
-RESTART_DELAYS: Final = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+RESTART_DELAY_INITIAL: Final = 1.0
+RESTART_DELAY_MAX: Final = 300.0
+"""Restart delays double from 1 s up to 5 minutes, and restarts never stop."""
 HEALTHY_AFTER: Final = 60.0
 """A bridge that ran this long before dying restarts at the shortest delay again."""
+MAX_LOG_LINE: Final = 4096
+"""A longer log line from the bridge is cut: only its first few KiB are forwarded."""
+
+OnDown = Callable[[str], None]
+"""Called once per outage, with the reason, when the bridge went down."""
 
 
 class BridgeStartError(Exception):
     """The bridge process did not come up (it exited, or never said where it listens)."""
 
 
+class LineReader:
+    """Lines of a pipe, whatever their length: a line longer than ``limit`` is cut.
+
+    asyncio's ``readline`` raises on lines over its buffer limit (64 KiB), which would end the
+    pump; a pipe nobody drains then blocks the bridge on its next write.
+    """
+
+    def __init__(self, stream: asyncio.StreamReader, limit: int = MAX_LOG_LINE) -> None:
+        """Read ``stream``; lines come back without their newline, at most ``limit`` bytes."""
+        self._stream = stream
+        self._limit = limit
+        self._buffer = bytearray()
+        self._skipping = False  # the rest of a line already cut
+        self._eof = False
+
+    async def readline(self) -> bytes | None:
+        """The next line, or None at the end of the stream."""
+        while True:
+            newline = self._buffer.find(b"\n")
+            if newline >= 0:
+                line = bytes(self._buffer[:newline])
+                del self._buffer[: newline + 1]
+                if self._skipping:
+                    self._skipping = False
+                    continue
+                return line[: self._limit]
+            if len(self._buffer) > self._limit and not self._skipping:
+                line = bytes(self._buffer[: self._limit])
+                self._buffer.clear()
+                self._skipping = True
+                return line + b" [cut]"
+            if self._skipping:
+                self._buffer.clear()
+            if self._eof:
+                if self._buffer and not self._skipping:
+                    line = bytes(self._buffer[: self._limit])
+                    self._buffer.clear()
+                    return line
+                return None
+            chunk = await self._stream.read(65536)
+            if not chunk:
+                self._eof = True
+            self._buffer += chunk
+
+
 class BridgeProcess:
-    """One child bridge: start, watch, restart with backoff, stop."""
+    """One child bridge: start, watch, restart with backoff forever, stop."""
 
     def __init__(
         self,
@@ -52,6 +104,7 @@ class BridgeProcess:
         cwd: Path = PACKAGE_DIR,
         token: str | None = None,
         on_restart: Callable[[str], None] | None = None,
+        on_down: OnDown | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         start_timeout: float = START_TIMEOUT,
@@ -62,6 +115,7 @@ class BridgeProcess:
         self._cwd = cwd
         self.token = token or secrets.token_urlsafe(32)
         self._on_restart = on_restart
+        self._on_down = on_down
         self._sleep = sleep
         self._clock = clock
         self._start_timeout = start_timeout
@@ -70,8 +124,18 @@ class BridgeProcess:
         self._pumps: list[asyncio.Task[None]] = []
         self._port = 0
         self._stopping = False
+        self._kill_reason: str | None = None
+        self.down_since: float | None = None
+        """When (``clock``) the current outage began; None while the bridge runs."""
         self.url: str | None = None
         self.restarts = 0
+        self.starting = False
+        """True while a process is starting (waiting for it to say where it listens)."""
+
+    @property
+    def killing(self) -> bool:
+        """True from ``kill()`` until the watcher has seen the process exit."""
+        return self._kill_reason is not None
 
     @property
     def pid(self) -> int | None:
@@ -88,17 +152,43 @@ class BridgeProcess:
         return url
 
     async def stop(self) -> None:
-        """Stop the bridge (SIGTERM, then SIGKILL) and every task watching it."""
+        """Stop the bridge (SIGTERM, then SIGKILL) and every task watching it; never raises."""
         self._stopping = True
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
-        await self._terminate()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            try:
+                await watcher
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                _LOGGER.exception("The WhatsApp bridge watcher had failed")
+        try:
+            await self._terminate()
+        except Exception:
+            _LOGGER.exception("Could not stop the WhatsApp bridge cleanly")
+
+    def kill(self, reason: str) -> None:
+        """Kill a bridge that stopped answering (SIGKILL ends a stopped process too).
+
+        The watcher sees it exit and restarts it like any other death.
+        """
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        self._kill_reason = reason
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
 
     async def _spawn(self) -> str:
         """Start one process and wait for its ``listening`` line."""
+        self.starting = True
+        try:
+            return await self._spawn_process()
+        finally:
+            self.starting = False
+
+    async def _spawn_process(self) -> str:
         env = dict(os.environ)
         env[TOKEN_ENV] = self.token
         env["PYTHONUNBUFFERED"] = "1"
@@ -127,24 +217,25 @@ class BridgeProcess:
         self._process = process
         assert process.stdout is not None
         assert process.stderr is not None
-        self._pumps = [asyncio.get_running_loop().create_task(self._pump_stderr(process.stderr))]
+        self._pumps = [
+            asyncio.get_running_loop().create_task(self._pump_stderr(LineReader(process.stderr)))
+        ]
+        stdout = LineReader(process.stdout)
         try:
             async with asyncio.timeout(self._start_timeout):
-                url = await self._read_listening_line(process.stdout)
+                url = await self._read_listening_line(stdout)
         except (TimeoutError, BridgeStartError) as err:
             await self._terminate()
             raise BridgeStartError(f"the bridge did not start: {err or 'timed out'}") from err
-        self._pumps.append(
-            asyncio.get_running_loop().create_task(self._pump_stdout(process.stdout))
-        )
+        self._pumps.append(asyncio.get_running_loop().create_task(self._pump_stdout(stdout)))
         self.url = url
         self._port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
         _LOGGER.debug("Bridge process %s listens on %s", process.pid, url)
         return url
 
     @staticmethod
-    async def _read_listening_line(stdout: asyncio.StreamReader) -> str:
-        while line := await stdout.readline():
+    async def _read_listening_line(stdout: LineReader) -> str:
+        while (line := await stdout.readline()) is not None:
             with contextlib.suppress(ValueError):
                 message = json.loads(line)
                 if isinstance(message, dict) and message.get("event") == "listening":
@@ -153,15 +244,15 @@ class BridgeProcess:
         raise BridgeStartError("it exited before listening")
 
     @staticmethod
-    async def _pump_stdout(stdout: asyncio.StreamReader) -> None:
+    async def _pump_stdout(stdout: LineReader) -> None:
         """Drain stdout (the Go library prints there) so the pipe never blocks the bridge."""
-        while line := await stdout.readline():
+        while (line := await stdout.readline()) is not None:
             _LOGGER.debug("bridge stdout: %s", line.decode(errors="replace").rstrip())
 
     @staticmethod
-    async def _pump_stderr(stderr: asyncio.StreamReader) -> None:
+    async def _pump_stderr(stderr: LineReader) -> None:
         """Forward the bridge's log lines; problems stay visible, chatter stays at debug."""
-        while line := await stderr.readline():
+        while (line := await stderr.readline()) is not None:
             text = line.decode(errors="replace").rstrip()
             important = any(level in text for level in ("ERROR", "CRITICAL", "Traceback"))
             if important:
@@ -171,37 +262,75 @@ class BridgeProcess:
                 _LOGGER.debug("bridge: %s", text)
 
     async def _watch(self) -> None:
-        """Restart the bridge whenever it dies, with growing delays."""
+        """Restart the bridge whenever it dies, forever, with delays doubling up to 5 minutes.
+
+        Nothing may end this task but ``stop()``: a failed restart is retried on a fresh port,
+        an unexpected error is logged and retried.
+        """
         failures = 0
-        while True:
-            assert self._process is not None
+        while not self._stopping:
+            try:
+                failures = await self._watch_once(failures)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _LOGGER.exception("Unexpected error while watching the WhatsApp bridge")
+                failures += 1
+                await self._sleep(self._delay(failures))
+
+    async def _watch_once(self, failures: int) -> int:
+        """Wait for the running bridge to die (if one runs), then try one restart."""
+        process = self._process
+        if process is not None:
             started = self._clock()
-            code = await self._process.wait()
+            code = await process.wait()
             await self._drain_pumps()
             if self._stopping:
-                return
+                return failures
+            self._process = None
             if self._clock() - started >= HEALTHY_AFTER:
                 failures = 0
-            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
-            _LOGGER.warning(
-                "The WhatsApp bridge exited (code %s); restarting in %.0f s", code, delay
+            reason, self._kill_reason = self._kill_reason, None
+            self._went_down(reason or f"it exited with code {code}")
+        delay = self._delay(failures)
+        _LOGGER.debug("Restarting the WhatsApp bridge in %.0f s", delay)
+        await self._sleep(delay)
+        failures += 1
+        try:
+            url = await self._spawn()
+        except (BridgeStartError, OSError) as err:
+            _LOGGER.debug("The WhatsApp bridge did not restart: %s", err)
+            self._went_down(str(err))
+            self._port = 0  # the old port may be taken: let the OS choose a fresh one
+            return failures
+        self.restarts += 1
+        if self.down_since is not None:
+            _LOGGER.info(
+                "The WhatsApp bridge is back after %.0f s", self._clock() - self.down_since
             )
-            await self._sleep(delay)
+            self.down_since = None
+        if self._on_restart is not None:
             try:
-                url = await self._spawn()
-            except BridgeStartError as err:
-                _LOGGER.warning("%s", err)
-                failures += 1
-                self._port = 0  # the old port may be taken: let the OS choose
-                continue
-            except OSError as err:
-                _LOGGER.warning("Could not restart the WhatsApp bridge: %s", err)
-                failures += 1
-                continue
-            failures += 1
-            self.restarts += 1
-            if self._on_restart is not None:
                 self._on_restart(url)
+            except Exception:
+                _LOGGER.exception("Bridge restart callback failed")
+        return failures
+
+    @staticmethod
+    def _delay(failures: int) -> float:
+        return float(min(RESTART_DELAY_MAX, RESTART_DELAY_INITIAL * 2 ** min(failures, 16)))
+
+    def _went_down(self, reason: str) -> None:
+        """One warning per outage, with its reason; later failed attempts stay at debug."""
+        if self.down_since is not None:
+            return
+        self.down_since = self._clock()
+        _LOGGER.warning("The WhatsApp bridge is down (%s); restarting it", reason)
+        if self._on_down is not None:
+            try:
+                self._on_down(reason)
+            except Exception:
+                _LOGGER.exception("Bridge outage callback failed")
 
     async def _terminate(self) -> None:
         process, self._process = self._process, None

@@ -39,7 +39,14 @@ SUBSCRIPTION = SensorEntityDescription(
     # Flips three times per contact on every reconnect: off unless someone looks for it.
     entity_registry_enabled_default=False,
 )
-CONNECTION_STATES = ["connected", "connecting", "bridge_unreachable", "logged_out", "banned"]
+CONNECTION_STATES = [
+    "connected",
+    "connecting",
+    "bridge_unreachable",
+    "bridge_unresponsive",
+    "logged_out",
+    "banned",
+]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,7 @@ from custom_components.whatsapp_presence.bridge.client import (
     BridgeClient,
     BridgeConnectionError,
     BridgeError,
+    ProtocolError,
 )
 from custom_components.whatsapp_presence.bridge.protocol import ErrorCode
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend
@@ -589,7 +590,9 @@ async def test_client_ignores_unknown_frames_and_forwards_unknown_events(
     client = make_client(server.url)
     await client.connect()
     client._handle('{"type": "from_the_future", "x": 1}')
-    client._handle("garbage")
+    # An unknown frame type is a newer bridge; a frame that does not decode is a broken one.
+    with pytest.raises(ProtocolError):
+        client._handle("garbage")
     client._handle('{"type": "result", "id": 12345, "result": 1}')
     client._handle('{"type": "event", "event": 5, "data": {}}')
     server.emit("new_kind_of_event", {"a": 1, "extra": [1, 2]})

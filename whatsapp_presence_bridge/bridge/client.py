@@ -36,6 +36,15 @@ _LOGGER = logging.getLogger(__name__)
 
 EventCallback = Callable[[str, dict[str, Any]], None]
 
+MISSED_PINGS_LIMIT = 3
+"""Unanswered pings in a row after which the bridge counts as hung (the link is dropped)."""
+STABLE_LINK = 60.0
+"""A link that lasted this long resets the reconnect backoff; shorter ones keep it growing."""
+
+
+class ProtocolError(Exception):
+    """The bridge sent a frame that cannot be decoded: the link cannot be trusted any more."""
+
 
 def _default_jitter(delay: float) -> float:
     """Spread reconnects of many clients: 80-120 % of the nominal delay."""
@@ -53,6 +62,8 @@ class BridgeClient:
         session: aiohttp.ClientSession,
         on_event: EventCallback,
         on_connection_change: Callable[[bool], None] | None = None,
+        on_unresponsive: Callable[[], None] | None = None,
+        on_auth_failed: Callable[[], None] | None = None,
         request_timeout: float = 10.0,
         connect_timeout: float = 10.0,
         heartbeat: float | None = 30.0,
@@ -69,6 +80,8 @@ class BridgeClient:
         self._session = session
         self._on_event = on_event
         self._on_connection_change = on_connection_change
+        self._on_unresponsive = on_unresponsive
+        self._on_auth_failed = on_auth_failed
         self.request_timeout = request_timeout
         self.connect_timeout = connect_timeout
         self._heartbeat = heartbeat
@@ -85,6 +98,12 @@ class BridgeClient:
         self._closing = False
         self._hello: dict[str, Any] | None = None
         self.reconnects = 0
+        self.missed_pings = 0
+        self.auth_refused = False
+        self.opening = False
+        """True while a link is being opened and authenticated."""
+        self._wake = asyncio.Event()
+        """The bridge refused the token on a reconnect: no more retries until a new token."""
 
     # --- connection ----------------------------------------------------------------------
 
@@ -114,20 +133,75 @@ class BridgeClient:
         return hello
 
     async def close(self) -> None:
-        """Close the link and stop reconnecting; no task is left behind."""
+        """Close the link and stop reconnecting; no task is left behind, and it never raises."""
         self._closing = True
         task, self._task = self._task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                _LOGGER.exception("The bridge link had failed")
         ws, self._ws = self._ws, None
         if ws is not None and not ws.closed:
-            await ws.close()
+            try:
+                await ws.close()
+            except Exception as err:  # noqa: BLE001 - closing a broken link may fail any way
+                _LOGGER.debug("Closing the bridge link failed: %r", err)
         self._fail_pending(BridgeConnectionError("the client was closed"))
+
+    def bridge_restarted(self, url: str) -> None:
+        """The bridge is back (maybe on another address): reconnect now, not after the backoff."""
+        self.url = url
+        self._wake.set()
+
+    async def _backoff_sleep(self, delay: float) -> bool:
+        """Wait ``delay``; True when ``bridge_restarted`` cut the wait short (or came first)."""
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                task.cancel()
+            await asyncio.gather(sleeper, waker, return_exceptions=True)
+        woken = self._wake.is_set()
+        self._wake.clear()
+        return woken
+
+    async def _open_unless_moved(
+        self,
+    ) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+        """``_open``, given up when the bridge restarts elsewhere meanwhile.
+
+        An attempt at the old address (taken by another program, say) could otherwise hang
+        for the whole connect timeout while the bridge already listens on its new one.
+        """
+        url = self.url
+        opening = asyncio.ensure_future(self._open())
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((opening, waker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+            await asyncio.gather(waker, return_exceptions=True)
+        if not opening.done() and self.url != url:
+            opening.cancel()
+            await asyncio.gather(opening, return_exceptions=True)
+            raise BridgeConnectionError(f"the bridge moved to {self.url}")
+        return await opening
 
     async def _open(self) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
         """Connect and authenticate one link."""
+        self.opening = True
+        try:
+            return await self._open_link()
+        finally:
+            self.opening = False
+
+    async def _open_link(self) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 # No aiohttp heartbeat: it re-arms a timer when the peer's close frame arrives
@@ -171,7 +245,7 @@ class BridgeClient:
             raise BridgeConnectionError(f"the bridge closed the link (code {ws.close_code})")
         try:
             message = json.loads(msg.data)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise BridgeConnectionError("the bridge sent an unreadable hello") from err
         if not isinstance(message, dict):
             raise BridgeConnectionError("the bridge sent an unreadable hello")
@@ -193,7 +267,11 @@ class BridgeClient:
 
     async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Read frames; when the link drops, reconnect with backoff until closed."""
+        loop = asyncio.get_running_loop()
+        strikes = 0  # links in a row that did not last: the backoff keeps growing
         while True:
+            opened = loop.time()
+            self.missed_pings = 0
             keepalive = (
                 asyncio.create_task(self._keepalive(ws), name="whatsapp bridge keepalive")
                 if self._heartbeat
@@ -201,6 +279,11 @@ class BridgeClient:
             )
             try:
                 await self._read(ws)
+            except Exception:
+                # Whatever went wrong reading, the link is dropped and re-established.
+                _LOGGER.exception("Reading from the WhatsApp bridge failed")
+                with contextlib.suppress(Exception):
+                    await ws.close()
             finally:
                 if keepalive is not None:
                     keepalive.cancel()
@@ -210,9 +293,10 @@ class BridgeClient:
             self._fail_pending(BridgeConnectionError("the link to the bridge was lost"))
             if self._closing:
                 return
+            strikes = strikes + 1 if loop.time() - opened < STABLE_LINK else 0
             _LOGGER.info("Lost the link to the WhatsApp bridge; reconnecting")
             self._notify(False)
-            reconnected = await self._reconnect()
+            reconnected = await self._reconnect(max(0, strikes - 1))
             if reconnected is None:
                 return
             ws = self._ws = reconnected
@@ -221,7 +305,11 @@ class BridgeClient:
             self._notify(True)
 
     async def _keepalive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        """Ping every ``heartbeat`` seconds; an unanswered ping means a dead link: close it."""
+        """Ping every ``heartbeat`` seconds; three unanswered in a row mean a hung bridge.
+
+        Then the link is closed (and re-established with backoff) and ``on_unresponsive`` is
+        called, so a local bridge can be killed and restarted.
+        """
         assert self._heartbeat
         while True:
             await asyncio.sleep(self._heartbeat)
@@ -232,26 +320,51 @@ class BridgeClient:
             except BridgeError as err:
                 if err.code != ErrorCode.TIMEOUT:
                     continue
-                _LOGGER.info("The WhatsApp bridge stopped answering; reconnecting")
+                self.missed_pings += 1
+                if self.missed_pings < MISSED_PINGS_LIMIT:
+                    _LOGGER.debug("The WhatsApp bridge missed %d ping(s)", self.missed_pings)
+                    continue
+                _LOGGER.warning(
+                    "The WhatsApp bridge did not answer %d pings in a row; reconnecting",
+                    self.missed_pings,
+                )
+                if self._on_unresponsive is not None:
+                    try:
+                        self._on_unresponsive()
+                    except Exception:
+                        _LOGGER.exception("Unresponsive-bridge callback failed")
                 await ws.close()
                 return
+            else:
+                self.missed_pings = 0
 
-    async def _reconnect(self) -> aiohttp.ClientWebSocketResponse | None:
-        """Retry with exponential backoff; None when the aiohttp session is gone."""
+    async def _reconnect(self, attempt: int = 0) -> aiohttp.ClientWebSocketResponse | None:
+        """Retry with exponential backoff; None when the session is gone or the token refused."""
         initial, maximum, factor = self._backoff
-        attempt = 0
         while True:
-            delay = self._jitter(min(maximum, initial * factor**attempt))
-            await self._sleep(delay)
+            delay = self._jitter(min(maximum, initial * factor ** min(attempt, 32)))
+            if await self._backoff_sleep(delay):
+                attempt = 0
             if self._session.closed:
                 _LOGGER.debug("The HTTP session was closed; no more reconnects")
                 return None
             try:
-                ws, hello = await self._open()
+                ws, hello = await self._open_unless_moved()
             except BridgeAuthError:
-                _LOGGER.warning("The bridge refused the token; retrying later")
+                # Retrying cannot help: the user must give a new token (reauth).
+                _LOGGER.warning("The WhatsApp bridge refused the token; no more reconnects")
+                self.auth_refused = True
+                if self._on_auth_failed is not None:
+                    try:
+                        self._on_auth_failed()
+                    except Exception:
+                        _LOGGER.exception("Refused-token callback failed")
+                return None
             except BridgeError as err:
                 _LOGGER.debug("Reconnect attempt %d failed: %s", attempt + 1, err)
+            except Exception:
+                # Whatever it was, giving up would leave the link down for good: try again.
+                _LOGGER.exception("Reconnect attempt %d failed unexpectedly", attempt + 1)
             else:
                 self._hello = hello
                 return ws
@@ -267,17 +380,19 @@ class BridgeClient:
                     break
         except (aiohttp.ClientError, ConnectionError) as err:
             _LOGGER.debug("Bridge link failed: %s", err)
+        except ProtocolError as err:
+            _LOGGER.warning("The WhatsApp bridge broke the protocol (%s); reconnecting", err)
         if not ws.closed:
             await ws.close()
 
     def _handle(self, data: str) -> None:
         try:
             message = json.loads(data)
-        except ValueError:
-            _LOGGER.debug("Ignoring a frame that is not JSON")
-            return
+        except (ValueError, RecursionError) as err:
+            # RecursionError: JSON nested deeper than the parser can go.
+            raise ProtocolError(f"an undecodable frame: {type(err).__name__}") from None
         if not isinstance(message, dict):
-            return
+            raise ProtocolError("a frame that is not a JSON object")
         kind = message.get("type")
         if kind in ("result", "error"):
             req_id = message.get("id")

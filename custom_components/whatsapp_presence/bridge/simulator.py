@@ -180,6 +180,7 @@ SIM_COMMANDS: Final = (
     "sim.disconnect",
     "sim.fail_pairing",
     "sim.fail_subscribe",
+    "sim.log",
     "sim.logout",
     "sim.set_presence",
     "sim.stats",
@@ -819,6 +820,11 @@ class SimulatorBackend(Backend):
                 if self._ban_until is not None:
                     raise BridgeError(ErrorCode.TEMPORARILY_BANNED, "banned; use sim.unban")
                 self._schedule_connect(0)
+                return None
+            case "sim.log":
+                # A library dumping one huge line on stderr (whatsmeow's protobuf dumps do).
+                size = arg_number(args, "size", 1000, minimum=1, maximum=2_000_000)
+                _LOGGER.warning("%s", "x" * int(size or 1))
                 return None
             case "sim.logout":
                 self._require_session()

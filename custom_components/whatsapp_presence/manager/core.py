@@ -417,17 +417,25 @@ class SubscriptionManager:
         manager.restore(data)
         return manager
 
-    def restore(self, data: dict[str, Any]) -> None:
-        """Load ``to_dict`` output; call before ``queue()``. Bad records are skipped."""
-        if data.get("version") != STORAGE_VERSION:
-            _LOGGER.warning("Ignoring saved subscription state of unknown version")
+    def restore(self, data: Any) -> None:
+        """Load ``to_dict`` output; call before ``queue()``.
+
+        Saved state may be of any shape (edited by hand, written by a broken version): records
+        that are not what ``to_dict`` writes are skipped with one warning, the rest is loaded.
+        """
+        if not isinstance(data, dict) or data.get("version") != STORAGE_VERSION:
+            _LOGGER.warning("Ignoring saved subscription state of unknown version or shape")
             return
         now = self._clock()
         skipped = 0
-        for record in data.get("contacts", ()):
+        records = data.get("contacts", [])
+        if not isinstance(records, list):
+            skipped += 1
+            records = []
+        for record in records:
             try:
                 restored = _restore_contact(record)
-            except TypeError, ValueError, KeyError:
+            except TypeError, ValueError, KeyError, AttributeError:
                 skipped += 1
                 continue
             self.remove(restored.jid)
@@ -442,11 +450,13 @@ class SubscriptionManager:
                 restored.next_retry = None
                 self._n.states[ContactState.QUEUED] += 1
                 self._enqueue(restored, ContactState.QUEUED)
+        saved_calls = data.get("recent_calls", [])
+        if not isinstance(saved_calls, list):
+            skipped += 1
+            saved_calls = []
         if skipped:
-            _LOGGER.warning("Skipped %d unreadable saved contact records", skipped)
-        calls = sorted(
-            float(t) for t in data.get("recent_calls", ()) if _is_time(t) and float(t) <= now
-        )
+            _LOGGER.warning("Skipped %d unreadable saved subscription records", skipped)
+        calls = sorted(float(t) for t in saved_calls if _is_time(t) and float(t) <= now)
         self._recent = deque(sorted([*self._recent, *calls]))
         self._minute = deque(t for t in self._recent if t > now - WINDOW)
         self._watch.restore(data.get("answers"), self._contacts)
