@@ -123,7 +123,12 @@ async def test_refused_token_at_setup_starts_reauth_and_a_new_token_ends_it(
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
     flow_id = flows[0]["flow_id"]
 
-    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_TOKEN: "still-wrong"})
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_TOKEN: "short"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_TOKEN: "token_too_short"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_TOKEN: "still-the-wrong-token-0123456789-0123"}
+    )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_auth"}
     result = await hass.config_entries.flow.async_configure(flow_id, {CONF_TOKEN: TOKEN})
