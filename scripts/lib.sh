@@ -13,7 +13,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ENV_ROOT="${WHATSAPP_PRESENCE_ENV:-$ROOT}"
 CACHE="$ENV_ROOT/.cache"
 ROOTFS="$CACHE/rootfs"
-VENV="$ENV_ROOT/.venv"
+# WHATSAPP_PRESENCE_HA=latest picks the second environment, on the newest Home Assistant
+# release (scripts/setup --ha latest builds it in .venv-latest).
+case "${WHATSAPP_PRESENCE_HA:-pinned}" in
+  pinned) VENV="$ENV_ROOT/.venv" ;;
+  latest) VENV="$ENV_ROOT/.venv-latest" ;;
+  *) echo "WHATSAPP_PRESENCE_HA is pinned or latest, not ${WHATSAPP_PRESENCE_HA}." >&2; exit 2 ;;
+esac
 MODE_FILE="$CACHE/python-mode"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -32,13 +38,15 @@ host_python() {
 }
 
 # Run "$@" with the project's Python environment: the venv first on PATH, inside
-# the root file system when the host has no suitable Python.
+# the root file system when the host has no suitable Python. With exec_in_env=1 (a shell
+# variable, never exported) the command replaces the shell, so a signal sent to the script
+# reaches it (scripts/run).
 in_env() {
   local mode
   mode="$(cat "$MODE_FILE" 2>/dev/null || echo missing)"
   case "$mode" in
     host)
-      PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV" "$@"
+      ${exec_in_env:+exec} env PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV" "$@"
       ;;
     rootfs)
       in_rootfs env PATH="$VENV/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
@@ -56,7 +64,7 @@ in_env() {
 in_rootfs() {
   local cwd
   cwd="$(pwd)"
-  unshare --mount --propagation private -- /bin/bash -c '
+  ${exec_in_env:+exec} unshare --mount --propagation private -- /bin/bash -c '
     set -e
     rootfs="$1"; root="$2"; env_root="$3"; cwd="$4"; shift 4
     mount --rbind /proc "$rootfs/proc"

@@ -229,3 +229,20 @@ async def test_log_lines_of_any_length_are_cut_not_fatal() -> None:
     while (line := await reader.readline()) is not None:
         lines.append(line)
     assert lines == [b"short", b"x" * 4096 + b" [cut]", b"after", b"y" * 10, b"end"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "contacts", "time_scale"),
+    [("", 30, 10.0), ("--contacts 300 --time-scale 60", 300, 60.0)],
+)
+def test_simulator_args_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, extra: str, contacts: int, time_scale: float
+) -> None:
+    """``WHATSAPP_PRESENCE_SIMULATOR_ARGS`` sizes and speeds the demo's network (the bridge parses it)."""
+    from custom_components.whatsapp_presence.bridge.__main__ import build_parser, simulator_config
+    from custom_components.whatsapp_presence.coordinator import SIMULATOR_ARGS_ENV, bridge_args
+
+    monkeypatch.setenv(SIMULATOR_ARGS_ENV, extra)
+    config = simulator_config(build_parser().parse_args(bridge_args("simulator", tmp_path)))
+    assert config.contacts == contacts
+    assert config.time_scale == time_scale

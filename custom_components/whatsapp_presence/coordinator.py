@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import logging
+import os
 from pathlib import Path
+import shlex
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -125,6 +127,8 @@ SIMULATOR_ARGS = (
     "--pairing-delay",
     "50",
 )
+SIMULATOR_ARGS_ENV = "WHATSAPP_PRESENCE_SIMULATOR_ARGS"
+"""More simulator options (e.g. ``--contacts 300 --time-scale 60``), after and so over the above."""
 
 
 def bridge_args(mode: str, data_dir: Path) -> list[str]:
@@ -134,7 +138,8 @@ def bridge_args(mode: str, data_dir: Path) -> list[str]:
     logs at debug too: what a problem on a real account needs.
     """
     if mode == MODE_SIMULATOR:
-        return ["--backend", "simulator", "--data-dir", str(data_dir), *SIMULATOR_ARGS]
+        extra = shlex.split(os.environ.get(SIMULATOR_ARGS_ENV, ""))
+        return ["--backend", "simulator", "--data-dir", str(data_dir), *SIMULATOR_ARGS, *extra]
     args = ["--backend", "neonize", "--data-dir", str(data_dir)]
     if LOGGER.isEnabledFor(logging.DEBUG):
         args += ["--log-level", "DEBUG"]

@@ -13,9 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+import shlex
 import shutil
+import signal
 import sys
 import time
+from types import FrameType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -38,9 +42,8 @@ from tests.e2e.hass_api import (  # noqa: E402  (after the path is set)
 USERNAME = "demo"
 PASSWORD = "demo1234"  # noqa: S105 - the documented login of a local demo
 CONFIG = ROOT / "config-demo"
-SIMULATOR_ARGS = "--time-scale 10 --pairing-delay 50"
-"""Presence changes every few seconds; the QR code stays on screen for 5 s (simulated durations
-are divided by the time scale). Read by the integration only if it supports the variable."""
+SIMULATOR_ARGS_ENV = "WHATSAPP_PRESENCE_SIMULATOR_ARGS"
+"""Extra options of the simulated network's bridge, read by the integration when it starts one."""
 DEMO_EXTRA = """\
 history:
 logbook:
@@ -50,6 +53,7 @@ prometheus:
   requires_auth: false
 """
 GROUPS = 2
+AREA = "WhatsApp"
 
 
 def log(message: str) -> None:
@@ -57,7 +61,7 @@ def log(message: str) -> None:
     print(f"\033[1m==> {message}\033[0m", file=sys.stderr, flush=True)
 
 
-def set_up(api: HassApi) -> str:
+def set_up(api: HassApi, config: Path) -> str:
     """Onboarding, the account, contacts, groups and a blueprint automation; the entry id."""
     log("Onboarding (user, location, analytics)")
     api.onboard(USERNAME, PASSWORD, name="Demo")
@@ -92,13 +96,70 @@ def set_up(api: HassApi) -> str:
             ),
             "create_entry",
         )
-    add_blueprint_automation(api, options[0]["label"].rsplit(" (+", 1)[0])
+    add_blueprint_automation(api, config, options[0]["label"].rsplit(" (+", 1)[0])
     log("Adding the WhatsApp dashboard (as Settings > Dashboards > Add dashboard does)")
     add_whatsapp_dashboard(api)
+    put_devices_in_area(api, entry_id)
+    ignore_install_notice(api, wait=30)
     return entry_id
 
 
-def add_blueprint_automation(api: HassApi, name: str) -> None:
+def put_devices_in_area(api: HassApi, entry_id: str) -> None:
+    """The integration's devices in a "WhatsApp" area: the overview shows them from the start.
+
+    Home Assistant's default overview lays entities out by area; what has none is left out.
+    """
+    areas = api.ws({"type": "config/area_registry/list"})
+    area = next((a for a in areas if a["name"] == AREA), None)
+    if area is None:
+        area = api.ws({"type": "config/area_registry/create", "name": AREA, "icon": "mdi:whatsapp"})
+    for device in api.ws({"type": "config/device_registry/list"}):
+        if entry_id in device["config_entries"] and device["area_id"] is None:
+            api.ws(
+                {
+                    "type": "config/device_registry/update",
+                    "device_id": device["id"],
+                    "area_id": area["area_id"],
+                }
+            )
+
+
+def ignore_install_notice(api: HassApi, wait: float) -> None:
+    """Ignore Home Assistant's "unsupported installation method" repair, as a user would.
+
+    The demo runs Home Assistant Core from a virtual environment, an installation method Home
+    Assistant no longer supports and says so once it has started; nothing in the configuration
+    turns that off, and it is about the demo's machine, not the integration.
+    """
+
+    def notice() -> dict[str, Any] | None:
+        issues = api.ws({"type": "repairs/list_issues"})["issues"]
+        return next(
+            (
+                issue
+                for issue in issues
+                if issue["domain"] == "homeassistant"
+                and issue["issue_id"].startswith("deprecated_method")
+                and not issue["ignored"]
+            ),
+            None,
+        )
+
+    try:
+        found = wait_for("the installation method notice", notice, wait, interval=0.5)
+    except HassError:
+        return  # not a Core installation (e.g. a container): no such notice
+    api.ws(
+        {
+            "type": "repairs/ignore_issue",
+            "domain": found["domain"],
+            "issue_id": found["issue_id"],
+            "ignore": True,
+        }
+    )
+
+
+def add_blueprint_automation(api: HassApi, config: Path, name: str) -> None:
     """An automation from the repository's blueprint for the first contact, then a reload."""
     wanted = f"{name} Online"
     entity_id = wait_for(
@@ -113,7 +174,7 @@ def add_blueprint_automation(api: HassApi, name: str) -> None:
         ),
         30,
     )
-    (CONFIG / "automations.yaml").write_text(
+    (config / "automations.yaml").write_text(
         "- id: demo_contact_online\n"
         f"  alias: Tell me when {name} comes online\n"
         "  use_blueprint:\n"
@@ -127,41 +188,79 @@ def add_blueprint_automation(api: HassApi, name: str) -> None:
     api.post("/api/services/automation/reload", {})
 
 
-def main() -> int:
-    """Set up once, then run Home Assistant in the foreground until Ctrl+C."""
+def simulator_args(contacts: int | None, time_scale: float | None) -> str:
+    """The simulated network's size and speed as bridge options (empty: its defaults)."""
+    args = shlex.split(os.environ.get(SIMULATOR_ARGS_ENV, ""))
+    if contacts is not None:
+        args += ["--contacts", str(contacts)]
+    if time_scale is not None:
+        args += ["--time-scale", str(time_scale)]
+    return shlex.join(args)
+
+
+def stop_on_signal(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM or SIGHUP (a closed terminal) end the demo like Ctrl+C: hass and bridges too.
+
+    Home Assistant runs in its own session, so the signal does not reach it by itself.
+    """
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Set up once, then run Home Assistant in the foreground until Ctrl+C, SIGTERM or SIGHUP."""
     parser = argparse.ArgumentParser(prog="scripts/develop --demo", description=__doc__)
     parser.add_argument("--port", type=int, default=8123, help="HTTP port (default: 8123)")
-    parser.add_argument("--reset", action="store_true", help="delete config-demo/ and start over")
+    parser.add_argument("--reset", action="store_true", help="delete the demo's config, start over")
+    parser.add_argument(
+        "--contacts", type=int, help="people in the simulated address book (default: 30)"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        help="simulated seconds per real second: how fast presence changes (default: 10)",
+    )
+    parser.add_argument(
+        "--config", type=Path, default=CONFIG, help="config folder (default: config-demo/)"
+    )
     parser.add_argument(
         "--setup-only", action="store_true", help="set up, then stop Home Assistant (for tests)"
     )
-    args = parser.parse_args()
-    if args.reset and CONFIG.exists():
-        shutil.rmtree(CONFIG)
-    fresh = not (CONFIG / ".storage" / "onboarding").exists()
+    args = parser.parse_args(argv)
+    config: Path = args.config.resolve()
+    if args.reset and config.exists():
+        shutil.rmtree(config)
+    fresh = not (config / ".storage" / "onboarding").exists()
     if fresh:
-        shutil.rmtree(CONFIG, ignore_errors=True)
-        prepare_config(CONFIG, args.port, frontend=True)
-        with (CONFIG / "configuration.yaml").open("a", encoding="utf-8") as file:
+        shutil.rmtree(config, ignore_errors=True)
+        prepare_config(config, args.port, frontend=True)
+        with (config / "configuration.yaml").open("a", encoding="utf-8") as file:
             file.write(DEMO_EXTRA)
     # Read by the integration when it starts a simulator bridge (see the README's demo section).
-    os.environ.setdefault("WHATSAPP_PRESENCE_SIMULATOR_ARGS", SIMULATOR_ARGS)
-    hass = HassProcess(CONFIG, args.port, CONFIG / "hass-output.log")
+    os.environ[SIMULATOR_ARGS_ENV] = simulator_args(args.contacts, args.time_scale)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop_on_signal)
+    hass = HassProcess(config, args.port, config / "hass-output.log")
     url = f"http://127.0.0.1:{args.port}"
     started = time.monotonic()
     try:
-        log(f"Starting Home Assistant on {url} (config: {CONFIG.relative_to(ROOT)})")
+        log(f"Starting Home Assistant on {url} (config: {config})")
         hass.start(timeout=120)
         api = HassApi(hass.url)
         if fresh:
-            set_up(api)
+            set_up(api, config)
+        else:
+            api.login(USERNAME, PASSWORD)
+            wait_for(
+                "Home Assistant running", lambda: api.get("/api/config")["state"] == "RUNNING", 120
+            )
+            ignore_install_notice(api, wait=5)  # raised again after an update of Home Assistant
         log(f"Ready in {time.monotonic() - started:.0f} s")
         print(
             f"\n  Home Assistant:  {url}\n"
             f"  Login:           {USERNAME} / {PASSWORD}\n"
             f"  Dashboard:       {url}/{DASHBOARD_PATH}\n"
             "  Look at:         Settings > Devices & services > WhatsApp Presence\n"
-            f"  Logs:            {(CONFIG / 'home-assistant.log').relative_to(ROOT)}\n"
+            f"  Logs:            {config / 'home-assistant.log'}\n"
             "  Stop:            Ctrl+C\n",
             flush=True,
         )
@@ -175,6 +274,8 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # a second signal must not cut the stop short
         log("Stopping Home Assistant")
         hass.stop()
 
