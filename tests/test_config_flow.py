@@ -173,7 +173,9 @@ async def test_bridge_timeout_then_retry_by_phone_and_custom_pace(hass: HomeAssi
     result = await configure(hass, flow_id)
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "pair_retry"
-    assert result["description_placeholders"] == {"reason": "timeout"}
+    assert result["description_placeholders"] == {
+        "reason": TRANSLATIONS["selector"]["pair_failure"]["options"]["timeout"]
+    }
 
     result = await configure(hass, flow_id, {"next_step_id": "pair_phone"})
     assert result["type"] is FlowResultType.FORM
@@ -220,7 +222,9 @@ async def test_flow_gives_up_on_a_silent_bridge(
     await settle(hass)
     result = await configure(hass, flow_id)
     assert result["step_id"] == "pair_retry"
-    assert result["description_placeholders"] == {"reason": "timeout"}
+    assert result["description_placeholders"] == {
+        "reason": TRANSLATIONS["selector"]["pair_failure"]["options"]["timeout"]
+    }
     assert (await sim_command(hass, flow_id, "status"))["pairing"] is None
     hass.config_entries.flow.async_abort(flow_id)
     await hass.async_block_till_done()
@@ -433,7 +437,9 @@ async def test_remote_pairing_errors_offer_a_retry(
     await sim_bridge.backend.pair_phone("+12025550142")  # someone else is pairing already
     result = await configure(hass, flow_id, {"next_step_id": "pair_qr"})
     assert result["step_id"] == "pair_retry"
-    assert result["description_placeholders"] == {"reason": "busy"}
+    assert result["description_placeholders"] == {
+        "reason": TRANSLATIONS["selector"]["pair_failure"]["options"]["busy"]
+    }
     result = await configure(hass, flow_id, {"next_step_id": "pair_phone"})
     result = await configure(hass, flow_id, {"phone": "+12025550143"})
     assert result["errors"] == {"base": "pairing_failed"}
@@ -451,7 +457,9 @@ async def test_remote_pairing_errors_offer_a_retry(
     await settle(hass)
     result = await configure(hass, flow_id)
     assert result["step_id"] == "pair_retry"
-    assert result["description_placeholders"] == {"reason": "bridge_lost"}
+    assert result["description_placeholders"] == {
+        "reason": TRANSLATIONS["selector"]["pair_failure"]["options"]["bridge_lost"]
+    }
     hass.config_entries.flow.async_abort(flow_id)
     await hass.async_block_till_done()
 

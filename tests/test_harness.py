@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from homeassistant import config_entries
@@ -49,3 +50,36 @@ async def test_neonize_client_constructs_offline(tmp_path: Path) -> None:
     protobuf_version, uuid_ok = await asyncio.to_thread(build)
     assert protobuf_version.startswith("7.")
     assert uuid_ok
+
+
+@pytest.mark.parametrize(
+    ("logger", "level", "message", "problem"),
+    [
+        ("custom_components.whatsapp_presence.launcher", logging.WARNING, "bridge exited", True),
+        ("custom_components.whatsapp_presence", logging.ERROR, "failed", True),
+        ("custom_components.whatsapp_presence.coordinator", logging.INFO, "connected", False),
+        ("custom_components.whatsapp_presence_other", logging.ERROR, "not ours", False),
+        ("homeassistant.loader", logging.WARNING, "We found a custom integration", False),
+        (
+            "homeassistant.helpers.frame",
+            logging.WARNING,
+            "Detected that custom integration 'whatsapp_presence' calls async_forward...",
+            True,
+        ),
+    ],
+)
+def test_end_to_end_log_check_reads_home_assistant_lines(
+    logger: str, level: int, message: str, problem: bool
+) -> None:
+    """The e2e log check finds this integration's warnings in hass's console format, and
+    nothing else."""
+    from homeassistant.const import FORMAT_DATETIME
+
+    from .e2e.hass_api import LOG_PROBLEM
+
+    # Home Assistant's console format (homeassistant.bootstrap.async_enable_logging).
+    fmt = "%(asctime)s.%(msecs)03d %(levelname)s (%(threadName)s) [%(name)s] %(message)s"
+    formatter = logging.Formatter(fmt, datefmt=FORMAT_DATETIME)
+    record = logging.LogRecord(logger, level, __file__, 1, message, None, None)
+    line = formatter.format(record)
+    assert bool(LOG_PROBLEM.search(line)) is problem, line

@@ -46,6 +46,7 @@ from homeassistant.helpers.selector import (
     TimeSelector,
 )
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
+from homeassistant.helpers.translation import async_get_translations
 import probatio as vol
 from yarl import URL
 
@@ -120,7 +121,14 @@ from .discovery import DiscoveredBridge, bridge_from_discovery
 from .launcher import BridgeStartError
 from .manager import PRESETS, BatchConfig, preset_rate
 from .options import pacing_error
-from .pairing import REASON_TIMEOUT, FlowBridge, NeonizeUnavailableError, async_remove_session
+from .pairing import (
+    PAIR_FAILURES,
+    REASON_TIMEOUT,
+    REASON_UNKNOWN,
+    FlowBridge,
+    NeonizeUnavailableError,
+    async_remove_session,
+)
 from .tls import InvalidCACertError, async_client_ssl_context
 
 PAIR_OPTIONS: Final = ["pair_qr", "pair_phone", "pair_qr_static"]
@@ -540,7 +548,14 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_menu(step_id="pair", menu_options=PAIR_OPTIONS)
 
     async def _async_pair_retry(self, reason: str) -> ConfigFlowResult:
-        self._retry_reason = reason
+        kind = reason if reason in PAIR_FAILURES else REASON_UNKNOWN
+        # A placeholder is shown as it is: the reason's words come from the translations.
+        translations = await async_get_translations(
+            self.hass, self.hass.config.language, "selector", {DOMAIN}
+        )
+        self._retry_reason = translations.get(
+            f"component.{DOMAIN}.selector.pair_failure.options.{kind}", kind
+        )
         return await self.async_step_pair_retry()
 
     async def async_step_pair_retry(
@@ -651,7 +666,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         bridge = self._bridge
         outcome = bridge.take_outcome()
         if outcome.account is None:
-            reason = outcome.reason or "unknown"
+            reason = outcome.reason or REASON_UNKNOWN
             if reason == REASON_TIMEOUT:
                 await bridge.async_cancel_pairing()
             return await self._async_pair_retry(reason)

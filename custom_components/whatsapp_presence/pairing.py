@@ -39,6 +39,17 @@ PAIRING_TIMEOUT: Final = 300.0
 REASON_TIMEOUT: Final = "timeout"
 REASON_BRIDGE_LOST: Final = "bridge_lost"
 REASON_INVALID_ACCOUNT: Final = "invalid_account"
+REASON_UNKNOWN: Final = "unknown"
+PAIR_FAILURES: Final = (
+    REASON_TIMEOUT,
+    REASON_BRIDGE_LOST,
+    REASON_INVALID_ACCOUNT,
+    "busy",
+    "connect_failed",
+    REASON_UNKNOWN,
+)
+"""Why linking failed, as the retry step says it (``selector.pair_failure`` in the strings);
+any other reason from a bridge reads as ``unknown``."""
 
 SIMULATOR_EXTRA_ARGS: list[str] = []
 """Extra ``python -m bridge`` options for the demo's simulated network (tests use a manual clock)."""

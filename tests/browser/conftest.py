@@ -2,9 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+import shutil
+from typing import Any
+
 import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations() -> None:
     """Replaces the suite-wide fixture, which would start an in-process ``hass`` for nothing."""
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    """A fresh Chromium page (own profile) on the system's Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=LAUNCH_ARGS,  # Playwright gives every launch a fresh temporary profile
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(30_000)
+            yield context.new_page()
+        finally:
+            browser.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 import io
 from pathlib import Path
-import shutil
 import time
 from typing import Any
 
@@ -30,19 +29,10 @@ from tests.e2e.hass_api import (
     wait_for,
 )
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from .conftest import CHROMIUM
+
 ARTIFACTS = ROOT / "artifacts" / "browser"
 USER, PASSWORD = "demo", "demo-password"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -70,41 +60,19 @@ def hass_ui(tmp_path: Path) -> Iterator[tuple[HassProcess, HassApi]]:
         yield proc, api
     finally:
         proc.stop()
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    """A fresh Chromium page (own profile) on the system's Chromium."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=LAUNCH_ARGS,  # Playwright gives every launch a fresh temporary profile
-        )
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(30_000)
-            yield context.new_page()
-        finally:
-            browser.close()
+    proc.assert_clean_log()
 
 
 def log_in(page: Any, url: str) -> None:
-    """The login page, as a user types it; then dismiss the new-HTTP-settings notice."""
+    """The login page, as a user types it; no dialog (e.g. HTTP settings to confirm) after it."""
     page.goto(url, wait_until="domcontentloaded")
     page.fill("input[name=username]", USER)
     page.fill("input[name=password]", PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_selector("ha-sidebar", timeout=60_000)
-    notice = page.get_by_text("Confirm new HTTP server configuration")
-    try:
-        # Shown once the frontend has loaded its settings, which takes seconds on a busy machine.
-        notice.wait_for(timeout=15_000)
-    except Exception:  # noqa: BLE001 - Playwright's timeout: no notice this time
-        return
-    page.get_by_role("button", name="Confirm").click()
-    notice.wait_for(state="hidden")
+    wait_launch_screen_gone(page)
+    assert page.get_by_text("Confirm new HTTP server configuration").count() == 0
+    assert page.locator("ha-dialog, ha-md-dialog").filter(visible=True).count() == 0
 
 
 def wait_launch_screen_gone(page: Any) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import json
 import os
 from pathlib import Path
+import re
 import shutil
 import signal
 import socket
@@ -32,6 +33,14 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 INTEGRATION = ROOT / "custom_components" / "whatsapp_presence"
 DOMAIN = "whatsapp_presence"
+
+
+LOG_PROBLEM = re.compile(
+    r" (?:WARNING|ERROR|CRITICAL) \([^)]*\) \[custom_components\.whatsapp_presence[\].]"
+    r"|Detected that custom integration"
+)
+"""A warning or error of this integration, or Home Assistant reporting a custom integration's
+misuse of its API (deprecated calls, wrong thread, ...): each fails an end-to-end test."""
 
 
 class HassError(AssertionError):
@@ -135,6 +144,8 @@ class HassProcess:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     children_seen: set[int] = field(default_factory=set)
+    expected_warnings: list[str] = field(default_factory=list)
+    """Log text a test provokes on purpose (e.g. a killed bridge's restart warning)."""
 
     @property
     def url(self) -> str:
@@ -201,6 +212,22 @@ class HassProcess:
                 os.kill(pid, signal.SIGKILL)
         self.children_seen.clear()
         self.process = None
+
+    def log_problems(self) -> list[str]:
+        """Lines of hass's log matching ``LOG_PROBLEM`` and not expected by the test."""
+        with contextlib.suppress(OSError):
+            return [
+                line
+                for line in self.log_path.read_text(errors="replace").splitlines()
+                if LOG_PROBLEM.search(line)
+                and not any(expected in line for expected in self.expected_warnings)
+            ]
+        return []
+
+    def assert_clean_log(self) -> None:
+        """HassError listing what this integration warned about (or hass reported about it)."""
+        if problems := self.log_problems():
+            raise HassError("unexpected warnings or errors in hass's log:\n" + "\n".join(problems))
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of hass's log, for failure messages."""

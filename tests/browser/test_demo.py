@@ -1,0 +1,132 @@
+"""``scripts/develop --demo`` as a newcomer meets it: a clean first screen, and a clean stop.
+
+Runs the demo script itself (on a free port, a temporary config folder, a larger and faster
+simulated network), logs in in Chromium, saves the first screen after login
+(``artifacts/browser/demo_first_screen.png``), and checks: no dialog, zero repairs through the
+API, the tracked contacts on the overview; then SIGTERM ends Home Assistant and its bridges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import partial
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.e2e.hass_api import LOG_PROBLEM, ROOT, HassApi, free_port, wait_for
+
+from .conftest import CHROMIUM
+from .test_ui import ARTIFACTS, wait_launch_screen_gone
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.e2e,
+    pytest.mark.usefixtures("socket_enabled"),
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="Chromium is not installed (scripts/setup installs it unless --no-browser)",
+    ),
+]
+
+USER, PASSWORD = "demo", "demo1234"
+CONTACTS = 12
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found.extend(int(child) for child in task.read_text().split())
+    return found
+
+
+def _ended(pid: int) -> bool:
+    return not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_demo_opens_clean_and_stops_on_sigterm(tmp_path: Path, page: Any) -> None:
+    """No dialog, no repair, contacts on the first screen; SIGTERM stops hass and its bridges."""
+    port = free_port()
+    config = tmp_path / "config-demo"
+    output = (tmp_path / "demo.out").open("w+b")
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "develop.d" / "demo.py"),
+            *("--port", str(port), "--config", str(config)),
+            *("--contacts", str(CONTACTS), "--time-scale", "60"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    hass_pid = 0
+    try:
+
+        def ready() -> bool:
+            if demo.poll() is not None:
+                pytest.fail(f"the demo exited: {Path(output.name).read_text(errors='replace')}")
+            return b"Login:" in Path(output.name).read_bytes()
+
+        wait_for("the demo's ready message", ready, 180, interval=0.5)
+        hass_pid = next(iter(_children(demo.pid)))
+        bridges = _children(hass_pid)
+        assert bridges, "the demo's hass runs no bridge"
+        api = HassApi(f"http://127.0.0.1:{port}")
+        api.login(USER, PASSWORD)
+
+        # Zero repairs, as the Settings page counts them (ignored ones are not shown).
+        issues = api.ws({"type": "repairs/list_issues"})["issues"]
+        assert [i for i in issues if not i["ignored"]] == [], issues
+
+        # The first screen after login: the overview, with the tracked contacts on it.
+        page.goto(f"http://127.0.0.1:{port}", wait_until="domcontentloaded")
+        page.fill("input[name=username]", USER)
+        page.fill("input[name=password]", PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("ha-sidebar", timeout=60_000)
+        wait_launch_screen_gone(page)
+        assert page.get_by_text("Confirm new HTTP server configuration").count() == 0
+        names = [
+            state["attributes"]["friendly_name"]
+            for entity_id, state in api.entity_ids().items()
+            if entity_id.startswith("binary_sensor.") and "subscription" in state["attributes"]
+        ]
+        assert len(names) >= CONTACTS, names  # and the members of the tracked groups
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.wait_for_timeout(3000)
+        page.screenshot(path=ARTIFACTS / "demo_first_screen.png")
+        page.get_by_text(names[0]).filter(visible=True).first.wait_for(timeout=30_000)
+        assert page.locator("ha-dialog, ha-md-dialog").filter(visible=True).count() == 0
+
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(60) == 128 + signal.SIGTERM
+        for pid in (hass_pid, *bridges):
+            wait_for(f"process {pid} to end", partial(_ended, pid), 10)
+        log = (config / "hass-output.log").read_text(errors="replace").splitlines()
+        assert [line for line in log if LOG_PROBLEM.search(line)] == []
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)
+        for pid in [hass_pid, *(_children(hass_pid) if hass_pid else [])]:
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        output.close()
