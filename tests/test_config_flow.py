@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
 from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState, ConfigFlowResult
 from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -297,31 +298,120 @@ async def test_bridge_that_cannot_start(hass: HomeAssistant) -> None:
     assert "did not start" in result["description_placeholders"]["error"]
 
 
-async def test_local_mode_without_neonize_points_to_the_add_on(hass: HomeAssistant) -> None:
-    """Where neonize cannot install (musl, old glibc), the flow says so plainly."""
+async def local_flow_outcome(hass: HomeAssistant) -> ConfigFlowResult:
+    """Choose "on this host"; the result once the neonize check has ended (at once or not)."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await configure(hass, result["flow_id"], {"next_step_id": MODE_LOCAL})
+    if result["type"] is FlowResultType.SHOW_PROGRESS:
+        await hass.async_block_till_done()
+        result = await configure(hass, result["flow_id"])
+    return result
+
+
+async def test_local_mode_when_neonize_does_not_install(hass: HomeAssistant) -> None:
+    """A failed install is named as such (not as a wrong host)."""
     with patch.object(
         pairing,
         "async_process_requirements",
         side_effect=RequirementsNotFound(DOMAIN, [pairing.NEONIZE_REQUIREMENT]),
     ) as install:
-        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-        result = await configure(hass, result["flow_id"], {"next_step_id": MODE_LOCAL})
-        # The failed install ends the start task at once (eagerly): no progress to show.
+        result = await local_flow_outcome(hass)
     assert install.await_args is not None
     assert install.await_args.args[1:] == (DOMAIN, ["neonize==0.5.2"])
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "neonize_unavailable"
-    assert "add-on" in TRANSLATIONS["config"]["abort"]["neonize_unavailable"]
+    assert result["reason"] == "neonize_install_failed"
+    assert "internet connection" in TRANSLATIONS["config"]["abort"]["neonize_install_failed"]
+
+
+@pytest.mark.parametrize(
+    ("machine", "libc", "reason", "words"),
+    [
+        ("x86_64", ("", ""), "neonize_unavailable", "add-on"),  # Alpine (musl)
+        ("x86_64", ("glibc", "2.31"), "neonize_old_glibc", "glibc {glibc}"),
+        ("armv7l", ("glibc", "2.36"), "neonize_wrong_architecture", "this host is {machine}"),
+    ],
+)
+async def test_local_mode_on_a_host_neonize_cannot_run_on(
+    hass: HomeAssistant, machine: str, libc: tuple[str, str], reason: str, words: str
+) -> None:
+    """The machine and C library rule neonize out before anything is installed, and say so."""
+    with (
+        patch.object(pairing, "_host_facts", return_value=(machine, libc)),
+        patch.object(pairing, "async_process_requirements") as install,
+    ):
+        result = await local_flow_outcome(hass)
+    install.assert_not_awaited()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == reason
+    assert result["description_placeholders"]["machine"] == machine
+    assert words in TRANSLATIONS["config"]["abort"][reason]
+
+
+# A host without the system's libmagic, as python-magic (imported by neonize) meets it: the
+# library cannot be opened (the real neonize and python-magic run; only the file is hidden).
+WITHOUT_LIBMAGIC = """\
+import ctypes
+real_cdll = ctypes.CDLL
+def cdll(name, *args, **kwargs):
+    if name and "magic" in str(name):
+        raise OSError(f"{name}: cannot open shared object file: No such file or directory")
+    return real_cdll(name, *args, **kwargs)
+ctypes.CDLL = cdll
+import neonize.aioze.client
+"""
+
+
+async def test_local_mode_without_libmagic_says_so(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """neonize installs but its import fails for want of libmagic: the flow names libmagic and
+    the package to install; the child's whole error output is in the debug log."""
+    caplog.set_level(logging.DEBUG, logger="custom_components.whatsapp_presence")
+    with patch.object(pairing, "NEONIZE_IMPORT_CHECK", WITHOUT_LIBMAGIC):
+        result = await local_flow_outcome(hass)
+    assert result["reason"] == "neonize_no_libmagic"
+    assert "libmagic1" in TRANSLATIONS["config"]["abort"]["neonize_no_libmagic"]
+    debug = [r for r in caplog.records if "could not import neonize" in r.getMessage()]
+    assert [r.levelno for r in debug] == [logging.DEBUG]
+    assert "failed to find libmagic" in debug[0].getMessage()
+    assert "Traceback" in debug[0].getMessage()
 
 
 async def test_local_mode_when_neonize_does_not_load(hass: HomeAssistant) -> None:
-    """Installed but not loadable (a child interpreter fails to import it): same answer."""
+    """Installed but not loadable for another reason: the import's own last line is shown."""
     with patch.object(pairing, "NEONIZE_IMPORT_CHECK", "import neonize_is_not_here"):
-        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-        result = await configure(hass, result["flow_id"], {"next_step_id": MODE_LOCAL})
-        await hass.async_block_till_done()
-        result = await configure(hass, result["flow_id"])
-    assert result["reason"] == "neonize_unavailable"
+        result = await local_flow_outcome(hass)
+    assert result["reason"] == "neonize_import_failed"
+    assert result["description_placeholders"]["error"] == (
+        "ModuleNotFoundError: No module named 'neonize_is_not_here'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("stderr", "cause"),
+    [
+        ("ImportError: failed to find libmagic.  Check your installation", "no_libmagic"),
+        (
+            (
+                "OSError: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.34' not found "
+                "(required by neonize-linux-amd64.so)"
+            ),
+            "old_glibc",
+        ),
+        ("OSError: neonize-linux-amd64.so: wrong ELF class: ELFCLASS64", "wrong_architecture"),
+        ("ModuleNotFoundError: No module named 'neonize'", "import_failed"),
+    ],
+)
+def test_import_problem_names_the_cause(stderr: str, cause: str) -> None:
+    """The child's error output maps to the cause the flow explains."""
+    assert pairing.import_problem(stderr) == cause
+
+
+def test_python_magic_still_says_libmagic() -> None:
+    """The libmagic cause is read from python-magic's own message: it must still say so."""
+    import magic.loader
+
+    assert "failed to find libmagic" in Path(magic.loader.__file__).read_text("utf-8")
 
 
 async def test_local_mode_pairs_through_its_child_bridge(hass: HomeAssistant) -> None:
@@ -632,7 +722,7 @@ async def test_reauth_local_without_neonize(hass: HomeAssistant) -> None:
         side_effect=RequirementsNotFound(DOMAIN, [pairing.NEONIZE_REQUIREMENT]),
     ):
         result = await start_reauth(hass, entry)
-    assert result["reason"] == "neonize_unavailable"
+    assert result["reason"] == "neonize_install_failed"
 
 
 def remote_entry(hass: HomeAssistant, url: str, token: str = TOKEN) -> MockConfigEntry:

@@ -122,6 +122,11 @@ from .launcher import BridgeStartError
 from .manager import PRESETS, BatchConfig, preset_rate
 from .options import pacing_error
 from .pairing import (
+    CAUSE_ARCHITECTURE,
+    CAUSE_IMPORT,
+    CAUSE_INSTALL,
+    CAUSE_LIBMAGIC,
+    CAUSE_OLD_GLIBC,
     PAIR_FAILURES,
     REASON_TIMEOUT,
     REASON_UNKNOWN,
@@ -406,9 +411,16 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         assert task is not None
         try:
             hello = task.result()
-        except NeonizeUnavailableError:
+        except NeonizeUnavailableError as err:
             await bridge.async_close(discard=True)
-            return self.async_abort(reason="neonize_unavailable")
+            return self.async_abort(
+                reason=_neonize_abort_reason(err.cause),
+                description_placeholders={
+                    "error": err.detail,
+                    "machine": err.machine,
+                    "glibc": err.glibc,
+                },
+            )
         except (BridgeStartError, BridgeError, OSError) as err:
             await bridge.async_close(discard=True)
             return self.async_abort(
@@ -1028,6 +1040,21 @@ OPTIONS_SCHEMA: Final = vol.Schema(
 
 
 # ---------------------------------------------------------------------- subentries
+
+
+def _neonize_abort_reason(cause: str) -> str:
+    """The abort that says why neonize cannot run on this host, and what to do instead."""
+    if cause == CAUSE_LIBMAGIC:
+        return "neonize_no_libmagic"
+    if cause == CAUSE_OLD_GLIBC:
+        return "neonize_old_glibc"
+    if cause == CAUSE_ARCHITECTURE:
+        return "neonize_wrong_architecture"
+    if cause == CAUSE_INSTALL:
+        return "neonize_install_failed"
+    if cause == CAUSE_IMPORT:
+        return "neonize_import_failed"
+    return "neonize_unavailable"  # musl: Home Assistant OS or Container
 
 
 def _bridge_abort_reason(err: BridgeError) -> str:

@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from functools import partial
+import platform
+import re
 import shutil
 import ssl
 import sys
@@ -32,6 +34,17 @@ from .launcher import BridgeProcess
 NEONIZE_REQUIREMENT: Final = "neonize==0.5.2"
 NEONIZE_IMPORT_CHECK: Final = "import neonize.aioze.client"
 """Run in a child interpreter: loading neonize's Go library inside Home Assistant could abort it."""
+NEONIZE_MACHINES: Final = frozenset({"x86_64", "amd64", "aarch64", "arm64"})
+NEONIZE_MIN_GLIBC: Final = (2, 34)
+"""neonize ships manylinux_2_34 wheels for these machines only."""
+
+# Why neonize cannot run here; each has its own advice in the flow's abort (config_flow.py).
+CAUSE_MUSL: Final = "musl"
+CAUSE_OLD_GLIBC: Final = "old_glibc"
+CAUSE_ARCHITECTURE: Final = "wrong_architecture"
+CAUSE_INSTALL: Final = "install_failed"
+CAUSE_LIBMAGIC: Final = "no_libmagic"
+CAUSE_IMPORT: Final = "import_failed"
 
 PAIRING_TIMEOUT: Final = 300.0
 """WhatsApp gives up after about 160 s of QR codes; this guards against a bridge that never says so."""
@@ -56,7 +69,15 @@ SIMULATOR_EXTRA_ARGS: list[str] = []
 
 
 class NeonizeUnavailableError(Exception):
-    """neonize cannot be installed or loaded on this host (musl, old glibc, no wheel)."""
+    """neonize cannot be installed or loaded on this host: ``cause`` says why."""
+
+    def __init__(self, cause: str, *, detail: str = "", machine: str = "", glibc: str = "") -> None:
+        """``detail``: the failing import's last line of error output, for ``import_failed``."""
+        super().__init__(cause)
+        self.cause = cause
+        self.detail = detail
+        self.machine = machine
+        self.glibc = glibc
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,21 +88,68 @@ class PairingOutcome:
     reason: str | None = None
 
 
-async def async_neonize_available(hass: HomeAssistant) -> bool:
-    """Install neonize with Home Assistant's installer, then check a child interpreter loads it."""
+def host_problem(machine: str, libc: tuple[str, str]) -> str | None:
+    """What rules neonize out on this machine and C library, before anything is installed."""
+    if machine.lower() not in NEONIZE_MACHINES:
+        return CAUSE_ARCHITECTURE
+    name, version = libc
+    if name != "glibc":
+        return CAUSE_MUSL  # Alpine: Home Assistant OS and Container
+    parts = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+    return CAUSE_OLD_GLIBC if parts < NEONIZE_MIN_GLIBC else None
+
+
+def import_problem(stderr: str) -> str:
+    """Why a child interpreter could not import neonize, from its error output."""
+    if "libmagic" in stderr:
+        return CAUSE_LIBMAGIC  # neonize imports python-magic, which needs the system's libmagic
+    if re.search(r"GLIBC_\d+\.\d+' not found", stderr):
+        return CAUSE_OLD_GLIBC
+    if re.search(
+        r"wrong ELF class|Exec format error|invalid ELF header|cannot open shared", stderr
+    ):
+        return CAUSE_ARCHITECTURE
+    return CAUSE_IMPORT
+
+
+def _host_facts() -> tuple[str, tuple[str, str]]:
+    """The machine and C library (reading the interpreter's binary: in an executor)."""
+    return platform.machine(), platform.libc_ver()
+
+
+async def async_check_neonize(hass: HomeAssistant) -> None:
+    """Install neonize with Home Assistant's installer and check a child interpreter loads it.
+
+    Raises NeonizeUnavailableError with the real cause: the wrong machine or C library (found
+    before installing anything), a failed install, or the child's import error (kept in the
+    debug log: it can be long, and is for whoever debugs the host).
+    """
+    machine, libc = await hass.async_add_executor_job(_host_facts)
+    facts = {"machine": machine, "glibc": libc[1] or "none"}
+    if (cause := host_problem(machine, libc)) is not None:
+        raise NeonizeUnavailableError(cause, **facts)
     try:
         await async_process_requirements(hass, DOMAIN, [NEONIZE_REQUIREMENT])
-    except RequirementsNotFound:
-        return False
+    except RequirementsNotFound as err:
+        LOGGER.debug("Installing %s failed: %s", NEONIZE_REQUIREMENT, err)
+        raise NeonizeUnavailableError(CAUSE_INSTALL, **facts) from err
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         NEONIZE_IMPORT_CHECK,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
-    return await process.wait() == 0
+    _, output = await process.communicate()
+    if process.returncode == 0:
+        return
+    stderr = output.decode(errors="replace")
+    LOGGER.debug("A child interpreter could not import neonize:\n%s", stderr)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    raise NeonizeUnavailableError(
+        import_problem(stderr), detail=lines[-1][:300] if lines else "", **facts
+    )
 
 
 async def async_remove_session(hass: HomeAssistant, session_id: str) -> None:
@@ -154,8 +222,8 @@ class FlowBridge:
     async def _async_start_child(
         self, mode: str, session_id: str, *, local: bool
     ) -> dict[str, Any]:
-        if local and not await async_neonize_available(self.hass):
-            raise NeonizeUnavailableError
+        if local:
+            await async_check_neonize(self.hass)
         directory = session_dir(self.hass, session_id)
         await self.hass.async_add_executor_job(
             partial(directory.mkdir, parents=True, exist_ok=True)
