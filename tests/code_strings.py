@@ -40,7 +40,7 @@ class Unresolved:
 
 @dataclass
 class Module:
-    """One parsed module of the integration (the bridge and manager show nothing to users)."""
+    """One parsed module of the integration."""
 
     path: Path
     tree: ast.Module
