@@ -10,7 +10,7 @@ from unittest.mock import AsyncMock, patch
 
 from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState, ConfigFlowResult
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -298,7 +298,7 @@ async def test_bridge_that_cannot_start(hass: HomeAssistant) -> None:
     assert "did not start" in result["description_placeholders"]["error"]
 
 
-async def local_flow_outcome(hass: HomeAssistant) -> ConfigFlowResult:
+async def local_flow_outcome(hass: HomeAssistant) -> Any:
     """Choose "on this host"; the result once the neonize check has ended (at once or not)."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await configure(hass, result["flow_id"], {"next_step_id": MODE_LOCAL})
