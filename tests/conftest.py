@@ -8,8 +8,7 @@ repository's package here, before any test runs, binds ours first.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Generator, Iterator
-import os
+from collections.abc import AsyncIterator, Iterator
 import time
 
 from freezegun.api import FrozenDateTimeFactory
@@ -35,32 +34,11 @@ from custom_components.whatsapp_presence.const import (
     SUBENTRY_GROUP,
 )
 
+from .ci import pytest_runtest_makereport  # noqa: F401  (a hook: CI fails on skipped e2e tests)
 from .sim import TOKEN, SimBridge, until
 
 ACCOUNT_PHONE = "12025550100"
 ACCOUNT_JID = f"{ACCOUNT_PHONE}@s.whatsapp.net"
-
-
-def skip_is_failure(item: pytest.Item, report: pytest.TestReport) -> bool:
-    """In CI (``CI=true``) a skipped end-to-end or browser test fails: CI runs every check."""
-    return (
-        report.skipped
-        and os.environ.get("CI", "").lower() == "true"
-        and any(item.get_closest_marker(marker) for marker in ("e2e", "browser"))
-    )
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Turn ``skip_is_failure`` skips into failures that keep the skip's reason."""
-    report = yield
-    if skip_is_failure(item, report):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
-        report.outcome = "failed"
-        report.longrepr = f"skipped in CI, where it must run: {reason}"
-    return report
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import skip_is_failure
+from .ci import skip_is_failure
 
 
 def _item(request: pytest.FixtureRequest, marker: str | None) -> pytest.Item:
