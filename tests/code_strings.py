@@ -181,8 +181,14 @@ class Resolver:
                 return found
             case ast.Await(value=value):
                 return self._values(module, value, index, seen)
-            case ast.Call(func=ast.Name(id="list" | "tuple" | "set" | "sorted"), args=[arg]):
+            case ast.Call(
+                func=ast.Name(id="list" | "tuple" | "set" | "sorted" | "str"), args=[arg]
+            ):
                 return self._values(module, arg, index, seen)
+            case ast.Subscript() | ast.Call(func=ast.Attribute(attr="get")) if (
+                narrowed := self._narrowed(module, node, _spelling(node))
+            ) is not None:  # e.g. payload["reason"] under `if payload.get("reason") in KNOWN:`
+                return narrowed
             case ast.Call():
                 return self._call_values(module, node, index, seen)
             case ast.Name(id=name):
@@ -257,8 +263,9 @@ class Resolver:
                 found |= self._values(call_module, passed, index, seen)
         return found
 
-    def _narrowed(self, module: Module, node: ast.Name, name: str) -> set[str] | None:
-        """Values of ``name`` fixed by an enclosing ``if name in (...)`` or ``if name == "x"``."""
+    def _narrowed(self, module: Module, node: ast.expr, name: str) -> set[str] | None:
+        """Values of ``name`` (an expression's spelling) fixed by an enclosing
+        ``if name in (...)`` or ``if name == "x"``."""
         child: ast.AST = node
         parent = module.parents.get(node)
         while parent is not None and not isinstance(parent, FunctionNode):
@@ -266,8 +273,7 @@ class Resolver:
                 test = parent.test
                 if (
                     isinstance(test, ast.Compare)
-                    and isinstance(test.left, ast.Name)
-                    and test.left.id == name
+                    and _spelling(test.left) == name
                     and len(test.ops) == 1
                     and child in parent.body
                 ):
@@ -277,6 +283,18 @@ class Resolver:
                         return self.values(module, test.comparators[0])
             child, parent = parent, module.parents.get(parent)
         return None
+
+
+def _spelling(node: ast.expr) -> str:
+    """An expression as source, ``d.get(k)`` spelled ``d[k]`` (both read the same value)."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and len(node.args) == 1
+    ):
+        return f"{ast.unparse(node.func.value)}[{ast.unparse(node.args[0])}]"
+    return ast.unparse(node)
 
 
 def _call_name(node: ast.Call) -> str | None:

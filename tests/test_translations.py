@@ -229,6 +229,7 @@ def test_the_check_finds_what_is_known_to_be_there() -> None:
         "entity.sensor.active",  # translation_key=key in a helper called per key
         "entity.binary_sensor.online",
         "issues.stream_replaced",  # a name narrowed by `elif name in (...)`
+        "issues.account_banned",  # payload["reason"] narrowed by `if payload.get("reason") in`
         "selector.preset.options.mission_critical",
         "selector.pair_failure.options.bridge_lost",
         "services.add_contacts.fields.numbers",
