@@ -54,7 +54,6 @@ prometheus:
 """
 GROUPS = 2
 AREA = "WhatsApp"
-DASHBOARD = "dashboard-whatsapp"
 
 
 def log(message: str) -> None:
@@ -101,51 +100,20 @@ def set_up(api: HassApi, config: Path) -> str:
     log("Adding the WhatsApp dashboard (as Settings > Dashboards > Add dashboard does)")
     add_whatsapp_dashboard(api)
     put_devices_in_area(api, entry_id)
-    show_contacts_on_overview(api)
+    make_dashboard_the_first_screen(api)
     ignore_install_notice(api, wait=30)
     return entry_id
 
 
-def show_contacts_on_overview(api: HassApi) -> None:
-    """The first screen after login shows every tracked contact's presence.
-
-    Home Assistant's generated overview only shows area tiles. The demo adds a dashboard, as a
-    user would arrange one (a tile per contact, online ones lit), and makes it the default.
-    """
-    contacts = sorted(
-        (state["attributes"].get("friendly_name", entity_id), entity_id)
-        for entity_id, state in api.entity_ids().items()
-        if entity_id.startswith("binary_sensor.") and "subscription" in state.get("attributes", {})
-    )
-    tiles = [{"type": "tile", "entity": entity_id} for _, entity_id in contacts]
-    view = {
-        "title": "WhatsApp",
-        "path": "contacts",
-        "type": "sections",
-        "max_columns": 4,
-        "sections": [
-            {
-                "type": "grid",
-                "cards": [{"type": "heading", "heading": "WhatsApp contacts"}, *tiles],
-            }
-        ],
-    }
-    dashboards = api.ws({"type": "lovelace/dashboards/list"})
-    if not any(d["url_path"] == DASHBOARD for d in dashboards):
-        api.ws(
-            {
-                "type": "lovelace/dashboards/create",
-                "url_path": DASHBOARD,
-                "title": "WhatsApp",
-                "icon": "mdi:whatsapp",
-                "show_in_sidebar": True,
-                "require_admin": False,
-                "mode": "storage",
-            }
-        )
-    api.ws({"type": "lovelace/config/save", "url_path": DASHBOARD, "config": {"views": [view]}})
+def make_dashboard_the_first_screen(api: HassApi) -> None:
+    """The WhatsApp dashboard opens after login, as *Settings > Dashboards > Set as default*
+    makes it (Home Assistant's generated overview only shows area tiles)."""
     api.ws(
-        {"type": "frontend/set_system_data", "key": "core", "value": {"default_panel": DASHBOARD}}
+        {
+            "type": "frontend/set_system_data",
+            "key": "core",
+            "value": {"default_panel": DASHBOARD_PATH},
+        }
     )
 
 

@@ -28,7 +28,7 @@ from tests.e2e.hass_api import (
     wait_for,
 )
 
-from .test_ui import ARTIFACTS, PASSWORD, USER, log_in, page, pytestmark, wait_launch_screen_gone  # noqa: F401  (a fixture and marks shared with the UI test)
+from .test_ui import ARTIFACTS, PASSWORD, USER, log_in, pytestmark, wait_launch_screen_gone  # noqa: F401  (marks shared with the UI test; the page fixture is in conftest)
 
 
 @pytest.fixture
@@ -48,12 +48,13 @@ def hass_ui(tmp_path: Path) -> Iterator[tuple[HassProcess, HassApi]]:
         yield proc, api
     finally:
         proc.stop()
+    proc.assert_clean_log()
 
 
 CARDS = ("hui-entities-card", "hui-history-graph-card", "hui-statistics-graph-card")
 
 
-def test_whatsapp_dashboard_draws_its_cards(hass_ui: Any, page: Any) -> None:  # noqa: F811
+def test_whatsapp_dashboard_draws_its_cards(hass_ui: Any, page: Any) -> None:
     """The strategy's dashboard shows the online list, the timeline and the daily chart."""
     proc, api = hass_ui
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
