@@ -237,7 +237,7 @@ class Resolver:
             parameters = [arg.arg for arg in (*function.args.posonlyargs, *function.args.args)]
             keyword_only = [arg.arg for arg in function.args.kwonlyargs]
             if name in parameters or name in keyword_only:
-                return self._argument_values(function, name, parameters, index, seen)
+                return self._argument_values(module, function, name, parameters, index, seen)
         if name in self.constants:
             constant_module, value = self.constants[name]
             return self._values(constant_module, value, index, seen)
@@ -245,6 +245,7 @@ class Resolver:
 
     def _argument_values(
         self,
+        function_module: Module,
         function: FunctionNode,
         name: str,
         parameters: list[str],
@@ -256,6 +257,8 @@ class Resolver:
             position -= 1
         found: set[str] = set()
         for call_module, call in self.calls.get(function.name, []):
+            if call_module is not function_module and function.name.startswith("_"):
+                continue  # a private helper is only called in its own module
             passed = next((kw.value for kw in call.keywords if kw.arg == name), None)
             if passed is None and position is not None and position < len(call.args):
                 passed = call.args[position]
@@ -310,7 +313,9 @@ def _assignments(function: FunctionNode, name: str) -> Iterator[tuple[ast.expr, 
     for node in ast.walk(function):
         targets: list[ast.expr] = []
         value: ast.expr | None = None
-        if isinstance(node, ast.Assign):
+        if isinstance(node, ast.NamedExpr):  # `if error := check(x):`
+            targets, value = [node.target], node.value
+        elif isinstance(node, ast.Assign):
             targets, value = node.targets, node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             targets, value = [node.target], node.value

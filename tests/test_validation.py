@@ -129,7 +129,9 @@ def _core_requirements() -> set[str]:
     ) | {"homeassistant"}
     for domain in MANIFEST.get("dependencies", []) + MANIFEST.get("after_dependencies", []):
         manifest = Path(components.__file__).parent / domain / "manifest.json"
-        names |= _distribution_names(json.loads(manifest.read_text("utf-8"))["requirements"])
+        names |= _distribution_names(
+            json.loads(manifest.read_text("utf-8")).get("requirements", [])
+        )
     return names
 
 
