@@ -189,7 +189,7 @@ def test_real_hass_end_to_end(hass_proc: HassProcess) -> None:
     # Kill the bridge: the integration starts a new one and subscribes every contact again.
     calls_before = stats(api, entry_id)["subscribe_calls_total"]
     killed_at = time.time()
-    hass_proc.expected_warnings.append("The WhatsApp bridge exited (code -9)")
+    hass_proc.expected_warnings.append("The WhatsApp bridge is down (it exited with code -9)")
     os.kill(bridge_pid, signal.SIGKILL)
     (new_pid,) = wait_for(
         "a new bridge",
