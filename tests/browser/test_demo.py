@@ -114,7 +114,16 @@ def test_demo_opens_clean_and_stops_on_sigterm(tmp_path: Path, page: Any) -> Non
         page.screenshot(path=ARTIFACTS / "demo_first_screen.png")
         # The WhatsApp dashboard (its timeline draws the contacts' names on a chart).
         assert f"/{DASHBOARD_PATH}/" in page.url, page.url
-        page.get_by_text("Online now").filter(visible=True).first.wait_for(timeout=30_000)
+        strategy_error = page.get_by_text("Error loading the dashboard strategy")
+        online_now = page.get_by_text("Online now").filter(visible=True).first
+        try:
+            online_now.wait_for(timeout=30_000)
+        except Exception:  # noqa: BLE001 - Playwright's timeout
+            # Seen on a loaded machine: the frontend gave up waiting for the strategy's module
+            # on the very first page load. A reload finds it.
+            assert strategy_error.count() > 0
+            page.reload(wait_until="domcontentloaded")
+            online_now.wait_for(timeout=60_000)
         assert page.locator("ha-dialog, ha-md-dialog").filter(visible=True).count() == 0
 
         demo.send_signal(signal.SIGTERM)
