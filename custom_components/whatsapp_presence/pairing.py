@@ -59,6 +59,7 @@ PAIR_FAILURES: Final = (
     REASON_INVALID_ACCOUNT,
     "busy",
     "connect_failed",
+    "passkey_required",
     REASON_UNKNOWN,
 )
 """Why linking failed, as the retry step says it (``selector.pair_failure`` in the strings);
