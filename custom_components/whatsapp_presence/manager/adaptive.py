@@ -1,143 +1,278 @@
-"""Noticing subscriptions that WhatsApp silently ignores, and slowing down when it does.
+"""Noticing subscriptions that WhatsApp silently ignores, and pacing below where it starts.
 
 WhatsApp never answers "too many" to a presence subscription; past its hidden limit it just
-ignores them, and sustained abuse ends in a temporary ban. What it does do is answer a
-subscription it accepts with the contact's current presence, within a second or so, for every
-contact whose presence the account may see. So once a contact has answered a subscription, its
-next subscription should be answered too. A *run* of such known-answering contacts that stay
-silent, longer than chance explains, means the limit was hit: the pace halves (down to an
-eighth), the contacts of that run are queued again, and the pace recovers one step per quiet
-``recovery`` period.
+ignores them, and sustained excess ends in a temporary ban. Nobody outside WhatsApp knows the
+limit, nor whether a given contact answers an accepted subscription (privacy settings, missing
+privacy tokens and strangers all stop that), so the watch learns answer rates instead of
+assuming them (docs/rate-limiting.md, "Adaptation"):
 
-Only contacts that answered before count: a group of strangers (who never answer) must not
-look like a limit. The price is that the very first subscription of a contact is not
-judged; re-subscriptions, and the reconnect storms where every contact is renewed at once,
-are.
+* every subscription is judged by the class its contact is in: *again* (it answered its last
+  subscription) or *first* (never judged before); contacts whose subscription went unanswered
+  by chance become *silent* at that first silence and are no evidence from then on;
+* each class keeps its usual answer rate; a run of unanswered subscriptions that chance
+  explains less often than ``CHANCE`` at that rate means the limit was hit. Where the usual
+  rate is too low for any run to mean anything (a network that does not answer), nothing is
+  ever concluded, so the pace is exactly the preset's;
+* on a hit the pace drops at once to ``CUT`` of the calls made in the minute before the first
+  ignored one (about the limit), and the run's contacts are subscribed again; after each quiet
+  minute in which WhatsApp kept answering it climbs back by ``STEP`` of the preset's rate.
+  The preset's rate stays the ceiling.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Container
+from dataclasses import dataclass
 import math
 from typing import Any, Final
 
-MIN_HITS: Final = 10
-"""Answers seen before the answer rate is trusted enough to act on a run."""
-CHANCE: Final = 0.01
+CHANCE: Final = 1e-4
 """A run of misses is acted on when chance alone would give it less often than this."""
-SMOOTHING: Final = 0.05
-"""Weight of each new outcome in the running answer rate."""
-RUN_BOUNDS: Final = (3, 30)
+MIN_HITS: Final = 10
+"""Answers a class must have had before its answer rate is trusted."""
+MAX_RUN: Final = 40
+"""Longest run looked at: a class answering so rarely that it needs more proves nothing."""
+SMOOTHING: Final = 0.02
+"""Weight of each new outcome in a class's running answer rate."""
+CUT: Final = 0.85
+"""Share of the calls of the minute before the first ignored one the pace drops to."""
+STEP: Final = 0.01
+"""Share of the preset's rate the pace climbs back per quiet minute."""
+FLOOR: Final = 0.125
+"""Lowest share of the preset's rate the pace ever drops to."""
+QUIET: Final = 60.0
+"""Seconds without a hit, with answers coming or no calls, before the pace climbs a step."""
+WINDOW: Final = 60.0
+
+AGAIN: Final = "again"
+FIRST: Final = "first"
+
+
+@dataclass(slots=True)
+class _Class:
+    """The usual answer rate of one class of subscriptions, and its current run of misses."""
+
+    rate: float = 0.5
+    hits: int = 0
+    run: list[tuple[str, float]] | None = None
+    blocked: bool = False
+    """A run here proved to be contacts that do not answer: wait for a hit to judge again."""
+
+    def needed(self) -> int | None:
+        """Misses in a row that chance explains less often than CHANCE; None: never."""
+        if self.hits < MIN_HITS or self.blocked:
+            return None
+        miss = 1.0 - self.rate
+        if miss <= 0.0:
+            return 3
+        needed = max(3, math.ceil(math.log(CHANCE) / math.log(miss))) if miss < 1.0 else None
+        return needed if needed is not None and needed <= MAX_RUN else None
+
+    def count(self, hit: bool) -> None:
+        self.rate = self.rate * (1 - SMOOTHING) + (SMOOTHING if hit else 0.0)
+        self.hits += hit
+        self.blocked = self.blocked and not hit
 
 
 class AnswerWatch:
-    """Expects an answer after each subscription and paces down on a run of silence."""
+    """Expects an answer after each subscription and sets the pace from the silences."""
 
-    def __init__(self, window: float, max_factor: int = 8, recovery: float = 600.0) -> None:
-        """``window``: seconds an answer may take; ``factor`` divides the rate (1 = full)."""
+    def __init__(self, window: float) -> None:
+        """``window``: seconds an answer may take."""
         self.window = window
-        self.max_factor = max_factor
-        self.recovery = recovery
-        self.factor = 1
+        self.pace = 1.0
+        """Share of the preset's rate in force (1 = the preset's pace)."""
+        self.reason = "preset"
+        """Why the pace last changed: preset, ignored, answered or ban."""
         self.slowdowns = 0
-        self._pending: dict[str, float] = {}
-        """jid -> deadline of the answer to its latest subscription."""
+        self._classes = {AGAIN: _Class(), FIRST: _Class()}
+        self._pending: dict[str, tuple[float, float, str]] = {}
+        """jid -> (sent at, deadline, class) of its latest subscription."""
         self._deadlines: deque[tuple[float, str]] = deque()
-        self._run: list[str] = []
         self._answering: set[str] = set()
-        """Contacts that answered a subscription before: only their silence is evidence."""
-        self._rate = 0.5
-        self._hits = 0
-        self._changed_at = 0.0
+        self._silent: set[str] = set()
+        self._sends: deque[float] = deque()
+        self._quiet_since = 0.0
+        self._cut_at = -math.inf
+        self._held: list[str] | None = None
+        """Contacts of the run behind the last cut, until an answer confirms the cut."""
+        self._pace_before = 1.0
+        self._release: list[str] = []
+        self._answers_since = False
+
+    @property
+    def factor(self) -> float:
+        """How many times slower than the preset (1 = its pace)."""
+        return 1.0 / self.pace
 
     def sent(self, jid: str, now: float) -> None:
         """A subscription went out (O(1))."""
+        kind = AGAIN if jid in self._answering else None if jid in self._silent else FIRST
+        self._sends.append(now)
+        while self._sends and self._sends[0] <= now - WINDOW - self.window:
+            self._sends.popleft()
+        if kind is None:
+            return
         deadline = now + self.window
-        self._pending[jid] = deadline
+        self._pending[jid] = (now, deadline, kind)
         self._deadlines.append((deadline, jid))
 
     def answered(self, jid: str) -> None:
         """Presence came for ``jid`` (O(1) unless it ends a run, O(run) then)."""
-        if self._pending.pop(jid, None) is None:
+        self._silent.discard(jid)
+        pending = self._pending.pop(jid, None)
+        self._answering.add(jid)
+        if pending is None:
             return
-        if jid not in self._answering:
-            self._answering.add(jid)
-            return
-        for _ in self._run:  # the run was chance after all: count its misses
-            self._rate *= 1 - SMOOTHING
-        self._run.clear()
-        self._rate = self._rate * (1 - SMOOTHING) + SMOOTHING
-        self._hits += 1
+        watched = self._classes[pending[2]]
+        for missed, _ in watched.run or ():  # the run was chance after all
+            watched.count(False)
+            self._silence(missed)
+        watched.run = None
+        watched.count(True)
+        self._answers_since = True
+        if self._held is not None and pending[0] >= self._cut_at:
+            # Answered at the lower pace: the cut was right, the held run was ignored.
+            self._release.extend(self._held)
+            self._held = None
+
+    def banned(self, now: float) -> None:
+        """WhatsApp banned the account: whatever the answers said, the pace was too high."""
+        self._set(max(FLOOR, self.pace / 2), "ban", now)
+        self._cut_at = now
 
     def to_dict(self, tracked: Container[str]) -> dict[str, Any]:
         """What was learnt, for a restart (which renews every subscription at once)."""
         return {
             "answering": sorted(jid for jid in self._answering if jid in tracked),
-            "rate": self._rate,
-            "hits": self._hits,
+            "silent": sorted(jid for jid in self._silent if jid in tracked),
+            "classes": {name: [c.rate, c.hits] for name, c in self._classes.items()},
+            "pace": self.pace,
         }
 
     def restore(self, data: Any, tracked: Container[str]) -> None:
         """Load ``to_dict`` output; anything malformed is ignored."""
         if not isinstance(data, dict):
             return
-        answering = data.get("answering")
-        if isinstance(answering, list):
-            self._answering.update(j for j in answering if isinstance(j, str) and j in tracked)
-        rate, hits = data.get("rate"), data.get("hits")
-        if isinstance(rate, float) and 0.0 <= rate <= 1.0:
-            self._rate = rate
-        if isinstance(hits, int) and not isinstance(hits, bool) and hits >= 0:
-            self._hits = hits
+        for key, target in (("answering", self._answering), ("silent", self._silent)):
+            jids = data.get(key)
+            if isinstance(jids, list):
+                target.update(j for j in jids if isinstance(j, str) and j in tracked)
+        classes = data.get("classes")
+        if isinstance(classes, dict):
+            for name, value in classes.items():
+                if name in self._classes and isinstance(value, list) and len(value) == 2:
+                    rate, hits = value
+                    if _is_rate(rate) and _is_count(hits):
+                        self._classes[name].rate, self._classes[name].hits = rate, hits
+        pace = data.get("pace")
+        if _is_rate(pace) and pace >= FLOOR:
+            self.pace = pace
 
     def forget(self, jid: str | None = None) -> None:
         """Stop expecting answers: for one contact, or for all (the link went down)."""
         if jid is not None:
             self._pending.pop(jid, None)
             self._answering.discard(jid)
+            self._silent.discard(jid)
             return
         self._pending.clear()
         self._deadlines.clear()
-        self._run.clear()
+        self._held = None
+        for watched in self._classes.values():
+            watched.run = None
 
     def next_deadline(self) -> float | None:
         """When the next unanswered subscription would count as a miss."""
-        while self._deadlines and self._pending.get(self._deadlines[0][1]) != self._deadlines[0][0]:
-            self._deadlines.popleft()
-        return self._deadlines[0][0] if self._deadlines else None
+        deadlines = self._deadlines
+        while deadlines and (
+            (pending := self._pending.get(deadlines[0][1])) is None
+            or pending[1] != deadlines[0][0]
+        ):
+            deadlines.popleft()
+        return deadlines[0][0] if deadlines else None
 
-    def run_needed(self) -> int:
-        """Misses in a row that chance explains less often than CHANCE, at the usual rate."""
-        miss = 1.0 - self._rate
-        if miss <= 0.0:
-            return RUN_BOUNDS[0]
-        needed = math.ceil(math.log(CHANCE) / math.log(miss)) if miss < 1.0 else RUN_BOUNDS[1]
-        return min(max(needed, RUN_BOUNDS[0]), RUN_BOUNDS[1])
-
-    def resolve(self, now: float) -> list[str]:
+    def resolve(self, now: float, share: float = 1.0) -> list[str]:
         """Count the answers that did not come in time.
 
-        Returns the contacts to subscribe again when their run of misses made the pace
-        slow down (their subscriptions were most likely ignored), else an empty list.
+        ``share``: calls per minute the pace allows at 1.0, to turn a count into a share.
+        Returns the contacts to subscribe again: those of a run of misses that made the pace
+        drop, once an answer at the lower pace confirmed they were ignored.
         """
         self._recover(now)
+        if self._release:
+            released, self._release = self._release, []
+            return released
         while (deadline := self.next_deadline()) is not None and deadline <= now:
             _, jid = self._deadlines.popleft()
-            del self._pending[jid]
-            if jid not in self._answering:
-                continue  # never answered: no evidence either way
-            self._run.append(jid)
-            if self._hits >= MIN_HITS and len(self._run) >= self.run_needed():
-                ignored, self._run = self._run, []
-                if self.factor < self.max_factor:
-                    self.factor *= 2
-                    self.slowdowns += 1
-                self._changed_at = now
-                return ignored
+            sent_at, _, kind = self._pending.pop(jid)
+            watched = self._classes[kind]
+            if watched.run is None:
+                watched.run = []
+            watched.run.append((jid, sent_at))
+            needed = watched.needed()
+            if needed is not None and len(watched.run) >= needed:
+                self._hit(watched, now, share)
+            elif len(watched.run) > MAX_RUN:  # too long for the limit: a real miss
+                missed, _ = watched.run.pop(0)
+                watched.count(False)
+                self._silence(missed)
         return []
 
+    def _hit(self, watched: _Class, now: float, share: float) -> None:
+        """A run too long for chance: cut the pace, or find that the last cut was wrong."""
+        run, watched.run = watched.run or [], None
+        first = run[0][1]
+        if self._held is not None:
+            if first < self._cut_at:  # sent before the cut: part of the same excess
+                self._held.extend(jid for jid, _ in run)
+                return
+            if watched is self._classes[AGAIN]:  # they answered before: cut again
+                self._held.extend(jid for jid, _ in run)
+                self._set(max(FLOOR, CUT * self.pace), "ignored", now)
+                self._cut_at = now
+                return
+            # New contacts unanswered at the lower pace too: they do not answer, no limit.
+            for jid in (*self._held, *(jid for jid, _ in run)):
+                self._silence(jid)
+            self._held = None
+            watched.blocked = True
+            self.slowdowns -= 1
+            self._set(self._pace_before, "answered", now)
+            return
+        before = sum(1 for t in self._sends if first - WINDOW <= t < first)
+        estimate = before / share if share > 0 else self.pace
+        self._pace_before = self.pace
+        self._set(max(FLOOR, CUT * min(estimate, self.pace)), "ignored", now)
+        self._cut_at = now
+        self._held = [jid for jid, _ in run]
+        self.slowdowns += 1
+
+    def _silence(self, jid: str) -> None:
+        self._answering.discard(jid)
+        self._silent.add(jid)
+
+    def _set(self, pace: float, reason: str, now: float) -> None:
+        self.pace = min(1.0, pace)
+        self.reason = reason
+        self._quiet_since = now
+        self._answers_since = False
+
     def _recover(self, now: float) -> None:
-        if self.factor > 1 and now - self._changed_at >= self.recovery:
-            self.factor //= 2
-            self._changed_at = now
+        if now - self._quiet_since < QUIET:
+            return
+        idle = not self._sends or self._sends[-1] < self._quiet_since
+        if self.pace < 1.0 and (self._answers_since or idle):
+            self.pace = min(1.0, self.pace + STEP)
+            self.reason = "answered"
+        self._quiet_since = now
+        self._answers_since = False
+
+
+def _is_rate(value: object) -> bool:
+    return isinstance(value, float) and 0.0 <= value <= 1.0
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -27,6 +27,7 @@ from .model import (
     SubscriptionPaused,
     backoff_delay,
     preset_name,
+    preset_rate,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -332,7 +333,9 @@ class SubscriptionManager:
             subscribe_failures_total=self._n.failures,
             reconnects_total=self._n.reconnects,
             connected=self._connected,
-            slowdown=self._factor,
+            slowdown=round(self._factor, 2),
+            pace=round(self.pace, 1),
+            pace_reason=self.pace_reason,
         )
 
     def add_listener(self, listener: Callable[[str | None], None]) -> Callable[[], None]:
@@ -608,7 +611,7 @@ class SubscriptionManager:
         due = now
         if len(recent) >= batch.batch_size:
             due = max(due, recent[-batch.batch_size] + batch.cycle * factor)
-        cap = max(1, self._config.max_per_minute // factor)
+        cap = max(1, math.floor(self._config.max_per_minute / factor + _EPSILON))
         if len(recent) >= cap:
             due = max(due, recent[-cap] + WINDOW)
         return due
@@ -630,35 +633,52 @@ class SubscriptionManager:
             await asyncio.wait((waiter, sleeper))
 
     @property
-    def _factor(self) -> int:
+    def _factor(self) -> float:
         """Divides the preset's pace while WhatsApp seems to ignore subscriptions."""
-        return self._watch.factor if self._config.adaptive else 1
+        return self._watch.factor if self._config.adaptive else 1.0
 
     def _watch_deadline(self) -> float | None:
         return self._watch.next_deadline() if self._config.adaptive else None
 
+    def _full_rate(self) -> float:
+        """Calls per minute at the preset's pace, the global cap included."""
+        return min(preset_rate(self._config.batch), float(self._config.max_per_minute))
+
+    def on_banned(self) -> None:
+        """WhatsApp banned the account for a while: halve the pace (when adapting)."""
+        if self._config.adaptive:
+            self._watch.banned(self._clock())
+            _LOGGER.info("Temporary ban: pace %.0f a minute", self.pace)
+            self._notify(None)
+
+    @property
+    def pace(self) -> float:
+        """Subscribe calls per minute in force."""
+        return self._full_rate() / self._factor
+
+    @property
+    def pace_reason(self) -> str:
+        """Why the pace last changed: preset, ignored, answered or ban."""
+        return self._watch.reason if self._config.adaptive else "preset"
+
     def _requeue_ignored(self, now: float) -> None:
-        """Queue again the contacts whose subscriptions WhatsApp seems to have ignored."""
+        """Follow the answer watch: its pace, and the contacts it found ignored."""
         if not self._config.adaptive:
             return
-        factor = self._watch.factor
-        ignored = self._watch.resolve(now)
-        if not ignored:
-            if self._watch.factor != factor:  # recovered a step
-                _LOGGER.info("Subscriptions are answered again: pace 1/%d", self._watch.factor)
-                self._notify(None)
-            return
-        _LOGGER.info(
-            "WhatsApp left %d subscriptions in a row unanswered; slowing to 1/%d of the pace",
-            len(ignored),
-            self._watch.factor,
-        )
-        for jid in ignored:
+        pace = self._watch.pace
+        ignored = self._watch.resolve(now, self._full_rate())
+        if self._watch.pace < pace:
+            _LOGGER.info("Subscriptions went unanswered: pace %.0f a minute", self.pace)
+        elif self._watch.pace > pace:
+            _LOGGER.debug("Subscriptions are answered: pace %.0f a minute", self.pace)
+        for jid in ignored:  # first in their priority: they were due already
             contact = self._contacts.get(jid)
             if contact is not None and contact.state is ContactState.SUBSCRIBED:
-                self._enqueue(contact, ContactState.QUEUED)
+                self._enqueue(contact, ContactState.QUEUED, (int(contact.priority), -next(self._seq)))
+                contact.queued_at = now
                 self._notify(jid)
-        self._notify(None)
+        if ignored or self._watch.pace != pace:
+            self._notify(None)
 
     async def _worker(self) -> None:
         """Run ``_work`` forever; a bug must not silently end all subscribing."""

@@ -163,8 +163,12 @@ class Stats:
     subscribe_failures_total: int
     reconnects_total: int
     connected: bool
-    slowdown: int = 1
+    slowdown: float = 1.0
     """How many times slower than the preset the manager runs (1 = the preset's pace)."""
+    pace: float = 0.0
+    """Subscribe calls per minute in force (the preset's rate, the cap, the adaptation)."""
+    pace_reason: str = "preset"
+    """Why the pace last changed: preset, ignored (answers stopped), answered or ban."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for diagnostics and JSON."""
