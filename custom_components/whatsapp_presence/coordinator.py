@@ -60,7 +60,7 @@ from .const import (
     SUBENTRY_GROUP,
 )
 from .launcher import BridgeProcess, BridgeStartError
-from .manager import Priority, SubscriptionManager, SubscriptionPaused
+from .manager import SLOWER_PRESET, Priority, SubscriptionManager, SubscriptionPaused
 from .options import manager_config_from_options
 from .tls import async_client_ssl_context
 
@@ -68,10 +68,8 @@ type WhatsAppConfigEntry = ConfigEntry[WhatsAppCoordinator]
 
 RECENT_EVENTS = 50
 RATE_LIMITED_FOR = timedelta(hours=1)
-SLOWER_PRESET = {"small": "medium", "medium": "large", "large": "mission_critical"}
 ACCOUNT_BLOCKED = ("account_locked", "account_banned")
 """``logged_out`` reasons that need the user to act on the phone before linking again."""
-"""The preset a temporary ban steps down to (mission critical and custom stay as they are)."""
 SILENCE_CHECK_INTERVAL = timedelta(hours=1)
 DAY_CLOSE_BEFORE_MIDNIGHT = timedelta(seconds=1)
 """Online contacts write their day's figure this long before midnight (for the statistics)."""
@@ -577,6 +575,7 @@ class WhatsAppCoordinator:
             dt_util.utc_from_timestamp(float(expires_at)) if expires_at else None
         )
         self._set_whatsapp_connected(False)
+        self.manager.on_banned()
         preset = self.entry.options.get(CONF_PRESET, DEFAULT_PRESET)
         slower = SLOWER_PRESET.get(preset)
         if slower is not None:
@@ -598,9 +597,9 @@ class WhatsAppCoordinator:
             return  # switched off: the device is not looking, whatever is still in flight
         at = dt_util.utc_from_timestamp(float(payload.get("at") or utc_now().timestamp()))
         self.status.last_presence = at
-        self.manager.on_presence(jid, at.timestamp())
         presence = self.presence[jid]
         online = bool(payload.get("online"))
+        self.manager.on_presence(jid, at.timestamp(), online)
         last_seen = payload.get("last_seen")
         seen: tuple[datetime, str] | None = None
         if last_seen:

@@ -25,6 +25,7 @@ from .model import (
     DEFAULT_CONFIG,
     DEFAULT_PRESET,
     PRESETS,
+    SLOWER_PRESET,
     WINDOW,
     BatchConfig,
     ContactInfo,
@@ -36,6 +37,7 @@ from .model import (
     backoff_delay,
     preset_name,
     preset_rate,
+    slower_preset,
 )
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "DEFAULT_PRESET",
     "PRESETS",
+    "SLOWER_PRESET",
     "STORAGE_VERSION",
     "WINDOW",
     "BatchConfig",
@@ -56,4 +59,5 @@ __all__ = [
     "backoff_delay",
     "preset_name",
     "preset_rate",
+    "slower_preset",
 ]

@@ -33,8 +33,10 @@ MIN_HITS: Final = 10
 """Answers a class must have had before its answer rate is trusted."""
 MAX_RUN: Final = 40
 """Longest run looked at: a class answering so rarely that it needs more proves nothing."""
-SMOOTHING: Final = 0.02
-"""Weight of each new outcome in a class's running answer rate."""
+SMOOTHING: Final = 0.005
+"""Weight of each new outcome in a class's running answer rate (about the last 200)."""
+MARGIN: Final = 0.1
+"""The usual rate is taken this much lower when judging a run: it is an estimate."""
 CUT: Final = 0.85
 """Share of the calls of the minute before the first ignored one the pace drops to."""
 STEP: Final = 0.01
@@ -63,7 +65,7 @@ class _Class:
         """Misses in a row that chance explains less often than CHANCE; None: never."""
         if self.hits < MIN_HITS or self.blocked:
             return None
-        miss = 1.0 - self.rate
+        miss = min(1.0, 1.0 - self.rate + MARGIN)
         if miss <= 0.0:
             return 3
         needed = max(3, math.ceil(math.log(CHANCE) / math.log(miss))) if miss < 1.0 else None
@@ -76,7 +78,14 @@ class _Class:
 
 
 class AnswerWatch:
-    """Expects an answer after each subscription and sets the pace from the silences."""
+    """Expects an answer after each subscription and sets the pace from the silences.
+
+    A cut is a hypothesis: the contacts of its run (and any others found silent in the same
+    minute of excess) are *held*; once the limit's window has turned over, the run is
+    subscribed again as a probe. If one of them answers, the limit was real: the cut stays
+    and every held contact is subscribed again. If all stay silent, they are contacts that do
+    not answer: they and the other held ones are left out, and the pace goes back.
+    """
 
     def __init__(self, window: float) -> None:
         """``window``: seconds an answer may take."""
@@ -94,12 +103,20 @@ class AnswerWatch:
         self._silent: set[str] = set()
         self._sends: deque[float] = deque()
         self._quiet_since = 0.0
-        self._cut_at = -math.inf
-        self._held: list[str] | None = None
-        """Contacts of the run behind the last cut, until an answer confirms the cut."""
-        self._pace_before = 1.0
-        self._release: list[str] = []
         self._answers_since = False
+        self._excess = (math.inf, math.inf)
+        """Send times of the minute of excess behind the last cut (from, until)."""
+        self._pace_before = 1.0
+        self._held: list[str] = []
+        """Contacts found ignored in the excess, until the window turned over."""
+        self._probes: set[str] = set()
+        """Held contacts subscribed again: one answer confirms the cut, all silent undo it."""
+        self._probe_misses = 0
+        self._probe_size = 0
+        self._waiting: list[str] = []
+        self._confirmed = False
+        """The other held contacts, subscribed again once a probe answered."""
+        self._release: list[str] = []
 
     @property
     def factor(self) -> float:
@@ -109,6 +126,8 @@ class AnswerWatch:
     def sent(self, jid: str, now: float) -> None:
         """A subscription went out (O(1))."""
         kind = AGAIN if jid in self._answering else None if jid in self._silent else FIRST
+        if jid in self._probes:
+            kind = kind or FIRST
         self._sends.append(now)
         while self._sends and self._sends[0] <= now - WINDOW - self.window:
             self._sends.popleft()
@@ -120,27 +139,31 @@ class AnswerWatch:
 
     def answered(self, jid: str) -> None:
         """Presence came for ``jid`` (O(1) unless it ends a run, O(run) then)."""
-        self._silent.discard(jid)
         pending = self._pending.pop(jid, None)
-        self._answering.add(jid)
         if pending is None:
-            return
+            return  # not an answer to a subscription: says nothing about answering
+        self._silent.discard(jid)
+        self._answering.add(jid)
+        if jid in self._probes:  # an ignored contact answers at the lower pace: confirmed
+            self._probes.clear()
+            self._release.extend(self._waiting)
+            self._waiting.clear()
+            self._confirmed = True
         watched = self._classes[pending[2]]
-        for missed, _ in watched.run or ():  # the run was chance after all
+        for missed, sent_at in watched.run or ():  # the run was chance after all...
+            if self._excess[0] <= sent_at < self._excess[1]:
+                self._held.append(missed)  # ...or the tail of the excess behind the cut
+                continue
             watched.count(False)
             self._silence(missed)
         watched.run = None
         watched.count(True)
         self._answers_since = True
-        if self._held is not None and pending[0] >= self._cut_at:
-            # Answered at the lower pace: the cut was right, the held run was ignored.
-            self._release.extend(self._held)
-            self._held = None
 
     def banned(self, now: float) -> None:
         """WhatsApp banned the account: whatever the answers said, the pace was too high."""
+        self._probes.clear()
         self._set(max(FLOOR, self.pace / 2), "ban", now)
-        self._cut_at = now
 
     def to_dict(self, tracked: Container[str]) -> dict[str, Any]:
         """What was learnt, for a restart (which renews every subscription at once)."""
@@ -179,34 +202,41 @@ class AnswerWatch:
             return
         self._pending.clear()
         self._deadlines.clear()
-        self._held = None
+        self._held.clear()  # every contact is subscribed again anyway
+        self._probes.clear()
+        self._waiting.clear()
         for watched in self._classes.values():
             watched.run = None
 
     def next_deadline(self) -> float | None:
-        """When the next unanswered subscription would count as a miss."""
+        """When the watch next needs to look: a missed answer, held contacts, a step up."""
         deadlines = self._deadlines
         while deadlines and (
             (pending := self._pending.get(deadlines[0][1])) is None
             or pending[1] != deadlines[0][0]
         ):
             deadlines.popleft()
-        return deadlines[0][0] if deadlines else None
+        due = [deadlines[0][0]] if deadlines else []
+        if self._held:
+            due.append(self._excess[1])
+        if self.pace < 1.0:
+            due.append(self._quiet_since + QUIET)
+        return min(due, default=None)
 
     def resolve(self, now: float, share: float = 1.0) -> list[str]:
         """Count the answers that did not come in time.
 
         ``share``: calls per minute the pace allows at 1.0, to turn a count into a share.
-        Returns the contacts to subscribe again: those of a run of misses that made the pace
-        drop, once an answer at the lower pace confirmed they were ignored.
+        Returns the contacts to subscribe again: those found ignored, once the limit's window
+        has turned over since the excess.
         """
         self._recover(now)
-        if self._release:
-            released, self._release = self._release, []
-            return released
-        while (deadline := self.next_deadline()) is not None and deadline <= now:
+        while (deadline := self._next_miss()) is not None and deadline <= now:
             _, jid = self._deadlines.popleft()
             sent_at, _, kind = self._pending.pop(jid)
+            if jid in self._probes:
+                self._probe_miss(now)
+                continue
             watched = self._classes[kind]
             if watched.run is None:
                 watched.run = []
@@ -218,36 +248,60 @@ class AnswerWatch:
                 missed, _ = watched.run.pop(0)
                 watched.count(False)
                 self._silence(missed)
-        return []
+        if self._held and now >= self._excess[1]:
+            if self._confirmed:  # a probe answered already: the rest of the excess was ignored
+                self._release.extend(self._held)
+            else:
+                probes = self._held[: self._probe_size]
+                self._probes.update(probes)
+                self._probe_misses = 0
+                self._waiting.extend(self._held[self._probe_size :])
+                self._release.extend(probes)
+            self._held.clear()
+        released, self._release = self._release, []
+        return released
+
+    def _next_miss(self) -> float | None:
+        deadlines = self._deadlines
+        while deadlines and (
+            (pending := self._pending.get(deadlines[0][1])) is None
+            or pending[1] != deadlines[0][0]
+        ):
+            deadlines.popleft()
+        return deadlines[0][0] if deadlines else None
 
     def _hit(self, watched: _Class, now: float, share: float) -> None:
-        """A run too long for chance: cut the pace, or find that the last cut was wrong."""
+        """A run too long for chance: cut the pace (once per minute of excess)."""
         run, watched.run = watched.run or [], None
         first = run[0][1]
-        if self._held is not None:
-            if first < self._cut_at:  # sent before the cut: part of the same excess
-                self._held.extend(jid for jid, _ in run)
-                return
-            if watched is self._classes[AGAIN]:  # they answered before: cut again
-                self._held.extend(jid for jid, _ in run)
-                self._set(max(FLOOR, CUT * self.pace), "ignored", now)
-                self._cut_at = now
-                return
-            # New contacts unanswered at the lower pace too: they do not answer, no limit.
-            for jid in (*self._held, *(jid for jid, _ in run)):
-                self._silence(jid)
-            self._held = None
-            watched.blocked = True
-            self.slowdowns -= 1
-            self._set(self._pace_before, "answered", now)
-            return
+        self._held.extend(jid for jid, _ in run)
+        if self._excess[0] <= first < self._excess[1]:
+            return  # sent in the minute of excess already cut for
         before = sum(1 for t in self._sends if first - WINDOW <= t < first)
         estimate = before / share if share > 0 else self.pace
+        if self._probes:  # a limit again while probing the last cut: that one was right
+            self._release.extend(self._waiting)
+            self._waiting.clear()
+            self._probes.clear()
         self._pace_before = self.pace
         self._set(max(FLOOR, CUT * min(estimate, self.pace)), "ignored", now)
-        self._cut_at = now
-        self._held = [jid for jid, _ in run]
+        self._excess = (first, first + WINDOW)
+        self._probe_size = len(run)
+        self._confirmed = False
         self.slowdowns += 1
+
+    def _probe_miss(self, now: float) -> None:
+        self._probe_misses += 1
+        if self._probe_misses < len(self._probes):
+            return
+        # Every ignored contact stayed silent at the lower pace: they do not answer at all.
+        for jid in (*self._probes, *self._waiting):
+            self._silence(jid)
+        self._probes.clear()
+        self._waiting.clear()
+        self._classes[FIRST].blocked = True
+        self.slowdowns -= 1
+        self._set(self._pace_before, "answered", now)
 
     def _silence(self, jid: str) -> None:
         self._answering.discard(jid)
@@ -263,7 +317,7 @@ class AnswerWatch:
         if now - self._quiet_since < QUIET:
             return
         idle = not self._sends or self._sends[-1] < self._quiet_since
-        if self.pace < 1.0 and (self._answers_since or idle):
+        if self.pace < 1.0 and not self._held and (self._answers_since or idle):
             self.pace = min(1.0, self.pace + STEP)
             self.reason = "answered"
         self._quiet_since = now

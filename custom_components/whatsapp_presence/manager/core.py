@@ -57,6 +57,12 @@ class _Contact:
     requeue_after_call: bool = False
     renewal: bool = False
     """Queued by ``resume()``: presence heard before its turn makes the call unnecessary."""
+    online: bool | None = None
+    """The state last reported for the contact (None: never reported)."""
+    live_epoch: int = -1
+    """Connection epoch of the contact's last accepted subscription."""
+    trusted: bool = False
+    """Whether its reported state is current: see ``SubscriptionManager.trusted``."""
 
 
 @dataclass(slots=True)
@@ -106,6 +112,8 @@ class SubscriptionManager:
         self._health_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._watch = AnswerWatch(config.answer_window)
+        self._down_at: float | None = None
+        """When the link last went down: every subscription was lost then."""
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -226,13 +234,19 @@ class SubscriptionManager:
 
     # -------------------------------------------------------------- events
 
-    def on_presence(self, jid: str, when: float) -> None:
-        """Record activity (O(1)): a stale contact that speaks up needs no re-subscription."""
+    def on_presence(self, jid: str, when: float, online: bool | None = None) -> None:
+        """Record activity (O(1)): a stale contact that speaks up needs no re-subscription.
+
+        ``online``: the state reported, so that contacts shown online are renewed first.
+        """
         contact = self._contacts.get(jid)
         if contact is None:
             return
         if contact.last_event is None or when > contact.last_event:
             contact.last_event = when
+        if online is not None:
+            contact.online = online
+        contact.trusted = self._connected
         self._watch.answered(jid)
         if self._paused:
             self._heard.add(jid)
@@ -262,6 +276,7 @@ class SubscriptionManager:
         if not self._connected:
             return
         self._connected = False
+        self._down_at = self._clock()
         self._epoch += 1
         self._watch.forget()
         self._wake.set()
@@ -309,6 +324,23 @@ class SubscriptionManager:
     def contacts(self) -> list[ContactInfo]:
         """Snapshots of every tracked contact, in the order they were first queued."""
         return [_info(contact) for contact in self._contacts.values()]
+
+    def trusted(self, jid: str, now: float | None = None) -> bool:
+        """Whether the state last reported for ``jid`` can still be shown as current.
+
+        While its subscription is live: once presence came on it, or when it was renewed
+        within ``trust_gap`` of losing the previous one (a short outage changes nothing
+        shown). Without a live subscription: for ``trust_gap`` after the link went down.
+        Past that, what was last reported may be wrong, and is better shown as unknown.
+        """
+        contact = self._contacts.get(jid)
+        if contact is None or contact.online is None:
+            return False
+        if self._connected and contact.live_epoch == self._epoch:
+            return contact.trusted
+        now = self._clock() if now is None else now
+        lost = self._down_at if self._down_at is not None else contact.last_subscribed
+        return contact.trusted and lost is not None and now - lost <= self._config.trust_gap
 
     def stats(self) -> Stats:
         """Counters, O(1) amortised: listeners may call this on every change."""
@@ -571,13 +603,14 @@ class SubscriptionManager:
     def _requeue_all(self) -> int:
         """Queue every contact not queued, in flight or in backoff; stale ones become queued.
 
-        Within a priority the most recently active contacts go first: they are the ones whose
+        Within a priority the contacts shown online go first (they are the ones a missed
+        change would leave wrong), then the most recently active: they are the ones whose
         presence is most likely to change while the others wait (O(n log n), once a reconnect).
         """
         count = 0
         by_activity = sorted(
             self._contacts.values(),
-            key=lambda contact: -(contact.last_event or float("-inf")),
+            key=lambda contact: (not contact.online, -(contact.last_event or float("-inf"))),
         )
         for contact in by_activity:
             contact.renewal = False  # a new connection: no old subscription can answer
@@ -752,6 +785,13 @@ class SubscriptionManager:
         if contact.fail_count:
             self._n.failed -= 1
         contact.fail_count = 0
+        gap = (
+            self._down_at is not None
+            and (contact.last_subscribed is None or contact.last_subscribed < self._down_at)
+            and now - self._down_at > self._config.trust_gap
+        )
+        contact.trusted = contact.trusted and not gap
+        contact.live_epoch = self._epoch
         contact.last_subscribed = now
         if self._config.adaptive:
             self._watch.sent(contact.jid, now)

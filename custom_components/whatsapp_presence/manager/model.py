@@ -71,6 +71,18 @@ PRESETS: Final[dict[str, BatchConfig]] = {
 }
 DEFAULT_PRESET: Final = "medium"
 CUSTOM_PRESET: Final = "custom"
+SLOWER_PRESET: Final[dict[str, str]] = {
+    "small": "medium",
+    "medium": "large",
+    "large": "mission_critical",
+}
+"""The preset a temporary ban steps down to (mission critical and custom stay as they are)."""
+
+
+def slower_preset(config: BatchConfig) -> BatchConfig | None:
+    """The next slower preset after a ban, or None (the slowest preset, or custom pacing)."""
+    slower = SLOWER_PRESET.get(preset_name(config))
+    return None if slower is None else PRESETS[slower]
 
 
 def preset_rate(config: BatchConfig) -> float:
@@ -110,6 +122,8 @@ class ManagerConfig:
     """Slow down by itself when subscriptions stop being answered (manager/adaptive.py)."""
     answer_window: float = 10.0
     """Seconds WhatsApp has to answer a subscription before it counts as unanswered."""
+    trust_gap: float = 60.0
+    """Seconds without a live subscription after which a contact's state becomes unknown."""
 
     def __post_init__(self) -> None:
         """Reject values that would stall or flood the queue."""

@@ -1,0 +1,409 @@
+"""Account safety over a matrix of network models, in simulated time (seeded, deterministic).
+
+Nobody outside WhatsApp knows its subscription limit, whether it answers an accepted
+subscription, or how it punishes excess, so the pacing is measured against several models of
+each (docs/rate-limiting.md, "Network models"). Every cell drives the real
+``SubscriptionManager`` (virtual clock) against the simulator's own subscription rules
+(``bridge.simulator.SubscriptionLimit``: a hidden ceiling per rolling minute, silently ignored
+subscriptions beyond it, 100 ignored within 10 minutes = a one-hour temporary ban) and a
+population of contacts whose presence changes on a seeded schedule. A ban reaches the manager
+as the coordinator passes it on (link down, ``on_banned``, one preset slower).
+
+Dimensions: answers on subscribe (always / visible: 60 % of contacts / never), ceiling per
+minute (150 / 250 / 400 / none), link (stable / a reconnect every hour / a storm: a reconnect
+every 2 minutes for the first hour / a Home Assistant restart 10 minutes in), population
+(100 / 1,000 / 40,000) and phase (a fresh first pass, 3 simulated hours at most; a steady
+week), every preset and custom at 300 a minute. Where the network never answers or has no
+ceiling, the same cell also runs with adaptation off: the adaptive run must match it.
+
+Run: ``scripts/run python benchmarks/matrix.py [--fast]``; ``scripts/bench`` runs it and
+``scripts/bench --update-docs`` writes its tables into docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+import contextlib
+from dataclasses import dataclass, replace
+import heapq
+import itertools
+import multiprocessing
+import os
+from pathlib import Path
+import random
+import sys
+import time
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from custom_components.whatsapp_presence.bridge.simulator import SubscriptionLimit
+from custom_components.whatsapp_presence.manager import (
+    PRESETS,
+    BatchConfig,
+    ManagerConfig,
+    Priority,
+    SubscriptionManager,
+    SubscriptionPaused,
+    slower_preset,
+)
+from tests.manager.virtual_time import VirtualClock
+
+DAY = 86_400.0
+START = 1_800_000_000.0 - 1_800_000_000.0 % DAY  # a midnight
+PASS_HORIZON = 3 * 3600.0
+WEEK = 7 * DAY
+SAMPLE = 300.0
+"""Seconds between two looks at what the user is shown against the truth."""
+ANSWERS = ("always", "visible", "never")
+CEILINGS = (150, 250, 400, None)
+LINKS = ("stable", "hourly", "storm", "restart")
+PRESET_NAMES = (*PRESETS, "custom300")
+CUSTOM_300 = BatchConfig(batch_size=50, batch_delay=5.0, subscription_delay=0.1)
+"""Custom pacing at 300 a minute, the most the options flow accepts."""
+VISIBLE_SHARE = 0.6
+CLASSES = {"active": 0.3, "occasional": 0.3, "quiet": 0.4}
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One network model, population and pace."""
+
+    phase: str
+    contacts: int
+    answers: str
+    ceiling: int | None
+    link: str
+    preset: str
+    adaptive: bool = True
+
+    @property
+    def label(self) -> str:
+        """The cell's key=value form, as printed."""
+        return (
+            f"phase={self.phase} contacts={self.contacts} answers={self.answers} "
+            f"ceiling={self.ceiling or 'none'} link={self.link} preset={self.preset} "
+            f"adaptive={'on' if self.adaptive else 'off'}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one cell produced."""
+
+    cell: Cell
+    bans: int
+    peak: int
+    cap: int
+    calls: int
+    ignored: int
+    delivered: float | None
+    calls_per_day: float | None
+    wrong: float | None
+    unknown: float | None
+    rate_after_10: float | None
+    pass_minutes: float | None
+    wall: float
+
+    def line(self) -> str:
+        """One line of figures for the cell."""
+
+        def pct(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1%}"
+
+        def num(value: float | None, digits: int = 1) -> str:
+            return "-" if value is None else f"{value:.{digits}f}"
+
+        return (
+            f"matrix {self.cell.label} bans={self.bans} peak60={self.peak}/{self.cap} "
+            f"calls={self.calls} ignored={self.ignored} delivered={pct(self.delivered)} "
+            f"calls_per_contact_day={num(self.calls_per_day, 2)} wrong={pct(self.wrong)} "
+            f"unknown={pct(self.unknown)} rate_after_10min={num(self.rate_after_10)} "
+            f"pass_min={num(self.pass_minutes)}"
+        )
+
+
+def _config(preset: str, adaptive: bool) -> ManagerConfig:
+    if preset == "custom300":
+        return ManagerConfig(batch=CUSTOM_300, max_per_minute=300, adaptive=adaptive)
+    return ManagerConfig(batch=PRESETS[preset], adaptive=adaptive)
+
+
+class World:
+    """The simulated network around one manager: truth, answers, link, limit and ban."""
+
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+        rng = random.Random(f"matrix/{cell.contacts}")
+        self.jids = [f"1{i:09d}@s.whatsapp.net" for i in range(cell.contacts)]
+        kinds = rng.choices(list(CLASSES), weights=list(CLASSES.values()), k=cell.contacts)
+        self.kind = dict(zip(self.jids, kinds, strict=True))
+        self.priority = {jid: rng.choice(list(Priority)) for jid in self.jids}
+        answer_rng = random.Random(f"matrix/answers/{cell.contacts}")
+        share = {"always": 1.0, "visible": VISIBLE_SHARE, "never": 0.0}[cell.answers]
+        self.answers = {jid for jid in self.jids if answer_rng.random() < share}
+        self.horizon = WEEK if cell.phase == "week" else PASS_HORIZON
+        self.clock = VirtualClock(START)
+        self.limit = SubscriptionLimit(cell.ceiling or 0, 60.0, 100, 600.0)
+        self.truth: dict[str, bool] = dict.fromkeys(self.jids, False)
+        self.shown: dict[str, bool] = {}
+        self.live: dict[str, int] = {}
+        self.epoch = 0
+        self.up = False
+        self.banned = False
+        self.bans = 0
+        self.calls = 0
+        self.ignored = 0
+        self.window: deque[float] = deque()
+        self.peak = 0
+        self.first_accepted: dict[str, float] = {}
+        self.events = 0
+        self.delivered = 0
+        self.samples = 0
+        self.wrong = 0
+        self.unknown = 0
+        self.config = _config(cell.preset, cell.adaptive)
+        self.manager = self._new_manager()
+        self.timeline: list[tuple[float, int, str, str]] = []
+        self._seq = itertools.count()
+        self._presence_schedule(rng)
+        self._link_schedule()
+
+    # --- schedule --------------------------------------------------------------------------
+
+    def _at(self, when: float, kind: str, jid: str = "") -> None:
+        heapq.heappush(self.timeline, (when, next(self._seq), kind, jid))
+
+    def _presence_schedule(self, rng: random.Random) -> None:
+        end = START + self.horizon
+        for jid, kind in self.kind.items():
+            if kind == "quiet":
+                continue
+            mean_gap = 45 * 60.0 if kind == "active" else 36 * 3600.0
+            t = START + rng.expovariate(1 / mean_gap)
+            while t < end:
+                hour = (t - START) % DAY / 3600
+                if kind != "active" or 7 <= hour < 23:
+                    self._at(t, "flip", jid)
+                t += rng.expovariate(1 / mean_gap)
+        t = START + SAMPLE
+        while t < end and self.cell.phase == "week":
+            self._at(t, "sample")
+            t += SAMPLE
+
+    def _link_schedule(self) -> None:
+        link, end = self.cell.link, START + self.horizon
+        if link == "hourly":
+            t = START + 3600 - 10
+            while t < end:
+                self._at(t, "down")
+                self._at(t + 10, "up")
+                t += 3600
+        elif link == "storm":
+            for minute in range(2, 62, 2):
+                self._at(START + minute * 60 - 5, "down")
+                self._at(START + minute * 60, "up")
+        elif link == "restart":
+            self._at(START + 600, "restart")
+
+    # --- the network -----------------------------------------------------------------------
+
+    def _new_manager(self, saved: dict[str, object] | None = None) -> SubscriptionManager:
+        manager = SubscriptionManager(
+            self.subscribe, config=self.config, clock=self.clock.time, sleep=self.clock.sleep
+        )
+        if saved is not None:
+            manager.restore(saved)
+        for jid in self.jids:
+            manager.queue(jid, self.priority[jid])
+        return manager
+
+    async def subscribe(self, jid: str) -> None:
+        """What WhatsApp does with one subscription under this cell's model."""
+        if not self.up:
+            raise SubscriptionPaused
+        now = self.clock.time()
+        self.calls += 1
+        window = self.window
+        window.append(now)
+        while window[0] <= now - 60.0:
+            window.popleft()
+        self.peak = max(self.peak, len(window))
+        admitted = self.limit.admit(now)
+        if not admitted:
+            self.ignored += 1
+            if admitted is None:
+                self._ban(now)
+            return
+        self.live[jid] = self.epoch
+        self.first_accepted.setdefault(jid, now)
+        if jid in self.answers:
+            asyncio.get_running_loop().call_soon(self._answer, jid, self.epoch)
+
+    def _answer(self, jid: str, epoch: int) -> None:
+        if self.up and epoch == self.epoch:
+            self.shown[jid] = self.truth[jid]
+            self.manager.on_presence(jid, self.clock.time(), self.truth[jid])
+
+    def _ban(self, now: float) -> None:
+        """As the coordinator handles ``temporary_ban``: link down, slower, one preset down."""
+        self.bans += 1
+        self.banned = True
+        self._down()
+        self.manager.on_banned()
+        slower = slower_preset(self.manager.config.batch)
+        if slower is not None:
+            self.manager.update_config(replace(self.manager.config, batch=slower))
+            self.config = self.manager.config
+        self._at(now + 3600.0, "unban")
+
+    def _down(self) -> None:
+        if self.up:
+            self.up = False
+            self.epoch += 1
+            asyncio.get_running_loop().call_soon(self.manager.on_disconnected)
+
+    def _up(self) -> None:
+        if not self.up and not self.banned:
+            self.up = True
+            self.epoch += 1
+            self.manager.on_connected()
+
+    def _flip(self, jid: str) -> None:
+        self.truth[jid] = not self.truth[jid]
+        self.events += 1
+        if self.up and self.live.get(jid) == self.epoch:
+            self.delivered += 1
+            self.shown[jid] = self.truth[jid]
+            self.manager.on_presence(jid, self.clock.time(), self.truth[jid])
+
+    def _sample(self) -> None:
+        now = self.clock.time()
+        self.samples += 1
+        for jid, shown in self.shown.items():
+            if not self.manager.trusted(jid, now):
+                self.unknown += 1
+            elif shown != self.truth[jid]:
+                self.wrong += 1
+
+    async def _restart(self) -> None:
+        saved = self.manager.to_dict()
+        await self.manager.stop()
+        self._down()
+        await self.clock.sleep(30)
+        self.manager = self._new_manager(saved)
+        self.manager.start()
+        self._up()
+
+    async def run(self) -> Result:
+        """Play the timeline to the horizon."""
+        wall = time.perf_counter()
+        self.manager.start()
+        self._up()
+        end = START + self.horizon
+        driver = asyncio.get_running_loop().create_task(self._drive(end))
+        await self.clock.advance_to(end)
+        driver.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await driver
+        await self.manager.stop()
+        return self._result(time.perf_counter() - wall)
+
+    async def _drive(self, end: float) -> None:
+        while self.timeline:
+            when, _, kind, jid = heapq.heappop(self.timeline)
+            if when > end:
+                return
+            if when > self.clock.time():
+                await self.clock.sleep(when - self.clock.time())
+            if kind == "flip":
+                self._flip(jid)
+            elif kind == "sample":
+                self._sample()
+            elif kind == "down":
+                self._down()
+            elif kind == "up":
+                self._up()
+            elif kind == "unban":
+                self.banned = False
+                self.limit.clear()
+                self._up()
+            elif kind == "restart":
+                await self._restart()
+
+    def _result(self, wall: float) -> Result:
+        cell, contacts = self.cell, self.cell.contacts
+        week = cell.phase == "week"
+        accepted = sorted(self.first_accepted.values())
+        done = len(accepted) == contacts
+        pass_end = accepted[-1] if done else START + self.horizon
+        rate10 = None
+        if not week and pass_end - START >= 1200:  # a pass this short has no steady rate
+            later = sum(1 for t in accepted if t >= START + 600)
+            rate10 = later / ((pass_end - START - 600) / 60)
+        seen = self.samples * contacts
+        return Result(
+            cell=cell,
+            bans=self.bans,
+            peak=self.peak,
+            cap=_config(cell.preset, cell.adaptive).max_per_minute,
+            calls=self.calls,
+            ignored=self.ignored,
+            delivered=self.delivered / self.events if week and self.events else None,
+            calls_per_day=self.calls / contacts / 7 if week else None,
+            wrong=self.wrong / seen if week and seen else None,
+            unknown=self.unknown / seen if week and seen else None,
+            rate_after_10=rate10,
+            pass_minutes=(pass_end - START) / 60 if done and not week else None,
+            wall=wall,
+        )
+
+
+def run_cell(cell: Cell) -> Result:
+    """One cell in a fresh event loop (picklable, for the process pool)."""
+    return asyncio.run(World(cell).run())
+
+
+def cells(fast: bool = False) -> list[Cell]:
+    """The matrix, cheapest cells first; ``fast``: the subset the docs test regenerates."""
+    if fast:
+        return [
+            Cell("first_pass", 1000, answers, 150, "stable", "small", adaptive)
+            for answers in ANSWERS
+            for adaptive in (True, False)
+        ] + [
+            Cell("week", 100, answers, None, "hourly", "medium", adaptive)
+            for answers in ("visible", "never")
+            for adaptive in (True, False)
+        ]
+    out: list[Cell] = []
+    for phase, sizes in (("first_pass", (100, 1000, 40_000)), ("week", (100, 1000))):
+        for contacts in sizes:
+            for answers, ceiling, link, preset in itertools.product(
+                ANSWERS, CEILINGS, LINKS, PRESET_NAMES
+            ):
+                if contacts == 40_000 and link in ("hourly", "storm"):
+                    continue  # a 40,000 pass takes hours: every reconnect restarts it
+                out.append(Cell(phase, contacts, answers, ceiling, link, preset))
+                if answers == "never" or ceiling is None:
+                    out.append(Cell(phase, contacts, answers, ceiling, link, preset, False))
+    return out
+
+
+def run_all(todo: Iterable[Cell], workers: int | None = None) -> list[Result]:
+    """Every cell, on every core (results in the order given)."""
+    todo = list(todo)
+    workers = workers or min(len(todo), os.cpu_count() or 1)
+    if workers <= 1:
+        return [run_cell(cell) for cell in todo]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.map(run_cell, todo, chunksize=1)
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    results = run_all(cells(fast="--fast" in sys.argv))
+    for result in results:
+        print(result.line())
+    print(f"matrix wall_time {time.perf_counter() - started:.1f} s ({len(results)} cells)")
