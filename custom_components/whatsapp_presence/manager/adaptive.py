@@ -37,8 +37,8 @@ SMOOTHING: Final = 0.005
 """Weight of each new outcome in a class's running answer rate (about the last 200)."""
 MARGIN: Final = 0.1
 """The usual rate is taken this much lower when judging a run: it is an estimate."""
-CUT: Final = 0.85
-"""Share of the calls of the minute before the first ignored one the pace drops to."""
+CUT: Final = 0.9
+"""Share of the accepted calls of the minute before the run's end the pace drops to."""
 STEP: Final = 0.01
 """Share of the preset's rate the pace climbs back per quiet minute."""
 FLOOR: Final = 0.125
@@ -49,6 +49,8 @@ WINDOW: Final = 60.0
 
 AGAIN: Final = "again"
 FIRST: Final = "first"
+RETRY: Final = "retry"
+"""A held contact subscribed again: it may have been silent by nature, so it is not judged."""
 
 
 @dataclass(slots=True)
@@ -117,6 +119,7 @@ class AnswerWatch:
         self._confirmed = False
         """The other held contacts, subscribed again once a probe answered."""
         self._release: list[str] = []
+        self._retries: set[str] = set()
 
     @property
     def factor(self) -> float:
@@ -128,6 +131,8 @@ class AnswerWatch:
         kind = AGAIN if jid in self._answering else None if jid in self._silent else FIRST
         if jid in self._probes:
             kind = kind or FIRST
+        elif jid in self._retries:
+            kind = RETRY
         self._sends.append(now)
         while self._sends and self._sends[0] <= now - WINDOW - self.window:
             self._sends.popleft()
@@ -144,6 +149,9 @@ class AnswerWatch:
             return  # not an answer to a subscription: says nothing about answering
         self._silent.discard(jid)
         self._answering.add(jid)
+        if pending[2] == RETRY:
+            self._retries.discard(jid)
+            return
         if jid in self._probes:  # an ignored contact answers at the lower pace: confirmed
             self._probes.clear()
             self._release.extend(self._waiting)
@@ -237,6 +245,10 @@ class AnswerWatch:
             if jid in self._probes:
                 self._probe_miss(now)
                 continue
+            if kind == RETRY:
+                self._retries.discard(jid)
+                self._silence(jid)
+                continue
             watched = self._classes[kind]
             if watched.run is None:
                 watched.run = []
@@ -259,6 +271,7 @@ class AnswerWatch:
                 self._release.extend(probes)
             self._held.clear()
         released, self._release = self._release, []
+        self._retries.update(jid for jid in released if jid not in self._probes)
         return released
 
     def _next_miss(self) -> float | None:
@@ -277,8 +290,9 @@ class AnswerWatch:
         self._held.extend(jid for jid, _ in run)
         if self._excess[0] <= first < self._excess[1]:
             return  # sent in the minute of excess already cut for
-        before = sum(1 for t in self._sends if first - WINDOW <= t < first)
-        estimate = before / share if share > 0 else self.pace
+        last = run[-1][1]
+        accepted = sum(1 for t in self._sends if last - WINDOW <= t < last) - len(run)
+        estimate = max(0, accepted) / share if share > 0 else self.pace
         if self._probes:  # a limit again while probing the last cut: that one was right
             self._release.extend(self._waiting)
             self._waiting.clear()
