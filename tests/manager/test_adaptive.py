@@ -103,7 +103,8 @@ async def test_contacts_that_never_answer_do_not_slow_anything() -> None:
     whatsapp, manager = await run(None, adaptive=True, hidden_share=0.5)
     assert whatsapp.ignored == 0
     assert manager.stats().slowdown == 1
-    assert manager.stats().subscribe_calls_total == 2000
+    # A block of 500 new contacts that never answer costs one probe run at most.
+    assert 2000 <= manager.stats().subscribe_calls_total <= 2000 + MAX_RUN
 
 
 def test_the_run_needed_follows_the_usual_answer_rate() -> None:
@@ -124,30 +125,34 @@ def _known(watch: AnswerWatch, count: int, at: float = 0.0) -> None:
 
 
 def test_strangers_do_not_keep_the_pace_down() -> None:
-    """A block of contacts that never answer looks like a limit for a moment: the pace
-    drops, the next strangers stay silent at the lower pace too, and the cut is undone
-    without subscribing anyone again."""
+    """A block of new contacts that never answer looks like a limit for a moment: the pace
+    drops, the run is subscribed again once as a probe, stays silent, and the cut is undone;
+    the block is left out from then on."""
     watch = AnswerWatch(window=10)
     _known(watch, 100)
     requeued: list[str] = []
-    for index in range(500):  # strangers, one every 0.3 s
-        now = 1 + index * 0.3
-        requeued += watch.resolve(now, share=200)
-        watch.sent(f"stranger{index}", now)
-    requeued += watch.resolve(1000, share=200)
-    assert requeued == []
+    now = 1.0
+    queue = [f"stranger{index}" for index in range(500)]
+    while queue:  # one call every 0.3 s, subscribing again what the watch hands back
+        released = watch.resolve(now, share=200)
+        requeued += released
+        queue[:0] = released
+        watch.sent(queue.pop(0), now)
+        now += 0.3
+    requeued += watch.resolve(now + 100, share=200)
+    assert 0 < len(requeued) <= MAX_RUN  # one probe run, nothing else
     assert watch.pace == 1.0
     assert watch.slowdowns == 0
-    for index in range(500):  # silent once: no evidence from then on
+    for index in range(500):  # silent twice: no evidence from then on
         watch.sent(f"stranger{index}", 2000)
     assert watch.resolve(3000, share=200) == []
     assert watch.pace == 1.0
 
 
 def test_an_answer_at_the_lower_pace_confirms_the_cut() -> None:
-    """Known contacts go silent past the limit: the pace drops below the calls of the minute
-    before the first silence, and once an answer comes at the lower pace the silent run is
-    subscribed again."""
+    """Known contacts go silent past the limit: the pace drops below the accepted calls of
+    the minute before, the silent run is probed once the limit's window turned over, and
+    its answer brings every ignored contact back."""
     watch = AnswerWatch(window=10)
     _known(watch, 100)
     _known(watch, 100, at=1)  # answered twice: judged as "again"
@@ -155,14 +160,18 @@ def test_an_answer_at_the_lower_pace_confirms_the_cut() -> None:
         watch.sent(f"known{index}", 100 + index * 0.5)
         if index < 60:
             watch.answered(f"known{index}")
-    assert watch.resolve(200, share=200) == []
-    assert watch.pace == pytest.approx(CUT * 60 / 200)
+    assert watch.resolve(160, share=200) == []  # held while the limit's window turns over
+    assert watch.pace < 1.0
+    assert watch.pace == pytest.approx(CUT * 60 / 200)  # 60 accepted in the minute
     assert watch.reason == "ignored"
-    watch.sent("known0", 210)
-    watch.answered("known0")
-    requeued = watch.resolve(211, share=200)
-    assert len(requeued) >= 3
-    assert set(requeued) <= {f"known{index}" for index in range(60, 100)}
+    probes = watch.resolve(191, share=200)
+    assert len(probes) >= 3
+    assert probes == [f"known{index}" for index in range(60, 60 + len(probes))]
+    watch.sent("known60", 192)
+    watch.answered("known60")
+    rest = watch.resolve(193, share=200)
+    assert set(rest) == {f"known{index}" for index in range(60 + len(probes), 100)}
+    assert watch.pace < 1.0  # the cut stays: the limit was real
 
 
 async def test_who_answers_survives_a_restart() -> None:

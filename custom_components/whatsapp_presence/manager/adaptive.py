@@ -263,6 +263,8 @@ class AnswerWatch:
         if self._held and now >= self._excess[1]:
             if self._confirmed:  # a probe answered already: the rest of the excess was ignored
                 self._release.extend(self._held)
+            elif self._probes or self._waiting:  # the open hypothesis decides for them too
+                self._waiting.extend(self._held)
             else:
                 probes = self._held[: self._probe_size]
                 self._probes.update(probes)
@@ -291,13 +293,10 @@ class AnswerWatch:
         if self._excess[0] <= first < self._excess[1]:
             return  # sent in the minute of excess already cut for
         last = run[-1][1]
-        accepted = sum(1 for t in self._sends if last - WINDOW <= t < last) - len(run)
+        accepted = sum(1 for t in self._sends if last - WINDOW < t <= last) - len(run)
         estimate = max(0, accepted) / share if share > 0 else self.pace
-        if self._probes:  # a limit again while probing the last cut: that one was right
-            self._release.extend(self._waiting)
-            self._waiting.clear()
-            self._probes.clear()
-        self._pace_before = self.pace
+        if self._confirmed or not (self._probes or self._waiting):
+            self._pace_before = self.pace  # a new hypothesis (else: the open one grows)
         self._set(max(FLOOR, CUT * min(estimate, self.pace)), "ignored", now)
         self._excess = (first, first + WINDOW)
         self._probe_size = len(run)
