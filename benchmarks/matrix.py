@@ -46,6 +46,7 @@ from custom_components.whatsapp_presence.manager import (
     Priority,
     SubscriptionManager,
     SubscriptionPaused,
+    preset_rate,
     slower_preset,
 )
 from tests.manager.virtual_time import VirtualClock
@@ -54,7 +55,7 @@ DAY = 86_400.0
 START = 1_800_000_000.0 - 1_800_000_000.0 % DAY  # a midnight
 PASS_HORIZON = 3 * 3600.0
 WEEK = 7 * DAY
-SAMPLE = 300.0
+SAMPLE = 900.0
 """Seconds between two looks at what the user is shown against the truth."""
 ANSWERS = ("always", "visible", "never")
 CEILINGS = (150, 250, 400, None)
@@ -378,17 +379,22 @@ def cells(fast: bool = False) -> list[Cell]:
             for adaptive in (True, False)
         ]
     out: list[Cell] = []
-    for phase, sizes in (("first_pass", (100, 1000, 40_000)), ("week", (100, 1000))):
-        for contacts in sizes:
-            for answers, ceiling, link, preset in itertools.product(
-                ANSWERS, CEILINGS, LINKS, PRESET_NAMES
-            ):
-                if contacts == 40_000 and link in ("hourly", "storm"):
-                    continue  # a 40,000 pass takes hours: every reconnect restarts it
-                out.append(Cell(phase, contacts, answers, ceiling, link, preset))
-                if answers == "never" or ceiling is None:
-                    out.append(Cell(phase, contacts, answers, ceiling, link, preset, False))
-    return out
+    for phase, contacts, links, presets in (
+        ("first_pass", 100, ("stable",), PRESET_NAMES),
+        ("first_pass", 1000, LINKS, PRESET_NAMES),
+        ("first_pass", 40_000, ("stable", "restart"), PRESET_NAMES),
+        ("week", 100, LINKS, PRESET_NAMES),
+        ("week", 1000, LINKS, ("medium",)),
+    ):
+        for answers, ceiling, link, preset in itertools.product(ANSWERS, CEILINGS, links, presets):
+            out.append(Cell(phase, contacts, answers, ceiling, link, preset))
+            if answers == "never" or ceiling is None:
+                out.append(Cell(phase, contacts, answers, ceiling, link, preset, False))
+    return sorted(out, key=lambda cell: -COST.get((cell.phase, cell.contacts), 1))
+
+
+COST = {("week", 1000): 30, ("first_pass", 40_000): 10, ("week", 100): 3}
+"""Rough relative cost, so the slowest cells start first and the pool ends together."""
 
 
 def run_all(todo: Iterable[Cell], workers: int | None = None) -> list[Result]:
@@ -401,9 +407,181 @@ def run_all(todo: Iterable[Cell], workers: int | None = None) -> list[Result]:
         return pool.map(run_cell, todo, chunksize=1)
 
 
+# --- targets and tables ----------------------------------------------------------------------
+
+REACHABLE = 120.0
+"""Contacts a minute to reach at a ceiling of 150 (80 %), for presets at least that fast."""
+
+
+def _rate(preset: str) -> float:
+    return 300.0 if preset == "custom300" else min(200.0, preset_rate(PRESETS[preset]))
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= 0.01 * max(abs(b), 1e-9)
+
+
+def targets(results: list[Result]) -> list[tuple[str, list[Result], list[Result], str]]:
+    """(target, cells judged, cells missing it, worst figure) for every target of the issue."""
+    on = [r for r in results if r.cell.adaptive]
+    off = {replace(r.cell, adaptive=True): r for r in results if not r.cell.adaptive}
+    out: list[tuple[str, list[Result], list[Result], str]] = []
+
+    judged = on
+    missed = [r for r in judged if r.bans]
+    out.append(("zero temporary bans", judged, missed, f"{max(r.bans for r in judged)} bans"))
+
+    judged = results
+    missed = [r for r in judged if r.peak > r.cap]
+    worst = max(judged, key=lambda r: r.peak / r.cap)
+    out.append(("calls in any 60 s <= the cap", judged, missed, f"{worst.peak}/{worst.cap}"))
+
+    pairs = [(r, off[r.cell]) for r in on if r.cell in off]
+    judged = [r for r, _ in pairs]
+    missed = [
+        r
+        for r, base in pairs
+        if not (
+            _close(r.calls, base.calls)
+            and _close(r.delivered, base.delivered)
+            and _close(r.pass_minutes, base.pass_minutes)
+        )
+    ]
+    worst_calls = max((abs(r.calls - b.calls) / max(b.calls, 1) for r, b in pairs), default=0.0)
+    out.append(
+        (
+            "no misfire: never answers / no ceiling within 1 % of adaptation off",
+            judged,
+            missed,
+            f"calls {worst_calls:+.1%}",
+        )
+    )
+
+    judged = [
+        r
+        for r in on
+        if r.cell.ceiling == 150
+        and r.cell.phase == "first_pass"
+        and r.rate_after_10 is not None
+        and _rate(r.cell.preset) >= REACHABLE
+    ]
+    missed = [r for r in judged if (r.rate_after_10 or 0.0) < REACHABLE]
+    low = min((r.rate_after_10 or 0.0 for r in judged), default=0.0)
+    out.append(
+        (">= 120 contacts/min after 10 min at a ceiling of 150", judged, missed, f"{low:.1f}/min")
+    )
+
+    hourly = [r for r in on if r.cell.phase == "week" and r.cell.link == "hourly"]
+    missed = [r for r in hourly if (r.delivered or 0.0) < 0.95]
+    low = min((r.delivered or 0.0 for r in hourly), default=0.0)
+    out.append(("hourly reconnects: >= 95 % of events delivered", hourly, missed, f"{low:.1%}"))
+    missed = [r for r in hourly if (r.calls_per_day or 0.0) > 24.5]
+    high = max((r.calls_per_day or 0.0 for r in hourly), default=0.0)
+    out.append(("hourly reconnects: <= 24.5 calls/contact/day", hourly, missed, f"{high:.2f}"))
+    missed = [r for r in hourly if (r.wrong or 0.0) > 0.01]
+    high = max((r.wrong or 0.0 for r in hourly), default=0.0)
+    out.append(("hourly reconnects: shown state wrong <= 1 %", hourly, missed, f"{high:.2%}"))
+    return out
+
+
+def _short(cell: Cell) -> str:
+    return (
+        f"{cell.phase} {cell.contacts} {cell.answers} {cell.ceiling or 'none'} "
+        f"{cell.link} {cell.preset}"
+    )
+
+
+def targets_table(results: list[Result]) -> str:
+    """One row per target: cells judged, missed, the worst figure, examples of misses."""
+    rows = [
+        "| Target | Cells | Missed | Worst | Examples of misses (phase contacts answers ceiling link preset) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, judged, missed, worst in targets(results):
+        examples = "; ".join(_short(r.cell) for r in missed[:3])
+        more = f" (+{len(missed) - 3})" if len(missed) > 3 else ""
+        rows.append(f"| {name} | {len(judged)} | {len(missed)} | {worst} | {examples}{more} |")
+    return "\n".join(rows)
+
+
+def summary_table(results: list[Result]) -> str:
+    """Adaptive cells grouped by phase, population, answers and ceiling (links and presets)."""
+    groups: dict[tuple[str, int, str, str], list[Result]] = {}
+    for r in results:
+        if r.cell.adaptive:
+            key = (r.cell.phase, r.cell.contacts, r.cell.answers, str(r.cell.ceiling or "none"))
+            groups.setdefault(key, []).append(r)
+    rows = [
+        "| Phase | Contacts | Answers | Ceiling | Cells | With bans | Peak/cap | Min rate after 10 min | Min delivered | Max calls/contact/day | Max wrong | Max unknown |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def low(values: list[float | None], fmt: str) -> str:
+        found = [v for v in values if v is not None]
+        return format(min(found), fmt) if found else "-"
+
+    def high(values: list[float | None], fmt: str) -> str:
+        found = [v for v in values if v is not None]
+        return format(max(found), fmt) if found else "-"
+
+    for (phase, contacts, answers, ceiling), group in sorted(
+        groups.items(), key=lambda item: (item[0][0], item[0][1], ANSWERS.index(item[0][2]))
+    ):
+        peak = max(group, key=lambda r: r.peak / r.cap)
+        rows.append(
+            f"| {phase} | {contacts:,} | {answers} | {ceiling} | {len(group)} "
+            f"| {sum(1 for r in group if r.bans)} | {peak.peak}/{peak.cap} "
+            f"| {low([r.rate_after_10 for r in group], '.1f')} "
+            f"| {low([r.delivered for r in group], '.1%')} "
+            f"| {high([r.calls_per_day for r in group], '.2f')} "
+            f"| {high([r.wrong for r in group], '.2%')} "
+            f"| {high([r.unknown for r in group], '.1%')} |"
+        )
+    return "\n".join(rows)
+
+
+def cells_table(results: list[Result]) -> str:
+    """One row per cell (for the fast subset)."""
+    rows = [
+        "| Cell | Adaptive | Bans | Peak/cap | Calls | Ignored | Pass (min) | Delivered | Calls/contact/day | Wrong | Unknown |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        c = r.cell
+
+        def fmt(value: float | None, spec: str) -> str:
+            return "-" if value is None else format(value, spec)
+
+        rows.append(
+            f"| {_short(c)} | {'on' if c.adaptive else 'off'} | {r.bans} | {r.peak}/{r.cap} "
+            f"| {r.calls} | {r.ignored} | {fmt(r.pass_minutes, '.1f')} "
+            f"| {fmt(r.delivered, '.1%')} | {fmt(r.calls_per_day, '.2f')} "
+            f"| {fmt(r.wrong, '.2%')} | {fmt(r.unknown, '.1%')} |"
+        )
+    return "\n".join(rows)
+
+
+def fast_tables() -> dict[str, str]:
+    """The fast subset's table (tests/test_bench_docs.py regenerates it)."""
+    return {"matrix-fast": cells_table(run_all(cells(fast=True), workers=1))}
+
+
+def tables() -> dict[str, str]:
+    """Every matrix table of docs/benchmarks.md (runs the whole matrix)."""
+    results = run_all(cells())
+    return {
+        "matrix-targets": targets_table(results),
+        "matrix-summary": summary_table(results),
+        **fast_tables(),
+    }
+
+
 if __name__ == "__main__":
     started = time.perf_counter()
     results = run_all(cells(fast="--fast" in sys.argv))
+    results.sort(key=lambda result: result.cell.label)
     for result in results:
         print(result.line())
     print(f"matrix wall_time {time.perf_counter() - started:.1f} s ({len(results)} cells)")

@@ -68,6 +68,7 @@ from .const import (
     CONF_ACCOUNT_JID,
     CONF_ADDON,
     CONF_AVAILABILITY,
+    CONF_ADAPTIVE,
     CONF_BATCH_DELAY,
     CONF_BATCH_SIZE,
     CONF_CA_CERT,
@@ -92,6 +93,7 @@ from .const import (
     CONF_WINDOW_END,
     CONF_WINDOW_START,
     DEFAULT_AVAILABILITY,
+    DEFAULT_ADAPTIVE,
     DEFAULT_GRACE_PERIOD,
     DEFAULT_HEALTH_CHECK_INTERVAL,
     DEFAULT_MAX_BACKOFF,
@@ -198,6 +200,7 @@ def default_options() -> dict[str, Any]:
     return {
         CONF_PRESET: DEFAULT_PRESET,
         CONF_MAX_PER_MINUTE: DEFAULT_MAX_PER_MINUTE,
+        CONF_ADAPTIVE: DEFAULT_ADAPTIVE,
         CONF_RESUBSCRIBE_AFTER: DEFAULT_RESUBSCRIBE_AFTER,
         CONF_HEALTH_CHECK_INTERVAL: DEFAULT_HEALTH_CHECK_INTERVAL,
         CONF_MAX_BACKOFF: DEFAULT_MAX_BACKOFF,
@@ -905,7 +908,9 @@ class WhatsAppOptionsFlow(OptionsFlow):
                 return self.async_create_entry(data=self._options)
         current.update(flat)  # a refused page comes back as it was entered
         suggested = {
-            SECTION_PACING: {k: current[k] for k in (CONF_PRESET, CONF_MAX_PER_MINUTE)},
+            SECTION_PACING: {
+                k: current[k] for k in (CONF_PRESET, CONF_MAX_PER_MINUTE, CONF_ADAPTIVE)
+            },
             SECTION_SCHEDULE: {
                 k: current[k]
                 for k in (CONF_RESUBSCRIBE_AFTER, CONF_HEALTH_CHECK_INTERVAL, CONF_MAX_BACKOFF)
@@ -957,6 +962,7 @@ OPTIONS_SCHEMA: Final = vol.Schema(
                 {
                     vol.Required(CONF_PRESET): PRESET_SELECTOR,
                     vol.Required(CONF_MAX_PER_MINUTE): _number(*MAX_PER_MINUTE_RANGE, 1),
+                    vol.Required(CONF_ADAPTIVE): BooleanSelector(),
                 }
             )
         ),

@@ -64,6 +64,8 @@ from .manager import SLOWER_PRESET, Priority, SubscriptionManager, SubscriptionP
 from .options import manager_config_from_options
 from .tls import async_client_ssl_context
 
+_LOGGER = logging.getLogger(__name__)
+
 type WhatsAppConfigEntry = ConfigEntry[WhatsAppCoordinator]
 
 RECENT_EVENTS = 50
@@ -160,6 +162,7 @@ class WhatsAppCoordinator:
             clock=lambda: dt_util.utcnow().timestamp(),
         )
         self.status = AccountStatus()
+        self._pace_lowered = False
         self.tracked: dict[str, TrackedContact] = {}
         self.presence: dict[str, ContactPresence] = {}
         self.group_members: dict[str, list[dict[str, Any]]] = {}
@@ -828,6 +831,17 @@ class WhatsAppCoordinator:
         else:
             self._clear_issue("presence_silent")
 
+    def _check_pace(self) -> None:
+        """Tell the user while the pace is below the chosen one because answers stopped."""
+        reason, pace = self.manager.pace_reason, self.manager.pace
+        if reason == "ignored" and not self._pace_lowered:
+            self._pace_lowered = True
+            _LOGGER.warning("Subscriptions went unanswered: pace lowered to %.0f a minute", pace)
+            self._raise_issue("pace_lowered", pace=f"{pace:.0f}")
+        elif self._pace_lowered and (reason == "preset" or self.manager.stats().slowdown == 1):
+            self._pace_lowered = False
+            self._clear_issue("pace_lowered")
+
     def _raise_issue(
         self,
         kind: str,
@@ -860,6 +874,7 @@ class WhatsAppCoordinator:
         queued, subscribing and subscribed, which shows nowhere else.
         """
         if jid is None:
+            self._check_pace()
             for listeners in list(self._subscription_listeners.values()):
                 for listener in list(listeners):
                     listener()

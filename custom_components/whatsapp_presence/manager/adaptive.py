@@ -220,8 +220,7 @@ class AnswerWatch:
         """When the watch next needs to look: a missed answer, held contacts, a step up."""
         deadlines = self._deadlines
         while deadlines and (
-            (pending := self._pending.get(deadlines[0][1])) is None
-            or pending[1] != deadlines[0][0]
+            (pending := self._pending.get(deadlines[0][1])) is None or pending[1] != deadlines[0][0]
         ):
             deadlines.popleft()
         due = [deadlines[0][0]] if deadlines else []
@@ -279,8 +278,7 @@ class AnswerWatch:
     def _next_miss(self) -> float | None:
         deadlines = self._deadlines
         while deadlines and (
-            (pending := self._pending.get(deadlines[0][1])) is None
-            or pending[1] != deadlines[0][0]
+            (pending := self._pending.get(deadlines[0][1])) is None or pending[1] != deadlines[0][0]
         ):
             deadlines.popleft()
         return deadlines[0][0] if deadlines else None

@@ -214,7 +214,7 @@ class SubscriptionManager:
     def set_batch_config(
         self, batch_size: int, batch_delay: float, subscription_delay: float | None = None
     ) -> None:
-        """Change the batch pacing (the seed's ``SetBatchConfig``); applies to the next call."""
+        """Change the batch pacing (the *Set batch config* action); applies to the next call."""
         delay = (
             self._config.batch.subscription_delay
             if subscription_delay is None
@@ -707,7 +707,9 @@ class SubscriptionManager:
         for jid in ignored:  # first in their priority: they were due already
             contact = self._contacts.get(jid)
             if contact is not None and contact.state is ContactState.SUBSCRIBED:
-                self._enqueue(contact, ContactState.QUEUED, (int(contact.priority), -next(self._seq)))
+                self._enqueue(
+                    contact, ContactState.QUEUED, (int(contact.priority), -next(self._seq))
+                )
                 contact.queued_at = now
                 self._notify(jid)
         if ignored or self._watch.pace != pace:

@@ -86,7 +86,7 @@ def slower_preset(config: BatchConfig) -> BatchConfig | None:
 
 
 def preset_rate(config: BatchConfig) -> float:
-    """Contacts per minute by the seed's formula ``batch_size / (size * delay + batch_delay)``."""
+    """Contacts per minute: ``batch_size / (size * delay + batch_delay)`` (docs/rate-limiting.md)."""
     if config.cycle == 0:
         return math.inf
     return 60.0 * config.batch_size / config.cycle
@@ -157,7 +157,7 @@ class ContactInfo:
 
 @dataclass(frozen=True, slots=True)
 class Stats:
-    """Counters for the diagnostics, sensors and metrics (seed names first)."""
+    """Counters for the diagnostics, sensors and metrics (the *Get statistics* names first)."""
 
     total_subscriptions: int
     """Tracked contacts."""
@@ -190,4 +190,4 @@ class Stats:
 
 
 DEFAULT_CONFIG: Final = ManagerConfig()
-"""The seed's defaults: medium preset, cap 200/min, 24 h staleness, hourly checks, 2-60 min."""
+"""Defaults (docs/rate-limiting.md): medium, cap 200/min, 24 h staleness, hourly checks, 2-60 min."""
