@@ -70,6 +70,24 @@ async def run(preset: str, contacts: int) -> dict[str, float]:
     }
 
 
+async def _all() -> list[tuple[str, int, dict[str, float]]]:
+    return [(preset, n, await run(preset, n)) for preset in PRESETS for n in SIZES]
+
+
+def tables() -> dict[str, str]:
+    """docs/benchmarks.md: time to subscribe everyone and the busiest minute, per preset."""
+    rows = [
+        "| Preset | Contacts | All subscribed (simulated s) | Ratio to the formula | Peak calls in 60 s (cap) |",
+        "|---|---|---|---|---|",
+    ]
+    for preset, contacts, r in asyncio.run(_all()):
+        rows.append(
+            f"| {preset} | {contacts:,} | {r['elapsed']:.1f} | {r['elapsed'] / r['formula']:.3f} "
+            f"| {r['peak']:.0f} ({r['cap']:.0f}) |"
+        )
+    return {"pacing": "\n".join(rows)}
+
+
 async def main() -> None:
     """Print one line per preset and size."""
     wall = time.perf_counter()

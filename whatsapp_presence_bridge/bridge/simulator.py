@@ -15,7 +15,10 @@ It imitates what matters for presence tracking (docs/bridge-protocol.md, referen
   queries (groups, lookups) answer ``rate_limited`` beyond their own ceiling;
 - random disconnects (subscriptions and availability are lost, like whatsmeow reconnects).
 
-All durations are simulated seconds (see clock.py). Every random process can be switched off
+All durations are simulated seconds (see clock.py), except those of WhatsApp's subscription
+rules (ceiling window, ban window and ban length): those are real seconds, as the integration
+paces in real seconds, so a run at any time scale meets the same limits as one in real time.
+Every random process can be switched off
 (rate or fraction 0), and ``sim.*`` commands script the network for tests and demos.
 """
 
@@ -103,12 +106,14 @@ class SimulatorConfig:
     sub_ceiling: int = _opt(
         50, "hidden ceiling: subscriptions per window beyond which they are ignored; 0 = none"
     )
-    sub_window: float = _opt(60.0, "rolling window of the subscription ceiling")
+    sub_window: float = _opt(60.0, "rolling window of the subscription ceiling (real seconds)")
     ban_threshold: int = _opt(
         100, "ignored subscriptions within the ban window that give a temporary ban; 0 = never"
     )
-    ban_window: float = _opt(600.0, "rolling window for counting ignored subscriptions")
-    ban_duration: float = _opt(3600.0, "length of a temporary ban")
+    ban_window: float = _opt(
+        600.0, "rolling window for counting ignored subscriptions (real seconds)"
+    )
+    ban_duration: float = _opt(3600.0, "length of a temporary ban (real seconds)")
     query_limit: int = _opt(30, "queries (groups, participants, lookups) per window; 0 = none")
     query_window: float = _opt(60.0, "rolling window of the query limit")
     state_dir: Path | None = field(
@@ -228,7 +233,8 @@ class SubscriptionLimit:
 
     At most ``ceiling`` subscriptions are accepted in any rolling ``window``; the others are
     silently ignored, and ``ban_threshold`` ignored ones within ``ban_window`` earn a temporary
-    ban (0 switches either off). Times are simulated seconds. Apart from the backend so that
+    ban (0 switches either off). The backend passes real time (see the module docstring);
+    benchmarks pass their own clock. Apart from the backend so that
     benchmarks drive the very same rules over populations the backend does not hold.
     """
 
@@ -750,7 +756,7 @@ class SimulatorBackend(Backend):
             # As neonize's SubscribePresenceError (e.g. no privacy token): the call itself fails.
             self._sub_failures[jid] -= 1
             raise BridgeError(ErrorCode.INTERNAL, "subscribe failed (simulated)")
-        admitted = self._limit.admit(now)
+        admitted = self._limit.admit(self.clock.to_real(now))
         if not admitted:
             # Silently ignored, like WhatsApp; sustained excess ends in a ban.
             self._ignored[jid] += 1
@@ -768,7 +774,9 @@ class SimulatorBackend(Backend):
                 self._deliver(account)
 
     def _ban(self, duration: float, code: int) -> None:
+        """Ban for ``duration`` real seconds (``time_scale`` times as many simulated ones)."""
         now = self.clock.now()
+        duration *= self.clock.time_scale
         self._ban_until = now + duration
         self._stats["bans"] += 1
         self._emit(
@@ -966,7 +974,7 @@ class SimulatorBackend(Backend):
         """Counters for tests and benchmarks (``sim.stats``)."""
         now = self.clock.now()
         config = self.config
-        window_count, ignored_count = self._limit.counts(now)
+        window_count, ignored_count = self._limit.counts(self.clock.to_real(now))
         return {
             "time": self.clock.to_real(now),
             "sim_time": now,
