@@ -2,7 +2,8 @@ import asyncio, sys
 sys.path.insert(0,'.')
 from benchmarks.matrix import World, Cell
 async def main():
-    w = World(Cell(sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]) if sys.argv[4]!='none' else None, sys.argv[5], sys.argv[6]))
+    w = World(Cell(sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]) if sys.argv[4]!="none" else None, sys.argv[5], sys.argv[6]))
+    w.manager._watch  # noqa
     w.manager.start(); w._up()
     for step in range(int(sys.argv[7])):
         await w.clock.advance(float(sys.argv[8]))

@@ -438,7 +438,8 @@ def targets(results: list[Result]) -> list[tuple[str, list[Result], list[Result]
     worst = max(judged, key=lambda r: r.peak / r.cap)
     out.append(("calls in any 60 s <= the cap", judged, missed, f"{worst.peak}/{worst.cap}"))
 
-    pairs = [(r, off[r.cell]) for r in on if r.cell in off]
+    # A ban is answered by halving the pace: that is the reaction, not a misfire.
+    pairs = [(r, off[r.cell]) for r in on if r.cell in off and not (r.bans or off[r.cell].bans)]
     judged = [r for r, _ in pairs]
     missed = [
         r
@@ -452,7 +453,7 @@ def targets(results: list[Result]) -> list[tuple[str, list[Result], list[Result]
     worst_calls = max((abs(r.calls - b.calls) / max(b.calls, 1) for r, b in pairs), default=0.0)
     out.append(
         (
-            "no misfire: never answers / no ceiling within 1 % of adaptation off",
+            "no misfire: never answers / no ceiling (no ban) within 1 % of adaptation off",
             judged,
             missed,
             f"calls {worst_calls:+.1%}",
@@ -514,7 +515,7 @@ def summary_table(results: list[Result]) -> str:
             key = (r.cell.phase, r.cell.contacts, r.cell.answers, str(r.cell.ceiling or "none"))
             groups.setdefault(key, []).append(r)
     rows = [
-        "| Phase | Contacts | Answers | Ceiling | Cells | With bans | Peak/cap | Min rate after 10 min | Min delivered | Max calls/contact/day | Max wrong | Max unknown |",
+        "| Phase | Contacts | Answers | Ceiling | Cells | With bans | Peak/cap | Min rate after 10 min (presets >= 120/min) | Min delivered | Max calls/contact/day | Max wrong | Max unknown |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
@@ -533,7 +534,7 @@ def summary_table(results: list[Result]) -> str:
         rows.append(
             f"| {phase} | {contacts:,} | {answers} | {ceiling} | {len(group)} "
             f"| {sum(1 for r in group if r.bans)} | {peak.peak}/{peak.cap} "
-            f"| {low([r.rate_after_10 for r in group], '.1f')} "
+            f"| {low([r.rate_after_10 for r in group if _rate(r.cell.preset) >= REACHABLE], '.1f')} "
             f"| {low([r.delivered for r in group], '.1%')} "
             f"| {high([r.calls_per_day for r in group], '.2f')} "
             f"| {high([r.wrong for r in group], '.2%')} "

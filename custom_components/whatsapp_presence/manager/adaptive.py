@@ -13,17 +13,17 @@ assuming them (docs/rate-limiting.md, "Adaptation"):
   explains less often than ``CHANCE`` at that rate means the limit was hit. Where the usual
   rate is too low for any run to mean anything (a network that does not answer), nothing is
   ever concluded, so the pace is exactly the preset's;
-* on a hit the pace drops at once to ``CUT`` of the calls made in the minute before the first
-  ignored one (about the limit), and the run's contacts are subscribed again; after each quiet
-  minute in which WhatsApp kept answering it climbs back by ``STEP`` of the preset's rate.
-  The preset's rate stays the ceiling.
+* on a hit the pace drops at once to ``CUT`` of the calls accepted in the minute before (about
+  the limit), and the run's contacts are subscribed again; after each quiet minute in which
+  WhatsApp kept answering it climbs back by ``STEP`` of the preset's rate, to just below the
+  limit found for an hour, then on. The preset's rate stays the ceiling.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Container
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import math
 from typing import Any, Final
 
@@ -41,6 +41,14 @@ CUT: Final = 0.9
 """Share of the accepted calls of the minute before the run's end the pace drops to."""
 STEP: Final = 0.01
 """Share of the preset's rate the pace climbs back per quiet minute."""
+MIN_WINDOW: Final = 20
+"""Outcomes in the last minute before their share of misses is judged."""
+SLACK: Final = 0.005
+"""Added to twice the usual miss rate when judging a minute's misses (it is an estimate)."""
+BELOW: Final = 0.95
+"""Share of the limit found at the last cut that the pace climbs back to..."""
+MEMORY: Final = 3600.0
+"""...and stays at; past it, one step per ``MEMORY`` seconds (the limit may have risen)."""
 FLOOR: Final = 0.125
 """Lowest share of the preset's rate the pace ever drops to."""
 QUIET: Final = 60.0
@@ -60,6 +68,8 @@ class _Class:
     rate: float = 0.5
     hits: int = 0
     run: list[tuple[str, float]] | None = None
+    recent: deque[tuple[float, str, bool]] = field(default_factory=deque)
+    """(sent at, jid, answered) of the subscriptions judged over the last minute."""
     blocked: bool = False
     """A run here proved to be contacts that do not answer: wait for a hit to judge again."""
 
@@ -72,6 +82,18 @@ class _Class:
             return 3
         needed = max(3, math.ceil(math.log(CHANCE) / math.log(miss))) if miss < 1.0 else None
         return needed if needed is not None and needed <= MAX_RUN else None
+
+    def too_many_misses(self) -> bool:
+        """More misses in the last minute than chance gives less often than CHANCE.
+
+        Catches a pace just past the limit, where ignored subscriptions are scattered among
+        accepted ones and never make a run.
+        """
+        if self.hits < MIN_HITS or self.blocked or len(self.recent) < MIN_WINDOW:
+            return False
+        misses = sum(1 for _, _, hit in self.recent if not hit)
+        expected = len(self.recent) * min(1.0, 2 * (1.0 - self.rate) + SLACK)
+        return _poisson_tail(misses, expected) < CHANCE
 
     def count(self, hit: bool) -> None:
         self.rate = self.rate * (1 - SMOOTHING) + (SMOOTHING if hit else 0.0)
@@ -119,6 +141,9 @@ class AnswerWatch:
         self._confirmed = False
         """The other held contacts, subscribed again once a probe answered."""
         self._release: list[str] = []
+        self._limit: tuple[float, float] | None = None
+        self._limit_before: tuple[float, float] | None = None
+        """(share of the preset's rate, when) the limit was found at the last cut."""
         self._retries: set[str] = set()
 
     @property
@@ -166,6 +191,7 @@ class AnswerWatch:
             self._silence(missed)
         watched.run = None
         watched.count(True)
+        self._remember(watched, pending[0], jid, True)
         self._answers_since = True
 
     def banned(self, now: float) -> None:
@@ -252,8 +278,12 @@ class AnswerWatch:
             if watched.run is None:
                 watched.run = []
             watched.run.append((jid, sent_at))
+            self._remember(watched, sent_at, jid, False)
             needed = watched.needed()
             if needed is not None and len(watched.run) >= needed:
+                self._hit(watched, now, share)
+            elif watched.too_many_misses():
+                watched.run = [(j, t) for t, j, hit in watched.recent if not hit]
                 self._hit(watched, now, share)
             elif len(watched.run) > MAX_RUN:  # too long for the limit: a real miss
                 missed, _ = watched.run.pop(0)
@@ -275,6 +305,13 @@ class AnswerWatch:
         self._retries.update(jid for jid in released if jid not in self._probes)
         return released
 
+    @staticmethod
+    def _remember(watched: _Class, sent_at: float, jid: str, hit: bool) -> None:
+        recent = watched.recent
+        recent.append((sent_at, jid, hit))
+        while recent and recent[0][0] <= sent_at - WINDOW:
+            recent.popleft()
+
     def _next_miss(self) -> float | None:
         deadlines = self._deadlines
         while deadlines and (
@@ -286,6 +323,7 @@ class AnswerWatch:
     def _hit(self, watched: _Class, now: float, share: float) -> None:
         """A run too long for chance: cut the pace (once per minute of excess)."""
         run, watched.run = watched.run or [], None
+        watched.recent.clear()
         first = run[0][1]
         self._held.extend(jid for jid, _ in run)
         if self._excess[0] <= first < self._excess[1]:
@@ -295,7 +333,9 @@ class AnswerWatch:
         estimate = max(0, accepted) / share if share > 0 else self.pace
         if self._confirmed or not (self._probes or self._waiting):
             self._pace_before = self.pace  # a new hypothesis (else: the open one grows)
+            self._limit_before = self._limit
         self._set(max(FLOOR, CUT * min(estimate, self.pace)), "ignored", now)
+        self._limit = (estimate, now)
         self._excess = (first, first + WINDOW)
         self._probe_size = len(run)
         self._confirmed = False
@@ -312,6 +352,7 @@ class AnswerWatch:
         self._waiting.clear()
         self._classes[FIRST].blocked = True
         self.slowdowns -= 1
+        self._limit = self._limit_before
         self._set(self._pace_before, "answered", now)
 
     def _silence(self, jid: str) -> None:
@@ -328,11 +369,28 @@ class AnswerWatch:
         if now - self._quiet_since < QUIET:
             return
         idle = not self._sends or self._sends[-1] < self._quiet_since
-        if self.pace < 1.0 and not self._held and (self._answers_since or idle):
-            self.pace = min(1.0, self.pace + STEP)
+        top = 1.0
+        if self._limit is not None and self.pace + STEP > BELOW * self._limit[0]:
+            if now - self._limit[1] < MEMORY:  # just below the limit found: stay a while
+                top = max(self.pace, BELOW * self._limit[0])
+            elif self._answers_since or idle:  # one step past it, then stay another while
+                self._limit = (self._limit[0], now)
+        if self.pace < top and not self._held and (self._answers_since or idle):
+            self.pace = min(top, self.pace + STEP)
             self.reason = "answered"
         self._quiet_since = now
         self._answers_since = False
+
+
+def _poisson_tail(count: int, mean: float) -> float:
+    """P(X >= count) for X ~ Poisson(mean)."""
+    if count <= 0:
+        return 1.0
+    term = total = math.exp(-mean)
+    for k in range(1, count):
+        term *= mean / k
+        total += term
+    return max(0.0, 1.0 - total)
 
 
 def _is_rate(value: object) -> bool:

@@ -242,8 +242,12 @@ class SubscriptionManager:
         contact = self._contacts.get(jid)
         if contact is None:
             return
-        if contact.last_event is None or when > contact.last_event:
-            contact.last_event = when
+        answer = (
+            contact.last_subscribed is not None
+            and 0 <= when - contact.last_subscribed <= self._config.answer_window
+        )
+        if not answer and (contact.last_event is None or when > contact.last_event):
+            contact.last_event = when  # an answer to a subscription is no sign of activity
         if online is not None:
             contact.online = online
         contact.trusted = self._connected
@@ -603,15 +607,19 @@ class SubscriptionManager:
     def _requeue_all(self) -> int:
         """Queue every contact not queued, in flight or in backoff; stale ones become queued.
 
-        Within a priority the contacts shown online go first (they are the ones a missed
-        change would leave wrong), then the most recently active: they are the ones whose
-        presence is most likely to change while the others wait (O(n log n), once a reconnect).
+        Within a priority the contacts shown online since a recent change go first (a change
+        missed for them leaves the most visible mistake: online periods are short), then the
+        most recently active: they are the ones whose presence is most likely to change while
+        the others wait (O(n log n), once a reconnect).
         """
         count = 0
-        by_activity = sorted(
-            self._contacts.values(),
-            key=lambda contact: (not contact.online, -(contact.last_event or float("-inf"))),
-        )
+        recent = self._clock() - _HOUR
+
+        def order(contact: _Contact) -> tuple[bool, float]:
+            last = contact.last_event if contact.last_event is not None else -math.inf
+            return not (contact.online and last > recent), -last
+
+        by_activity = sorted(self._contacts.values(), key=order)
         for contact in by_activity:
             contact.renewal = False  # a new connection: no old subscription can answer
             if contact.state is ContactState.SUBSCRIBED:
