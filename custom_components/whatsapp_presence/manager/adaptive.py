@@ -224,7 +224,7 @@ class AnswerWatch:
                     if _is_rate(rate) and _is_count(hits):
                         self._classes[name].rate, self._classes[name].hits = rate, hits
         pace = data.get("pace")
-        if _is_rate(pace) and pace >= FLOOR:
+        if isinstance(pace, float) and FLOOR <= pace <= 1.0:
             self.pace = pace
 
     def forget(self, jid: str | None = None) -> None:
