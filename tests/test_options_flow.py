@@ -11,8 +11,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.whatsapp_presence.config_flow import default_options
 from custom_components.whatsapp_presence.const import (
-    CONF_AVAILABILITY,
     CONF_ADAPTIVE,
+    CONF_AVAILABILITY,
     CONF_BATCH_DELAY,
     CONF_BATCH_SIZE,
     CONF_GRACE_PERIOD,
