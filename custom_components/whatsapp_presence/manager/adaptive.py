@@ -206,9 +206,10 @@ class AnswerWatch:
             "silent": sorted(jid for jid in self._silent if jid in tracked),
             "classes": {name: [c.rate, c.hits] for name, c in self._classes.items()},
             "pace": self.pace,
+            "limit": None if self._limit is None else self._limit[0],
         }
 
-    def restore(self, data: Any, tracked: Container[str]) -> None:
+    def restore(self, data: Any, tracked: Container[str], now: float = 0.0) -> None:
         """Load ``to_dict`` output; anything malformed is ignored."""
         if not isinstance(data, dict):
             return
@@ -226,6 +227,9 @@ class AnswerWatch:
         pace = data.get("pace")
         if isinstance(pace, float) and FLOOR <= pace <= 1.0:
             self.pace = pace
+        limit = data.get("limit")
+        if isinstance(limit, float) and 0.0 < limit <= 1.0:
+            self._limit = (limit, now)  # found just before the restart: remembered anew
 
     def forget(self, jid: str | None = None) -> None:
         """Stop expecting answers: for one contact, or for all (the link went down)."""

@@ -498,7 +498,7 @@ class SubscriptionManager:
         calls = sorted(float(t) for t in saved_calls if _is_time(t) and float(t) <= now)
         self._recent = deque(sorted([*self._recent, *calls]))
         self._minute = deque(t for t in self._recent if t > now - WINDOW)
-        self._watch.restore(data.get("answers"), self._contacts)
+        self._watch.restore(data.get("answers"), self._contacts, now)
         self._wake.set()
         self._notify(None)
 

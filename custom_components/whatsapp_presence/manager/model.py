@@ -120,7 +120,7 @@ class ManagerConfig:
     max_backoff: float = 3600.0
     adaptive: bool = True
     """Slow down by itself when subscriptions stop being answered (manager/adaptive.py)."""
-    answer_window: float = 10.0
+    answer_window: float = 5.0
     """Seconds WhatsApp has to answer a subscription before it counts as unanswered."""
     trust_gap: float = 60.0
     """Seconds without a live subscription after which a contact's state becomes unknown."""
