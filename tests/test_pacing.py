@@ -19,7 +19,7 @@ from custom_components.whatsapp_presence.bridge.simulator import SimulatorConfig
 from custom_components.whatsapp_presence.const import DOMAIN
 
 from .conftest import simulator_config
-from .sim import run_until
+from .sim import run_until, tick
 from .test_init import state_of
 
 
@@ -51,6 +51,7 @@ async def test_a_ban_earned_at_a_time_scale_slows_everything_down(
     entry = init_integration
     coordinator = entry.runtime_data
     await run_until(hass, freezer, lambda: coordinator.status.banned_until is not None, limit=60)
+    await tick(hass, freezer, 1)  # account entities write at most once a second
     assert coordinator.connection_state == "banned"
     assert state_of(hass, "binary_sensor.sam_demo_rate_limited") == STATE_ON
     assert entry.options["preset"] == "large"
