@@ -7,7 +7,10 @@ ones within 600 s give a one-hour ``temporary_ban`` and a disconnect). Here the 
 ``SimulatorBackend`` (manual clock kept in step) by calling its ``subscribe_presence``
 directly, wrapped the way the coordinator wraps the bridge client (a link that is down pauses
 the manager; ``connected``/``disconnected``/``temporary_ban`` events reach the manager as in
-coordinator.py). No bridge server or WebSocket: this figure is about pacing only.
+coordinator.py, which also halves the pace and steps the preset down on a ban). No bridge
+server or WebSocket: this figure is about pacing only. The queued contacts are not in the
+simulator's address book, so no subscription is answered: the network model where adaptive
+pacing has nothing to learn from (benchmarks/matrix.py covers the others).
 
 More contacts are queued than any preset can reach in the horizon, so the figure is a
 sustained rate: distinct contacts whose subscription the simulator accepted (not ignored),
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from pathlib import Path
 import sys
 import time
@@ -37,6 +41,7 @@ from custom_components.whatsapp_presence.manager import (
     SubscriptionManager,
     SubscriptionPaused,
     preset_rate,
+    slower_preset,
 )
 from tests.manager.virtual_time import VirtualClock
 
@@ -60,10 +65,14 @@ async def run(preset: str, ceiling: int) -> dict[str, Any]:
             link["up"] = True
             manager.on_connected()
         elif event in ("disconnected", "temporary_ban"):
-            if event == "temporary_ban":
-                bans.append(vclock.time() - START)
             link["up"] = False
             manager.on_disconnected()
+            if event == "temporary_ban":  # as the coordinator: slower, one preset down
+                bans.append(vclock.time() - START)
+                manager.on_banned()
+                slower = slower_preset(manager.config.batch)
+                if slower is not None:
+                    manager.update_config(replace(manager.config, batch=slower))
 
     sim = SimulatorBackend(
         emit,
@@ -134,6 +143,25 @@ async def run(preset: str, ceiling: int) -> dict[str, Any]:
         "ignored": stats["ceiling_hits"],
         "formula": preset_rate(config.batch),
     }
+
+
+def tables() -> dict[str, str]:
+    """docs/benchmarks.md: sustained rate and bans per ceiling and preset (adaptive pacing)."""
+    rows = [
+        "| Ceiling / min | Preset | Accepted contacts / min | Bans in 3 h | First ban (min) | Calls | Ignored |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    async def _all() -> list[tuple[int, str, dict[str, Any]]]:
+        return [(c, p, await run(p, c)) for c in CEILINGS for p in PRESETS]
+
+    for ceiling, preset, r in asyncio.run(_all()):
+        first = f"{r['first_ban'] / 60:.1f}" if r["first_ban"] is not None else "-"
+        rows.append(
+            f"| {ceiling} | {preset} | {r['rate']:.1f} | {r['bans']} | {first} "
+            f"| {r['calls']:,} | {r['ignored']:,} |"
+        )
+    return {"ceiling": "\n".join(rows)}
 
 
 async def main() -> None:

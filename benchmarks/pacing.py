@@ -2,7 +2,7 @@
 
 For each preset and 100 / 1,000 / 5,000 contacts queued at once (link up, WhatsApp accepting
 everything, default global cap of 200 per minute) it prints one line: simulated time until the
-last contact is subscribed, the seed's estimate ``contacts / rate``, their ratio (below 1
+last contact is subscribed, the formula's estimate ``contacts / rate`` (docs/rate-limiting.md), their ratio (below 1
 because the last batch needs no trailing pause), and the most calls seen in any 60 s window
 next to the cap (the formula is an average: 7 medium batches fit in some 60 s windows).
 
@@ -70,6 +70,24 @@ async def run(preset: str, contacts: int) -> dict[str, float]:
     }
 
 
+async def _all() -> list[tuple[str, int, dict[str, float]]]:
+    return [(preset, n, await run(preset, n)) for preset in PRESETS for n in SIZES]
+
+
+def tables() -> dict[str, str]:
+    """docs/benchmarks.md: time to subscribe everyone and the busiest minute, per preset."""
+    rows = [
+        "| Preset | Contacts | All subscribed (simulated s) | Ratio to the formula | Peak calls in 60 s (cap) |",
+        "|---|---|---|---|---|",
+    ]
+    for preset, contacts, r in asyncio.run(_all()):
+        rows.append(
+            f"| {preset} | {contacts:,} | {r['elapsed']:.1f} | {r['elapsed'] / r['formula']:.3f} "
+            f"| {r['peak']:.0f} ({r['cap']:.0f}) |"
+        )
+    return {"pacing": "\n".join(rows)}
+
+
 async def main() -> None:
     """Print one line per preset and size."""
     wall = time.perf_counter()
@@ -79,7 +97,7 @@ async def main() -> None:
             print(
                 f"pacing_all_subscribed preset={preset} contacts={contacts} "
                 f"{r['elapsed']:.1f} s ratio={r['elapsed'] / r['formula']:.3f} "
-                f"(seed formula {r['formula']:.1f} s at {r['rate']:.1f}/min; "
+                f"(formula {r['formula']:.1f} s at {r['rate']:.1f}/min; "
                 f"calls {r['calls']:.0f})"
             )
             print(

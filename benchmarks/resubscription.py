@@ -148,6 +148,31 @@ def report(name: str, result: Week) -> None:
     )
 
 
+def tables() -> dict[str, str]:
+    """docs/benchmarks.md: calls per contact per day and events delivered, both links."""
+    rows = [
+        "| Link | Class | Calls/contact/day | Excluding the first | Events delivered |",
+        "|---|---|---|---|---|",
+    ]
+
+    async def _both() -> list[tuple[str, Week]]:
+        return [
+            ("stable", await simulate(hourly_reconnects=False)),
+            ("hourly reconnects", await simulate(hourly_reconnects=True)),
+        ]
+
+    for name, week in asyncio.run(_both()):
+        delivered = f"{week.delivered / week.events:.1%}"
+        for kind in (*CLASSES, "all"):
+            members = [j for j, k in week.people.items() if kind in ("all", k)]
+            total = sum(week.calls[j] for j in members)
+            rows.append(
+                f"| {name} | {kind} | {total / len(members) / DAYS:.3f} "
+                f"| {(total - len(members)) / len(members) / DAYS:.3f} | {delivered} |"
+            )
+    return {"resubscription": "\n".join(rows)}
+
+
 async def main() -> None:
     """Both runs, then the naive baselines for comparison."""
     wall = time.perf_counter()

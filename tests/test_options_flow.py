@@ -11,6 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.whatsapp_presence.config_flow import default_options
 from custom_components.whatsapp_presence.const import (
+    CONF_ADAPTIVE,
     CONF_AVAILABILITY,
     CONF_BATCH_DELAY,
     CONF_BATCH_SIZE,
@@ -39,7 +40,7 @@ def form_input(**changes: Any) -> dict[str, Any]:
     """The options page as the frontend sends it: one mapping per section."""
     values = {**default_options(), **changes}
     return {
-        "pacing": {k: values[k] for k in (CONF_PRESET, CONF_MAX_PER_MINUTE)},
+        "pacing": {k: values[k] for k in (CONF_PRESET, CONF_MAX_PER_MINUTE, CONF_ADAPTIVE)},
         "schedule": {
             k: values[k]
             for k in (CONF_RESUBSCRIBE_AFTER, CONF_HEALTH_CHECK_INTERVAL, CONF_MAX_BACKOFF)
@@ -79,12 +80,13 @@ async def test_named_preset_and_settings(hass: HomeAssistant, entry: MockConfigE
     assert schema is not None
     pacing = next(v for k, v in schema.schema.items() if k == "pacing")
     suggested = {str(k): k.description["suggested_value"] for k in pacing.schema.schema}
-    assert suggested == {CONF_PRESET: "medium", CONF_MAX_PER_MINUTE: 200}
+    assert suggested == {CONF_PRESET: "medium", CONF_MAX_PER_MINUTE: 200, CONF_ADAPTIVE: True}
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         form_input(
             preset="large",
             max_per_minute=120.0,
+            adaptive=False,
             resubscribe_after=0,
             health_check_interval=30,
             max_backoff=90,
@@ -100,6 +102,7 @@ async def test_named_preset_and_settings(hass: HomeAssistant, entry: MockConfigE
     assert entry.options == {
         CONF_PRESET: "large",
         CONF_MAX_PER_MINUTE: 120,
+        CONF_ADAPTIVE: False,
         CONF_RESUBSCRIBE_AFTER: 0,
         CONF_HEALTH_CHECK_INTERVAL: 30,
         CONF_MAX_BACKOFF: 90,
@@ -116,6 +119,7 @@ async def test_named_preset_and_settings(hass: HomeAssistant, entry: MockConfigE
     config = manager_config_from_options(entry.options)
     assert config.resubscribe_after is None  # 0 hours: renew only on reconnect
     assert config.max_backoff == 90 * 60
+    assert config.adaptive is False  # always the pace chosen
 
 
 async def test_custom_pace_is_checked(hass: HomeAssistant, entry: MockConfigEntry) -> None:

@@ -109,7 +109,7 @@ async def test_resubscribe_and_stats(
     sim_bridge: SimBridge,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """Re-subscribe now sends one more paced call per contact; stats use the seed's names."""
+    """Re-subscribe now sends one more paced call per contact; stats use the documented names."""
     entry = init_integration
     coordinator = entry.runtime_data
     manager = coordinator.manager
@@ -146,7 +146,7 @@ async def test_resubscribe_and_stats(
 async def test_set_batch_config_is_kept_in_options(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    """The seed's SetBatchConfig: a preset's values select the preset, others are custom."""
+    """Set batch config: a preset's values select the preset, others are custom."""
     entry = init_integration
     manager = entry.runtime_data.manager
     await hass.services.async_call(

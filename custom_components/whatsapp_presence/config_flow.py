@@ -67,6 +67,7 @@ from .const import (
     BATCH_DELAY_RANGE,
     BATCH_SIZE_RANGE,
     CONF_ACCOUNT_JID,
+    CONF_ADAPTIVE,
     CONF_ADDON,
     CONF_AVAILABILITY,
     CONF_BATCH_DELAY,
@@ -92,6 +93,7 @@ from .const import (
     CONF_SUBSCRIPTION_DELAY,
     CONF_WINDOW_END,
     CONF_WINDOW_START,
+    DEFAULT_ADAPTIVE,
     DEFAULT_AVAILABILITY,
     DEFAULT_GRACE_PERIOD,
     DEFAULT_HEALTH_CHECK_INTERVAL,
@@ -211,6 +213,7 @@ def default_options() -> dict[str, Any]:
     return {
         CONF_PRESET: DEFAULT_PRESET,
         CONF_MAX_PER_MINUTE: DEFAULT_MAX_PER_MINUTE,
+        CONF_ADAPTIVE: DEFAULT_ADAPTIVE,
         CONF_RESUBSCRIBE_AFTER: DEFAULT_RESUBSCRIBE_AFTER,
         CONF_HEALTH_CHECK_INTERVAL: DEFAULT_HEALTH_CHECK_INTERVAL,
         CONF_MAX_BACKOFF: DEFAULT_MAX_BACKOFF,
@@ -932,7 +935,9 @@ class WhatsAppOptionsFlow(OptionsFlow):
                 return self.async_create_entry(data=self._options)
         current.update(flat)  # a refused page comes back as it was entered
         suggested = {
-            SECTION_PACING: {k: current[k] for k in (CONF_PRESET, CONF_MAX_PER_MINUTE)},
+            SECTION_PACING: {
+                k: current[k] for k in (CONF_PRESET, CONF_MAX_PER_MINUTE, CONF_ADAPTIVE)
+            },
             SECTION_SCHEDULE: {
                 k: current[k]
                 for k in (CONF_RESUBSCRIBE_AFTER, CONF_HEALTH_CHECK_INTERVAL, CONF_MAX_BACKOFF)
@@ -984,6 +989,7 @@ OPTIONS_SCHEMA: Final = vol.Schema(
                 {
                     vol.Required(CONF_PRESET): PRESET_SELECTOR,
                     vol.Required(CONF_MAX_PER_MINUTE): _number(*MAX_PER_MINUTE_RANGE, 1),
+                    vol.Required(CONF_ADAPTIVE): BooleanSelector(),
                 }
             )
         ),

@@ -42,6 +42,7 @@ CONF_WINDOW_START: Final = "window_start"  # "HH:MM:SS"
 CONF_WINDOW_END: Final = "window_end"
 CONF_SAMPLE_SECONDS: Final = "sample_seconds"  # online this long ...
 CONF_SAMPLE_EVERY: Final = "sample_every"  # ... every this many minutes
+CONF_ADAPTIVE: Final = "adaptive"
 CONF_GRACE_PERIOD: Final = "grace_period"  # seconds
 CONF_PROMETHEUS: Final = "prometheus"
 CONF_PROMETHEUS_JID: Final = "prometheus_jid_label"
@@ -59,10 +60,12 @@ DEFAULT_SAMPLE_SECONDS: Final = 30
 DEFAULT_SAMPLE_EVERY: Final = 5
 SAMPLE_SECONDS_RANGE: Final = (10, 600)
 SAMPLE_EVERY_RANGE: Final = (1, 240)
+DEFAULT_ADAPTIVE: Final = True
 DEFAULT_GRACE_PERIOD: Final = 60
 DEFAULT_PROMETHEUS: Final = True
 
-# Safe ranges for custom pacing (the seed's estimated limit is 200-300 subscriptions a minute).
+# Safe ranges for custom pacing (WhatsApp's limit is reported at 200-300 subscriptions a
+# minute: docs/rate-limiting.md).
 BATCH_SIZE_RANGE: Final = (1, 50)
 BATCH_DELAY_RANGE: Final = (1.0, 120.0)
 SUBSCRIPTION_DELAY_RANGE: Final = (0.05, 10.0)

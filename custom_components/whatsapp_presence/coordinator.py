@@ -62,18 +62,18 @@ from .const import (
     SUBENTRY_GROUP,
 )
 from .launcher import BridgeProcess, BridgeStartError
-from .manager import Priority, SubscriptionManager, SubscriptionPaused
+from .manager import SLOWER_PRESET, Priority, SubscriptionManager, SubscriptionPaused
 from .options import manager_config_from_options
 from .tls import async_client_ssl_context
+
+_LOGGER = logging.getLogger(__name__)
 
 type WhatsAppConfigEntry = ConfigEntry[WhatsAppCoordinator]
 
 RECENT_EVENTS = 50
 RATE_LIMITED_FOR = timedelta(hours=1)
-SLOWER_PRESET = {"small": "medium", "medium": "large", "large": "mission_critical"}
 ACCOUNT_BLOCKED = ("account_locked", "account_banned")
 """``logged_out`` reasons that need the user to act on the phone before linking again."""
-"""The preset a temporary ban steps down to (mission critical and custom stay as they are)."""
 SILENCE_CHECK_INTERVAL = timedelta(hours=1)
 DAY_CLOSE_BEFORE_MIDNIGHT = timedelta(seconds=1)
 """Online contacts write their day's figure this long before midnight (for the statistics)."""
@@ -167,6 +167,7 @@ class WhatsAppCoordinator:
             clock=lambda: dt_util.utcnow().timestamp(),
         )
         self.status = AccountStatus()
+        self._pace_lowered = False
         self.tracked: dict[str, TrackedContact] = {}
         self.presence: dict[str, ContactPresence] = {}
         self.group_members: dict[str, list[dict[str, Any]]] = {}
@@ -582,6 +583,7 @@ class WhatsAppCoordinator:
             dt_util.utc_from_timestamp(float(expires_at)) if expires_at else None
         )
         self._set_whatsapp_connected(False)
+        self.manager.on_banned()
         preset = self.entry.options.get(CONF_PRESET, DEFAULT_PRESET)
         slower = SLOWER_PRESET.get(preset)
         if slower is not None:
@@ -603,9 +605,9 @@ class WhatsAppCoordinator:
             return  # switched off: the device is not looking, whatever is still in flight
         at = dt_util.utc_from_timestamp(float(payload.get("at") or utc_now().timestamp()))
         self.status.last_presence = at
-        self.manager.on_presence(jid, at.timestamp())
         presence = self.presence[jid]
         online = bool(payload.get("online"))
+        self.manager.on_presence(jid, at.timestamp(), online)
         last_seen = payload.get("last_seen")
         seen: tuple[datetime, str] | None = None
         if last_seen:
@@ -834,6 +836,17 @@ class WhatsAppCoordinator:
         else:
             self._clear_issue("presence_silent")
 
+    def _check_pace(self) -> None:
+        """Tell the user while the pace is below the chosen one because answers stopped."""
+        reason, pace = self.manager.pace_reason, self.manager.pace
+        if reason == "ignored" and not self._pace_lowered:
+            self._pace_lowered = True
+            _LOGGER.warning("Subscriptions went unanswered: pace lowered to %.0f a minute", pace)
+            self._raise_issue("pace_lowered", pace=f"{pace:.0f}")
+        elif self._pace_lowered and (reason == "preset" or self.manager.stats().slowdown == 1):
+            self._pace_lowered = False
+            self._clear_issue("pace_lowered")
+
     def _raise_issue(
         self,
         kind: str,
@@ -866,6 +879,7 @@ class WhatsAppCoordinator:
         queued, subscribing and subscribed, which shows nowhere else.
         """
         if jid is None:
+            self._check_pace()
             for listeners in list(self._subscription_listeners.values()):
                 for listener in list(listeners):
                     listener()

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .const import (
+    CONF_ADAPTIVE,
     CONF_BATCH_DELAY,
     CONF_BATCH_SIZE,
     CONF_HEALTH_CHECK_INTERVAL,
@@ -14,6 +15,7 @@ from .const import (
     CONF_PRESET,
     CONF_RESUBSCRIBE_AFTER,
     CONF_SUBSCRIPTION_DELAY,
+    DEFAULT_ADAPTIVE,
     DEFAULT_HEALTH_CHECK_INTERVAL,
     DEFAULT_MAX_BACKOFF,
     DEFAULT_MAX_PER_MINUTE,
@@ -63,4 +65,5 @@ def manager_config_from_options(options: Mapping[str, Any]) -> ManagerConfig:
         * float(options.get(CONF_HEALTH_CHECK_INTERVAL, DEFAULT_HEALTH_CHECK_INTERVAL)),
         base_backoff=min(120.0, max_backoff),
         max_backoff=max_backoff,
+        adaptive=bool(options.get(CONF_ADAPTIVE, DEFAULT_ADAPTIVE)),
     )

@@ -149,11 +149,14 @@ ACCOUNT_SENSORS: tuple[WhatsAppAccountSensorDescription, ...] = (
     # Changes with every subscribe call: off by default to keep the recorder quiet.
     _count("calls_last_hour", entity_registry_enabled_default=False),
     WhatsAppAccountSensorDescription(
-        key="slowdown",
-        translation_key="slowdown",
+        key="pace",
+        translation_key="pace",
+        native_unit_of_measurement="subscriptions/min",
+        suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda coordinator: coordinator.manager.stats().slowdown,
+        value_fn=lambda coordinator: coordinator.manager.stats().pace,
+        attributes_fn=lambda coordinator: {"reason": coordinator.manager.pace_reason},
     ),
     WhatsAppAccountSensorDescription(
         key="preset",

@@ -231,7 +231,7 @@ async def _async_resubscribe(call: ServiceCall) -> None:
 
 
 async def _async_set_batch_config(call: ServiceCall) -> None:
-    """The seed's SetBatchConfig, kept in the entry's options so it survives restarts."""
+    """Custom batch pacing (docs/rate-limiting.md), kept in the options across restarts."""
     coordinator = _coordinator(call)
     hass = call.hass
     entry = coordinator.entry
@@ -261,7 +261,7 @@ async def _async_set_batch_config(call: ServiceCall) -> None:
 
 
 async def _async_get_stats(call: ServiceCall) -> ServiceResponse:
-    """The seed's GetStats object, plus the operator figures."""
+    """The subscription figures of docs/rate-limiting.md, plus the operator figures."""
     coordinator = _coordinator(call)
     stats: dict[str, Any] = coordinator.manager.stats().as_dict()
     stats["connection"] = coordinator.connection_state

@@ -334,4 +334,31 @@ async def test_the_availability_model_and_online_time_are_controllable() -> None
     assert err.value.code == ErrorCode.INVALID_ARGUMENT
     with pytest.raises(ValueError, match="on_available"):
         SimulatorConfig(on_available="sometimes")
+
+
+@pytest.mark.parametrize("time_scale", [1.0, 60.0])
+async def test_subscription_rules_run_on_real_time_at_any_scale(time_scale: float) -> None:
+    """The integration paces in real seconds, so the ceiling, the ban window and the ban
+    length count real seconds too: at 60x the same calls meet the same limit as at 1x."""
+    real = [START]
+    config = replace(
+        SCRIPTED, time_scale=time_scale, sub_ceiling=6, ban_threshold=2, ban_duration=600.0
+    )
+    events: list[tuple[str, dict[str, Any]]] = []
+    backend = SimulatorBackend(
+        lambda name, data: events.append((name, data)),
+        config,
+        clock=LoopClock(time_scale, time_func=lambda: real[0]),
+    )
+    await backend.start()
+    await asyncio.sleep(0)  # the connect timer (no delay)
+    contacts = await backend.contacts()
+    for contact in contacts[:8]:  # 8 calls 0.2 real seconds apart: 8 in one real minute
+        await backend.subscribe_presence(contact["jid"])
+        real[0] += 0.2
+    stats = backend.stats()
+    assert stats["ceiling_hits"] == 2
+    assert stats["bans"] == 1
+    [ban] = [data for name, data in events if name == "temporary_ban"]
+    assert ban["expires_in"] == pytest.approx(600.0)  # real seconds, whatever the scale
     await backend.stop()

@@ -168,7 +168,7 @@ async def test_backoff_table_and_fail_count_survives_requeue() -> None:
     manager.on_connected()
     await clock.advance(30)
     assert manager.contact(jid).fail_count == 1  # type: ignore[union-attr]
-    manager.queue(jid, Priority.HIGH)  # re-queueing must not reset the count (seed bug)
+    manager.queue(jid, Priority.HIGH)  # re-queueing must not reset the count
     manager.on_disconnected()
     manager.on_connected()  # nor must a reconnect bypass the backoff
     await clock.advance(10 * HOUR)

@@ -15,7 +15,10 @@ It imitates what matters for presence tracking (docs/bridge-protocol.md, referen
   queries (groups, lookups) answer ``rate_limited`` beyond their own ceiling;
 - random disconnects (subscriptions and availability are lost, like whatsmeow reconnects).
 
-All durations are simulated seconds (see clock.py). Every random process can be switched off
+All durations are simulated seconds (see clock.py), except those of WhatsApp's subscription
+rules (ceiling window, ban window and ban length): those are real seconds, as the integration
+paces in real seconds, so a run at any time scale meets the same limits as one in real time.
+Every random process can be switched off
 (rate or fraction 0), and ``sim.*`` commands script the network for tests and demos.
 """
 
@@ -103,12 +106,14 @@ class SimulatorConfig:
     sub_ceiling: int = _opt(
         50, "hidden ceiling: subscriptions per window beyond which they are ignored; 0 = none"
     )
-    sub_window: float = _opt(60.0, "rolling window of the subscription ceiling")
+    sub_window: float = _opt(60.0, "rolling window of the subscription ceiling (real seconds)")
     ban_threshold: int = _opt(
         100, "ignored subscriptions within the ban window that give a temporary ban; 0 = never"
     )
-    ban_window: float = _opt(600.0, "rolling window for counting ignored subscriptions")
-    ban_duration: float = _opt(3600.0, "length of a temporary ban")
+    ban_window: float = _opt(
+        600.0, "rolling window for counting ignored subscriptions (real seconds)"
+    )
+    ban_duration: float = _opt(3600.0, "length of a temporary ban (real seconds)")
     query_limit: int = _opt(30, "queries (groups, participants, lookups) per window; 0 = none")
     query_window: float = _opt(60.0, "rolling window of the query limit")
     state_dir: Path | None = field(
@@ -223,6 +228,51 @@ class _Group:
     members: list[_Account]
 
 
+class SubscriptionLimit:
+    """WhatsApp's hidden subscription rules, as the simulator models them.
+
+    At most ``ceiling`` subscriptions are accepted in any rolling ``window``; the others are
+    silently ignored, and ``ban_threshold`` ignored ones within ``ban_window`` earn a temporary
+    ban (0 switches either off). The backend passes real time (see the module docstring);
+    benchmarks pass their own clock. Apart from the backend so that
+    benchmarks drive the very same rules over populations the backend does not hold.
+    """
+
+    def __init__(self, ceiling: int, window: float, ban_threshold: int, ban_window: float) -> None:
+        self.ceiling, self.window = ceiling, window
+        self.ban_threshold, self.ban_window = ban_threshold, ban_window
+        self.accepted: deque[float] = deque()
+        self.ignored: deque[float] = deque()
+
+    def admit(self, now: float) -> bool | None:
+        """True: accepted; False: silently ignored; None: ignored, and it earns a ban."""
+        _prune(self.accepted, now, self.window)
+        if not self.ceiling or len(self.accepted) < self.ceiling:
+            self.accepted.append(now)
+            return True
+        _prune(self.ignored, now, self.ban_window)
+        self.ignored.append(now)
+        if self.ban_threshold and len(self.ignored) >= self.ban_threshold:
+            return None
+        return False
+
+    def clear(self) -> None:
+        """Forget the windows (a ban ended)."""
+        self.accepted.clear()
+        self.ignored.clear()
+
+    def counts(self, now: float) -> tuple[int, int]:
+        """Accepted subscriptions in the window, ignored ones in the ban window."""
+        _prune(self.accepted, now, self.window)
+        _prune(self.ignored, now, self.ban_window)
+        return len(self.accepted), len(self.ignored)
+
+
+def _prune(times: deque[float], now: float, window: float) -> None:
+    while times and times[0] <= now - window:
+        times.popleft()
+
+
 class SimulatorBackend(Backend):
     """The simulated network; see the module docstring."""
 
@@ -269,8 +319,9 @@ class SimulatorBackend(Backend):
         self._pair_rng = random.Random(f"{config.seed}/pairing")
         self._fault_rng = random.Random(f"{config.seed}/faults")
         # Ceiling and statistics.
-        self._sub_times: deque[float] = deque()
-        self._ignored_times: deque[float] = deque()
+        self._limit = SubscriptionLimit(
+            config.sub_ceiling, config.sub_window, config.ban_threshold, config.ban_window
+        )
         self._query_times: deque[float] = deque()
         self._sub_calls: Counter[str] = Counter()
         self._sub_failures: Counter[str] = Counter()
@@ -542,17 +593,12 @@ class SimulatorBackend(Backend):
         if not self._connected:
             raise BridgeError(ErrorCode.NOT_CONNECTED, "not connected to WhatsApp")
 
-    @staticmethod
-    def _prune(times: deque[float], now: float, window: float) -> None:
-        while times and times[0] <= now - window:
-            times.popleft()
-
     def _query(self) -> None:
         """Count a server query; WhatsApp answers 429 beyond its ceiling."""
         self._require_connected()
         config = self.config
         now = self.clock.now()
-        self._prune(self._query_times, now, config.query_window)
+        _prune(self._query_times, now, config.query_window)
         if config.query_limit and len(self._query_times) >= config.query_limit:
             self._stats["rate_limited"] += 1
             raise BridgeError(ErrorCode.RATE_LIMITED, "rate-overlimit (429)")
@@ -710,17 +756,14 @@ class SimulatorBackend(Backend):
             # As neonize's SubscribePresenceError (e.g. no privacy token): the call itself fails.
             self._sub_failures[jid] -= 1
             raise BridgeError(ErrorCode.INTERNAL, "subscribe failed (simulated)")
-        self._prune(self._sub_times, now, config.sub_window)
-        if config.sub_ceiling and len(self._sub_times) >= config.sub_ceiling:
-            # Silently ignored, like WhatsApp; sustained abuse ends in a ban.
+        admitted = self._limit.admit(self.clock.to_real(now))
+        if not admitted:
+            # Silently ignored, like WhatsApp; sustained excess ends in a ban.
             self._ignored[jid] += 1
             self._stats["ceiling_hits"] += 1
-            self._prune(self._ignored_times, now, config.ban_window)
-            self._ignored_times.append(now)
-            if config.ban_threshold and len(self._ignored_times) >= config.ban_threshold:
+            if admitted is None:
                 self._ban(config.ban_duration, TEMP_BAN_REASON)
             return
-        self._sub_times.append(now)
         self._subscribed.add(jid)
         account = self._accounts.get(jid)
         if account is not None and account.is_contact and not account.unresponsive:
@@ -731,7 +774,9 @@ class SimulatorBackend(Backend):
                 self._deliver(account)
 
     def _ban(self, duration: float, code: int) -> None:
+        """Ban for ``duration`` real seconds (``time_scale`` times as many simulated ones)."""
         now = self.clock.now()
+        duration *= self.clock.time_scale
         self._ban_until = now + duration
         self._stats["bans"] += 1
         self._emit(
@@ -750,8 +795,7 @@ class SimulatorBackend(Backend):
         self._cancel(self._ban_timer)
         self._ban_timer = None
         self._ban_until = None
-        self._ignored_times.clear()
-        self._sub_times.clear()
+        self._limit.clear()
         self._schedule_connect(self.config.reconnect_delay)
 
     async def contacts(self) -> list[dict[str, Any]]:
@@ -930,8 +974,7 @@ class SimulatorBackend(Backend):
         """Counters for tests and benchmarks (``sim.stats``)."""
         now = self.clock.now()
         config = self.config
-        self._prune(self._sub_times, now, config.sub_window)
-        self._prune(self._ignored_times, now, config.ban_window)
+        window_count, ignored_count = self._limit.counts(self.clock.to_real(now))
         return {
             "time": self.clock.to_real(now),
             "sim_time": now,
@@ -943,8 +986,8 @@ class SimulatorBackend(Backend):
             "subscribed": sorted(self._subscribed),
             "subscriptions": dict(self._sub_calls),
             "ignored": dict(self._ignored),
-            "window_count": len(self._sub_times),
-            "ignored_in_ban_window": len(self._ignored_times),
+            "window_count": window_count,
+            "ignored_in_ban_window": ignored_count,
             "subscribe_calls": self._stats["subscribe_calls"],
             "ceiling_hits": self._stats["ceiling_hits"],
             "bans": self._stats["bans"],

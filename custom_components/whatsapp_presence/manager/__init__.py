@@ -11,8 +11,8 @@ Pacing is one rule with three parts, checked before every ``subscribe`` call:
   ``batch_size * subscription_delay``);
 * at most ``batch_size`` calls in any window of one cycle,
   ``batch_size * subscription_delay + batch_delay``; under load this yields exactly the
-  seed's batches (20 calls 200 ms apart, 5 s pause, next batch 9 s after the first) and
-  the seed's rate ``batch_size / cycle``;
+  preset's batches (medium: 20 calls 200 ms apart, 5 s pause, next batch 9 s after the
+  first) and the rate ``batch_size / cycle`` of docs/rate-limiting.md;
 * at most ``max_per_minute`` calls in any rolling 60 s, whatever the batch settings.
 
 The rule looks back at calls already made, so a configuration change applies to the very
@@ -25,6 +25,7 @@ from .model import (
     DEFAULT_CONFIG,
     DEFAULT_PRESET,
     PRESETS,
+    SLOWER_PRESET,
     WINDOW,
     BatchConfig,
     ContactInfo,
@@ -36,6 +37,7 @@ from .model import (
     backoff_delay,
     preset_name,
     preset_rate,
+    slower_preset,
 )
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "DEFAULT_PRESET",
     "PRESETS",
+    "SLOWER_PRESET",
     "STORAGE_VERSION",
     "WINDOW",
     "BatchConfig",
@@ -56,4 +59,5 @@ __all__ = [
     "backoff_delay",
     "preset_name",
     "preset_rate",
+    "slower_preset",
 ]

@@ -27,6 +27,7 @@ from .model import (
     SubscriptionPaused,
     backoff_delay,
     preset_name,
+    preset_rate,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,6 +57,12 @@ class _Contact:
     requeue_after_call: bool = False
     renewal: bool = False
     """Queued by ``resume()``: presence heard before its turn makes the call unnecessary."""
+    online: bool | None = None
+    """The state last reported for the contact (None: never reported)."""
+    live_epoch: int = -1
+    """Connection epoch of the contact's last accepted subscription."""
+    trusted: bool = False
+    """Whether its reported state is current: see ``SubscriptionManager.trusted``."""
 
 
 @dataclass(slots=True)
@@ -105,6 +112,8 @@ class SubscriptionManager:
         self._health_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._watch = AnswerWatch(config.answer_window)
+        self._down_at: float | None = None
+        """When the link last went down: every subscription was lost then."""
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -205,7 +214,7 @@ class SubscriptionManager:
     def set_batch_config(
         self, batch_size: int, batch_delay: float, subscription_delay: float | None = None
     ) -> None:
-        """Change the batch pacing (the seed's ``SetBatchConfig``); applies to the next call."""
+        """Change the batch pacing (the *Set batch config* action); applies to the next call."""
         delay = (
             self._config.batch.subscription_delay
             if subscription_delay is None
@@ -225,13 +234,23 @@ class SubscriptionManager:
 
     # -------------------------------------------------------------- events
 
-    def on_presence(self, jid: str, when: float) -> None:
-        """Record activity (O(1)): a stale contact that speaks up needs no re-subscription."""
+    def on_presence(self, jid: str, when: float, online: bool | None = None) -> None:
+        """Record activity (O(1)): a stale contact that speaks up needs no re-subscription.
+
+        ``online``: the state reported, so that contacts shown online are renewed first.
+        """
         contact = self._contacts.get(jid)
         if contact is None:
             return
-        if contact.last_event is None or when > contact.last_event:
-            contact.last_event = when
+        answer = (
+            contact.last_subscribed is not None
+            and 0 <= when - contact.last_subscribed <= self._config.answer_window
+        )
+        if not answer and (contact.last_event is None or when > contact.last_event):
+            contact.last_event = when  # an answer to a subscription is no sign of activity
+        if online is not None:
+            contact.online = online
+        contact.trusted = self._connected
         self._watch.answered(jid)
         if self._paused:
             self._heard.add(jid)
@@ -261,6 +280,7 @@ class SubscriptionManager:
         if not self._connected:
             return
         self._connected = False
+        self._down_at = self._clock()
         self._epoch += 1
         self._watch.forget()
         self._wake.set()
@@ -309,6 +329,23 @@ class SubscriptionManager:
         """Snapshots of every tracked contact, in the order they were first queued."""
         return [_info(contact) for contact in self._contacts.values()]
 
+    def trusted(self, jid: str, now: float | None = None) -> bool:
+        """Whether the state last reported for ``jid`` can still be shown as current.
+
+        While its subscription is live: once presence came on it, or when it was renewed
+        within ``trust_gap`` of losing the previous one (a short outage changes nothing
+        shown). Without a live subscription: for ``trust_gap`` after the link went down.
+        Past that, what was last reported may be wrong, and is better shown as unknown.
+        """
+        contact = self._contacts.get(jid)
+        if contact is None or contact.online is None:
+            return False
+        if self._connected and contact.live_epoch == self._epoch:
+            return contact.trusted
+        now = self._clock() if now is None else now
+        lost = self._down_at if self._down_at is not None else contact.last_subscribed
+        return contact.trusted and lost is not None and now - lost <= self._config.trust_gap
+
     def stats(self) -> Stats:
         """Counters, O(1) amortised: listeners may call this on every change."""
         now = self._clock()
@@ -332,7 +369,9 @@ class SubscriptionManager:
             subscribe_failures_total=self._n.failures,
             reconnects_total=self._n.reconnects,
             connected=self._connected,
-            slowdown=self._factor,
+            slowdown=round(self._factor, 2),
+            pace=round(self.pace, 1),
+            pace_reason=self.pace_reason,
         )
 
     def add_listener(self, listener: Callable[[str | None], None]) -> Callable[[], None]:
@@ -459,7 +498,7 @@ class SubscriptionManager:
         calls = sorted(float(t) for t in saved_calls if _is_time(t) and float(t) <= now)
         self._recent = deque(sorted([*self._recent, *calls]))
         self._minute = deque(t for t in self._recent if t > now - WINDOW)
-        self._watch.restore(data.get("answers"), self._contacts)
+        self._watch.restore(data.get("answers"), self._contacts, now)
         self._wake.set()
         self._notify(None)
 
@@ -568,14 +607,19 @@ class SubscriptionManager:
     def _requeue_all(self) -> int:
         """Queue every contact not queued, in flight or in backoff; stale ones become queued.
 
-        Within a priority the most recently active contacts go first: they are the ones whose
-        presence is most likely to change while the others wait (O(n log n), once a reconnect).
+        Within a priority the contacts shown online since a recent change go first (a change
+        missed for them leaves the most visible mistake: online periods are short), then the
+        most recently active: they are the ones whose presence is most likely to change while
+        the others wait (O(n log n), once a reconnect).
         """
         count = 0
-        by_activity = sorted(
-            self._contacts.values(),
-            key=lambda contact: -(contact.last_event or float("-inf")),
-        )
+        recent = self._clock() - _HOUR
+
+        def order(contact: _Contact) -> tuple[bool, float]:
+            last = contact.last_event if contact.last_event is not None else -math.inf
+            return not (contact.online and last > recent), -last
+
+        by_activity = sorted(self._contacts.values(), key=order)
         for contact in by_activity:
             contact.renewal = False  # a new connection: no old subscription can answer
             if contact.state is ContactState.SUBSCRIBED:
@@ -608,7 +652,7 @@ class SubscriptionManager:
         due = now
         if len(recent) >= batch.batch_size:
             due = max(due, recent[-batch.batch_size] + batch.cycle * factor)
-        cap = max(1, self._config.max_per_minute // factor)
+        cap = max(1, math.floor(self._config.max_per_minute / factor + _EPSILON))
         if len(recent) >= cap:
             due = max(due, recent[-cap] + WINDOW)
         return due
@@ -630,35 +674,54 @@ class SubscriptionManager:
             await asyncio.wait((waiter, sleeper))
 
     @property
-    def _factor(self) -> int:
+    def _factor(self) -> float:
         """Divides the preset's pace while WhatsApp seems to ignore subscriptions."""
-        return self._watch.factor if self._config.adaptive else 1
+        return self._watch.factor if self._config.adaptive else 1.0
 
     def _watch_deadline(self) -> float | None:
         return self._watch.next_deadline() if self._config.adaptive else None
 
+    def _full_rate(self) -> float:
+        """Calls per minute at the preset's pace, the global cap included."""
+        return min(preset_rate(self._config.batch), float(self._config.max_per_minute))
+
+    def on_banned(self) -> None:
+        """WhatsApp banned the account for a while: halve the pace (when adapting)."""
+        if self._config.adaptive:
+            self._watch.banned(self._clock())
+            _LOGGER.info("Temporary ban: pace %.0f a minute", self.pace)
+            self._notify(None)
+
+    @property
+    def pace(self) -> float:
+        """Subscribe calls per minute in force."""
+        return self._full_rate() / self._factor
+
+    @property
+    def pace_reason(self) -> str:
+        """Why the pace last changed: preset, ignored, answered or ban."""
+        return self._watch.reason if self._config.adaptive else "preset"
+
     def _requeue_ignored(self, now: float) -> None:
-        """Queue again the contacts whose subscriptions WhatsApp seems to have ignored."""
+        """Follow the answer watch: its pace, and the contacts it found ignored."""
         if not self._config.adaptive:
             return
-        factor = self._watch.factor
-        ignored = self._watch.resolve(now)
-        if not ignored:
-            if self._watch.factor != factor:  # recovered a step
-                _LOGGER.info("Subscriptions are answered again: pace 1/%d", self._watch.factor)
-                self._notify(None)
-            return
-        _LOGGER.info(
-            "WhatsApp left %d subscriptions in a row unanswered; slowing to 1/%d of the pace",
-            len(ignored),
-            self._watch.factor,
-        )
-        for jid in ignored:
+        pace = self._watch.pace
+        ignored = self._watch.resolve(now, self._full_rate())
+        if self._watch.pace < pace:
+            _LOGGER.info("Subscriptions went unanswered: pace %.0f a minute", self.pace)
+        elif self._watch.pace > pace:
+            _LOGGER.debug("Subscriptions are answered: pace %.0f a minute", self.pace)
+        for jid in ignored:  # first in their priority: they were due already
             contact = self._contacts.get(jid)
             if contact is not None and contact.state is ContactState.SUBSCRIBED:
-                self._enqueue(contact, ContactState.QUEUED)
+                self._enqueue(
+                    contact, ContactState.QUEUED, (int(contact.priority), -next(self._seq))
+                )
+                contact.queued_at = now
                 self._notify(jid)
-        self._notify(None)
+        if ignored or self._watch.pace != pace:
+            self._notify(None)
 
     async def _worker(self) -> None:
         """Run ``_work`` forever; a bug must not silently end all subscribing."""
@@ -732,6 +795,13 @@ class SubscriptionManager:
         if contact.fail_count:
             self._n.failed -= 1
         contact.fail_count = 0
+        gap = (
+            self._down_at is not None
+            and (contact.last_subscribed is None or contact.last_subscribed < self._down_at)
+            and now - self._down_at > self._config.trust_gap
+        )
+        contact.trusted = contact.trusted and not gap
+        contact.live_epoch = self._epoch
         contact.last_subscribed = now
         if self._config.adaptive:
             self._watch.sent(contact.jid, now)

@@ -71,10 +71,22 @@ PRESETS: Final[dict[str, BatchConfig]] = {
 }
 DEFAULT_PRESET: Final = "medium"
 CUSTOM_PRESET: Final = "custom"
+SLOWER_PRESET: Final[dict[str, str]] = {
+    "small": "medium",
+    "medium": "large",
+    "large": "mission_critical",
+}
+"""The preset a temporary ban steps down to (mission critical and custom stay as they are)."""
+
+
+def slower_preset(config: BatchConfig) -> BatchConfig | None:
+    """The next slower preset after a ban, or None (the slowest preset, or custom pacing)."""
+    slower = SLOWER_PRESET.get(preset_name(config))
+    return None if slower is None else PRESETS[slower]
 
 
 def preset_rate(config: BatchConfig) -> float:
-    """Contacts per minute by the seed's formula ``batch_size / (size * delay + batch_delay)``."""
+    """Contacts per minute: ``batch_size / (size * delay + batch_delay)`` (docs/rate-limiting.md)."""
     if config.cycle == 0:
         return math.inf
     return 60.0 * config.batch_size / config.cycle
@@ -108,8 +120,10 @@ class ManagerConfig:
     max_backoff: float = 3600.0
     adaptive: bool = True
     """Slow down by itself when subscriptions stop being answered (manager/adaptive.py)."""
-    answer_window: float = 10.0
+    answer_window: float = 5.0
     """Seconds WhatsApp has to answer a subscription before it counts as unanswered."""
+    trust_gap: float = 60.0
+    """Seconds without a live subscription after which a contact's state becomes unknown."""
 
     def __post_init__(self) -> None:
         """Reject values that would stall or flood the queue."""
@@ -143,7 +157,7 @@ class ContactInfo:
 
 @dataclass(frozen=True, slots=True)
 class Stats:
-    """Counters for the diagnostics, sensors and metrics (seed names first)."""
+    """Counters for the diagnostics, sensors and metrics (the *Get statistics* names first)."""
 
     total_subscriptions: int
     """Tracked contacts."""
@@ -163,8 +177,12 @@ class Stats:
     subscribe_failures_total: int
     reconnects_total: int
     connected: bool
-    slowdown: int = 1
+    slowdown: float = 1.0
     """How many times slower than the preset the manager runs (1 = the preset's pace)."""
+    pace: float = 0.0
+    """Subscribe calls per minute in force (the preset's rate, the cap, the adaptation)."""
+    pace_reason: str = "preset"
+    """Why the pace last changed: preset, ignored (answers stopped), answered or ban."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for diagnostics and JSON."""
@@ -172,4 +190,4 @@ class Stats:
 
 
 DEFAULT_CONFIG: Final = ManagerConfig()
-"""The seed's defaults: medium preset, cap 200/min, 24 h staleness, hourly checks, 2-60 min."""
+"""Defaults (docs/rate-limiting.md): medium, cap 200/min, 24 h staleness, hourly checks, 2-60 min."""
