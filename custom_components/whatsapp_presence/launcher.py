@@ -1,7 +1,8 @@
 """Run the bridge as a child process (local and demo modes) and keep it running.
 
 Why a child process at all: neonize's Go library aborts the process that loads it on several
-misuses (DESIGN.md fact 4), so it never runs inside Home Assistant. The launcher starts
+misuses (a Go panic on a call made before login, say, is a SIGABRT), so it never runs
+inside Home Assistant. The launcher starts
 ``python -m bridge`` from the integration folder, reads the one JSON line in which the bridge
 says where it listens, and restarts it with backoff when it dies. The token travels in the
 environment, never on the command line.

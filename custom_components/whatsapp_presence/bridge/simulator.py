@@ -1,6 +1,6 @@
 """A seeded, simulated WhatsApp network behind the Backend interface.
 
-It imitates what matters for presence tracking (docs/bridge-protocol.md, reference/neonize.md):
+It imitates what matters for presence tracking (docs/bridge-protocol.md, docs/rate-limiting.md):
 
 - an address book of contacts with human-ish names and fictional numbers (+1 NPA 555-01xx),
   groups with contacts and strangers as members;
