@@ -66,7 +66,10 @@ async def async_setup_entry(
 
 
 class ContactOnlineBinarySensor(WhatsAppContactEntity, BinarySensorEntity):
-    """On while WhatsApp says the contact is online; unknown until WhatsApp says anything.
+    """On while WhatsApp says the contact is online; unknown when that is not known now.
+
+    Unknown until WhatsApp says anything, and once the last state may have changed unseen
+    (see ``WhatsAppCoordinator.shown_online``).
 
     The subscription state has its own (diagnostic) sensor: as an attribute here it cost three
     state writes per contact on every reconnect.
@@ -74,9 +77,8 @@ class ContactOnlineBinarySensor(WhatsAppContactEntity, BinarySensorEntity):
 
     @property
     def is_on(self) -> bool | None:
-        """Online, offline, or None (unknown: hidden by privacy, or no news yet)."""
-        presence = self.coordinator.presence.get(self.jid)
-        return presence.online if presence else None
+        """Online, offline, or None (unknown: hidden by privacy, no news yet, or untrusted)."""
+        return self.coordinator.shown_online(self.jid)
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ entities listen to ``async_add_listener``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import logging
@@ -79,6 +80,8 @@ DAY_CLOSE_BEFORE_MIDNIGHT = timedelta(seconds=1)
 """Online contacts write their day's figure this long before midnight (for the statistics)."""
 BRIDGE_DOWN_REPAIR_AFTER = timedelta(minutes=10)
 """A child bridge down this long (restarts keep failing) gets a repair issue."""
+TRUST_CHECK_AFTER = timedelta(milliseconds=10)
+"""The trust timer fires this long after the trust gap ends (the gap itself is still trusted)."""
 
 
 @dataclass(slots=True)
@@ -186,6 +189,10 @@ class WhatsAppCoordinator:
         self._unsubs: list[CALLBACK_TYPE] = []
         self._stop_unsub: CALLBACK_TYPE | None = None
         self._grace_timer: CALLBACK_TYPE | None = None
+        self._trust_timer: CALLBACK_TYPE | None = None
+        self._trust_timer_at: float | None = None
+        self._shown: dict[str, bool | None] = {}
+        """Each contact's online state as last shown (None: unknown), to notice changes."""
         self._bridge_down_timer: CALLBACK_TYPE | None = None
         self._unavailable_logged = False
         self._save_pending = False
@@ -277,6 +284,7 @@ class WhatsAppCoordinator:
             self._stop_unsub()
             self._stop_unsub = None
         self._cancel_grace_timer()
+        self._cancel_trust_timer()
         self.mode.stop()
         self._cancel_day_timers()
         self._cancel_bridge_down_timer()
@@ -400,6 +408,7 @@ class WhatsAppCoordinator:
             self.manager.pause()
             for presence in self.presence.values():
                 presence.online = None
+            self._shown.clear()
             self.activity.forget_all()  # unseen time is neither online nor offline
             self._notify_all()
         await self._async_send_available()
@@ -460,6 +469,7 @@ class WhatsAppCoordinator:
         for jid in self.tracked.keys() - wanted.keys():
             self.manager.remove(jid)
             self.presence.pop(jid, None)
+            self._shown.pop(jid, None)
             self.activity.untrack(jid)
         for jid, contact in wanted.items():
             previous = self.tracked.get(jid)
@@ -620,7 +630,11 @@ class WhatsAppCoordinator:
         if seen is not None and (presence.last_seen is None or seen[0] >= presence.last_seen):
             presence.last_seen, presence.last_seen_source = seen
         presence.online = online
-        online_changed = self.activity.observe(jid, online)
+        shown = self._shown[jid] = self.shown_online(jid)
+        # What is not shown is not counted either: untrusted time is unknown time.
+        online_changed = (
+            self.activity.forget(jid) if shown is None else self.activity.observe(jid, online)
+        )
         self._schedule_save()
         for listener in self._contact_listeners.get(jid, ()):
             listener()
@@ -784,6 +798,64 @@ class WhatsAppCoordinator:
             self._grace_timer()
             self._grace_timer = None
 
+    # ----------------------------------------------------------------- trust
+
+    def shown_online(self, jid: str) -> bool | None:
+        """The online state to show: the last one reported while it can be trusted, else None.
+
+        After a reconnect or a lost link, a contact's last state stays shown only while its
+        subscription is live or within the manager's trust gap of losing it (a short outage
+        changes nothing); past that it may be wrong, so it is unknown until presence comes.
+        """
+        presence = self.presence.get(jid)
+        if presence is None or presence.online is None or not self.manager.trusted(jid):
+            return None
+        return presence.online
+
+    def _refresh_shown(self, jids: Iterable[str]) -> None:
+        """Tell the entities of contacts whose shown state changed with their trust."""
+        online_changed = False
+        for jid in jids:
+            shown = self.shown_online(jid)
+            if self._shown.get(jid) == shown:
+                continue
+            self._shown[jid] = shown
+            if shown is None:
+                online_changed |= self.activity.forget(jid)
+            else:  # trusted again: presence came during its renewal
+                online_changed |= self.activity.observe(jid, shown)
+            for listener in list(self._contact_listeners.get(jid, ())):
+                listener()
+        if online_changed:
+            self._schedule_save()
+            for listener in list(self._online_listeners):
+                listener()
+
+    def _schedule_trust_timer(self) -> None:
+        """One timer for the end of the trust gap: then every state not renewed is unknown."""
+        expiry = self.manager.trust_expiry()
+        if expiry == self._trust_timer_at:
+            return
+        self._cancel_trust_timer()
+        if expiry is not None:
+            self._trust_timer_at = expiry
+            self._trust_timer = async_track_point_in_utc_time(
+                self.hass,
+                self._trust_expired,
+                dt_util.utc_from_timestamp(expiry) + TRUST_CHECK_AFTER,
+            )
+
+    @callback
+    def _trust_expired(self, _now: datetime) -> None:
+        self._trust_timer = self._trust_timer_at = None
+        self._refresh_shown(list(self.tracked))
+        self._schedule_trust_timer()
+
+    def _cancel_trust_timer(self) -> None:
+        if self._trust_timer is not None:
+            self._trust_timer()
+        self._trust_timer = self._trust_timer_at = None
+
     # ----------------------------------------------------------------- days
 
     def _schedule_day_timers(self) -> None:
@@ -876,16 +948,21 @@ class WhatsAppCoordinator:
         """A contact's subscription state changed (``None``: possibly every contact's).
 
         Only the subscription entities follow it: a reconnect flips every contact through
-        queued, subscribing and subscribed, which shows nowhere else.
+        queued, subscribing and subscribed, which shows nowhere else. A contact's other
+        entities hear of it only when its shown online state changes with its trust.
         """
         if jid is None:
             self._check_pace()
             for listeners in list(self._subscription_listeners.values()):
                 for listener in list(listeners):
                     listener()
+            self._refresh_shown(list(self.tracked))
+            self._schedule_trust_timer()
         else:
             for listener in list(self._subscription_listeners.get(jid, ())):
                 listener()
+            if jid in self.tracked:
+                self._refresh_shown((jid,))
         self._notify()
         self._schedule_save()
 

@@ -280,7 +280,7 @@ class EntryMetrics:
             jid=contact.jid,
             name=contact.name or "",
             entity_id=entity_id,
-            online=presence.online if presence else None,
+            online=self.coordinator.shown_online(contact.jid),
             last_seen=presence.last_seen.timestamp() if presence and presence.last_seen else None,
             online_seconds=online_seconds,
             online_since=online_since,
@@ -307,7 +307,7 @@ class EntryMetrics:
         presence = self.coordinator.presence.get(jid)
         if old is None or presence is None:
             return
-        online = presence.online
+        online = self.coordinator.shown_online(jid)
         last_seen = presence.last_seen.timestamp() if presence.last_seen else None
         online_seconds, online_since = self._online_time(jid)
         if (

@@ -63,6 +63,8 @@ class _Contact:
     """Connection epoch of the contact's last accepted subscription."""
     trusted: bool = False
     """Whether its reported state is current: see ``SubscriptionManager.trusted``."""
+    heard: bool = False
+    """Presence came while its subscribe call was in flight (the call's own answer, often)."""
 
 
 @dataclass(slots=True)
@@ -251,6 +253,7 @@ class SubscriptionManager:
         if online is not None:
             contact.online = online
         contact.trusted = self._connected
+        contact.heard = True
         self._watch.answered(jid)
         if self._paused:
             self._heard.add(jid)
@@ -345,6 +348,18 @@ class SubscriptionManager:
         now = self._clock() if now is None else now
         lost = self._down_at if self._down_at is not None else contact.last_subscribed
         return contact.trusted and lost is not None and now - lost <= self._config.trust_gap
+
+    def trust_expiry(self, now: float | None = None) -> float | None:
+        """When the states not renewed since the link went down stop being trusted.
+
+        One time for every contact (``trust_gap`` after the loss), so a single timer can
+        re-evaluate what is shown; None once it has passed or when the link never went down.
+        """
+        if self._down_at is None:
+            return None
+        expiry = self._down_at + self._config.trust_gap
+        now = self._clock() if now is None else now
+        return expiry if expiry >= now else None
 
     def stats(self) -> Stats:
         """Counters, O(1) amortised: listeners may call this on every change."""
@@ -766,6 +781,7 @@ class SubscriptionManager:
         self._set_state(contact, ContactState.SUBSCRIBING)
         contact.requeue_after_call = False
         contact.renewal = False
+        contact.heard = False
         self._notify(contact.jid)
         self._recent.append(now)
         self._minute.append(now)
@@ -800,7 +816,8 @@ class SubscriptionManager:
             and (contact.last_subscribed is None or contact.last_subscribed < self._down_at)
             and now - self._down_at > self._config.trust_gap
         )
-        contact.trusted = contact.trusted and not gap
+        # Presence that came during the call is current: it answered the new subscription.
+        contact.trusted = contact.trusted and (contact.heard or not gap)
         contact.live_epoch = self._epoch
         contact.last_subscribed = now
         if self._config.adaptive:
