@@ -64,7 +64,9 @@ class History:
         return [w.state for w in self.written if w.entity_id == entity_id]
 
 
-async def all_subscribed(hass: HomeAssistant, freezer: FrozenDateTimeFactory, c: WhatsAppCoordinator) -> None:
+async def all_subscribed(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, c: WhatsAppCoordinator
+) -> None:
     """Let the manager subscribe every tracked contact."""
     await run_until(hass, freezer, lambda: c.manager.stats().active == len(c.tracked))
 
@@ -77,7 +79,9 @@ async def set_presence(
     await until(hass, lambda: c.presence[jid].online is online)
 
 
-async def disconnect(hass: HomeAssistant, sim_bridge: SimBridge, c: WhatsAppCoordinator) -> datetime:
+async def disconnect(
+    hass: HomeAssistant, sim_bridge: SimBridge, c: WhatsAppCoordinator
+) -> datetime:
     """WhatsApp drops the link (no reconnect until asked); returns when."""
     await sim_bridge.command("sim.disconnect", reconnect_after=None)
     await until(hass, lambda: not c.connected)
@@ -165,10 +169,15 @@ async def test_renewed_late_shows_unknown_then_the_true_state(
     await all_subscribed(hass, freezer, c)
     history.stop()
 
-    renewed = {jid: c.manager.contact(jid).last_subscribed for jid in jids}  # type: ignore[union-attr]
-    early, late = sorted(jids, key=lambda jid: renewed[jid] or 0.0)
-    assert renewed[early] is not None and renewed[early] - down.timestamp() <= TRUST_GAP
-    assert renewed[late] is not None and renewed[late] - down.timestamp() > TRUST_GAP
+    renewed: dict[str, float] = {}
+    for jid in jids:
+        info = c.manager.contact(jid)
+        assert info is not None
+        assert info.last_subscribed is not None
+        renewed[jid] = info.last_subscribed - down.timestamp()
+    early, late = sorted(jids, key=renewed.__getitem__)
+    assert renewed[early] <= TRUST_GAP
+    assert renewed[late] > TRUST_GAP
     contacts = await sim_bridge.contacts()
     assert history.of(entities[early]) == [STATE_OFF]
     assert history.of(entities[late]) == [STATE_UNKNOWN, STATE_OFF]
