@@ -56,8 +56,9 @@ class ContactRecord:
     jid: str
     name: str
     entity_id: str | None
-    online: bool | None
+    online: bool | None  # as shown: None while unknown or no longer trusted
     last_seen: float | None
+    reported: bool | None = None  # as last reported: real changes count across unknown time
     went_online: int = 0
     went_offline: int = 0
     online_seconds: float = 0.0  # counted online time, up to ``online_since``
@@ -281,6 +282,7 @@ class EntryMetrics:
             name=contact.name or "",
             entity_id=entity_id,
             online=self.coordinator.shown_online(contact.jid),
+            reported=presence.online if presence else None,
             last_seen=presence.last_seen.timestamp() if presence and presence.last_seen else None,
             online_seconds=online_seconds,
             online_since=online_since,
@@ -308,10 +310,12 @@ class EntryMetrics:
         if old is None or presence is None:
             return
         online = self.coordinator.shown_online(jid)
+        reported = presence.online
         last_seen = presence.last_seen.timestamp() if presence.last_seen else None
         online_seconds, online_since = self._online_time(jid)
         if (
             online is old.online
+            and reported is old.reported
             and last_seen == old.last_seen
             and online_seconds == old.online_seconds
             and online_since == old.online_since
@@ -320,11 +324,12 @@ class EntryMetrics:
         record = replace(
             old,
             online=online,
+            reported=reported,
             last_seen=last_seen,
             online_seconds=online_seconds,
             online_since=online_since,
-            went_online=old.went_online + (old.online is False and online is True),
-            went_offline=old.went_offline + (old.online is True and online is False),
+            went_online=old.went_online + (old.reported is False and reported is True),
+            went_offline=old.went_offline + (old.reported is True and reported is False),
         )
         with self._lock:
             self._records[jid] = record
