@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-import time
+from pathlib import Path
+from unittest.mock import AsyncMock, PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigSubentryData
@@ -17,8 +18,11 @@ from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 import custom_components.whatsapp_presence  # noqa: F401  (binds our package first)
+from custom_components.whatsapp_presence import pairing
 from custom_components.whatsapp_presence.bridge.server import BridgeServer
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend, SimulatorConfig
 from custom_components.whatsapp_presence.const import (
@@ -35,10 +39,9 @@ from custom_components.whatsapp_presence.const import (
 )
 
 from .ci import pytest_runtest_makereport  # noqa: F401  (a hook: CI fails on skipped e2e tests)
-from .sim import TOKEN, SimBridge, until
-
-ACCOUNT_PHONE = "12025550100"
-ACCOUNT_JID = f"{ACCOUNT_PHONE}@s.whatsapp.net"
+from .common import setup_integration
+from .flows import FAST_SIMULATOR
+from .sim import ACCOUNT_JID, ACCOUNT_PHONE, TOKEN, SimBridge, simulator_config
 
 
 @pytest.fixture(scope="session")
@@ -71,28 +74,22 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom integrations in every test."""
 
 
-def simulator_config(**overrides: object) -> SimulatorConfig:
-    """A scripted network: paired, no random churn or faults, a manual clock."""
-    settings: dict[str, object] = {
-        "seed": 7,
-        "contacts": 12,
-        "groups": 2,
-        "paired": True,
-        "manual_clock": True,
-        "start_time": time.time(),
-        "presence_churn": 0.0,
-        "disconnect_rate": 0.0,
-        "connect_delay": 0.0,
-        "presence_latency": 0.0,
-        "hidden_last_seen_fraction": 0.0,
-        "unresponsive_fraction": 0.0,
-        "lid_fraction": 0.0,
-        "sub_ceiling": 0,
-        "query_limit": 0,
-        "account_phone": ACCOUNT_PHONE,
-    }
-    settings.update(overrides)
-    return SimulatorConfig(**settings)  # type: ignore[arg-type]
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots in Home Assistant's format, under ``tests/snapshots/`` (the plugin's own
+    fixture of this name loses to syrupy's, so it is restated here)."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Entities disabled by default are enabled, so snapshots show their state too."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
 
 
 @pytest.fixture
@@ -165,8 +162,29 @@ async def init_integration(
     Time is frozen before set-up: freezing it later makes the loop's clock jump, which fires
     every pending timer at once (a request in flight would time out).
     """
-    mock_config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
-    await until(hass, lambda: mock_config_entry.runtime_data.connected)
+    await setup_integration(hass, mock_config_entry)
     return mock_config_entry
+
+
+@pytest.fixture
+def mock_setup_entry() -> Iterator[AsyncMock]:
+    """Entries created by the flows are not set up for real here (the coordinator has its tests)."""
+    with (
+        patch("custom_components.whatsapp_presence.async_setup_entry", return_value=True) as setup,
+        patch("custom_components.whatsapp_presence.async_unload_entry", return_value=True),
+    ):
+        yield setup
+
+
+@pytest.fixture
+def config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """Session folders go to a temporary config folder, not the test package's."""
+    hass.config.config_dir = str(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def fast_simulator(config_dir: Path, socket_enabled: None) -> Iterator[None]:
+    """The flow's child simulator bridge runs on a manual clock (and may use loopback)."""
+    with patch.object(pairing, "SIMULATOR_EXTRA_ARGS", FAST_SIMULATOR):
+        yield

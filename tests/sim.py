@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+import time
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -19,10 +20,39 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.whatsapp_presence.bridge.clock import ManualClock
 from custom_components.whatsapp_presence.bridge.server import BridgeServer
-from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend
+from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend, SimulatorConfig
 from custom_components.whatsapp_presence.const import DOMAIN
 
 TOKEN = "integration-test-token-0123456789abcdef"
+START = 1_767_225_600.0
+"""2026-01-01T00:00:00Z: where snapshot tests start both clocks, so their figures repeat."""
+START_TEXT = "2026-01-01T00:00:00+00:00"
+ACCOUNT_PHONE = "12025550100"
+ACCOUNT_JID = f"{ACCOUNT_PHONE}@s.whatsapp.net"
+
+
+def simulator_config(**overrides: object) -> SimulatorConfig:
+    """A scripted network: paired, no random churn or faults, a manual clock."""
+    settings: dict[str, object] = {
+        "seed": 7,
+        "contacts": 12,
+        "groups": 2,
+        "paired": True,
+        "manual_clock": True,
+        "start_time": time.time(),
+        "presence_churn": 0.0,
+        "disconnect_rate": 0.0,
+        "connect_delay": 0.0,
+        "presence_latency": 0.0,
+        "hidden_last_seen_fraction": 0.0,
+        "unresponsive_fraction": 0.0,
+        "lid_fraction": 0.0,
+        "sub_ceiling": 0,
+        "query_limit": 0,
+        "account_phone": ACCOUNT_PHONE,
+    }
+    settings.update(overrides)
+    return SimulatorConfig(**settings)  # type: ignore[arg-type]
 
 
 @dataclass

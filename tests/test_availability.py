@@ -23,18 +23,8 @@ from custom_components.whatsapp_presence.availability import in_window
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorConfig
 from custom_components.whatsapp_presence.const import DOMAIN
 
-from .conftest import simulator_config
-from .sim import SimBridge, run_until, tick, until
-from .test_init import online_entity, state_of
-
-SWITCH = "switch.sam_demo_online_for_presence"
-
-
-async def switch(hass: HomeAssistant, on: bool) -> None:
-    """Toggle the switch as a dashboard or an automation does."""
-    await hass.services.async_call(
-        "switch", "turn_on" if on else "turn_off", {"entity_id": SWITCH}, blocking=True
-    )
+from .common import SWITCH, known, online_entity, state_of, switch
+from .sim import SimBridge, simulator_config, tick, until
 
 
 def attributes(hass: HomeAssistant, entity_id: str) -> Mapping[str, Any]:
@@ -54,15 +44,8 @@ def contact_states(
 ) -> list[str]:
     """The online sensors' states, in tracking order."""
     return [
-        state_of(hass, online_entity(entity_registry, entry, jid))
-        for jid in entry.runtime_data.tracked
+        state_of(hass, online_entity(entity_registry, jid)) for jid in entry.runtime_data.tracked
     ]
-
-
-async def known(hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: Any) -> None:
-    """Run until every tracked contact's presence is known."""
-    presence = entry.runtime_data.presence
-    await run_until(hass, freezer, lambda: all(p.online is not None for p in presence.values()))
 
 
 async def test_switch_off_makes_contacts_unknown_and_spends_nothing(
@@ -286,7 +269,7 @@ async def test_sampling_marks_presence_as_sampled(
     await hass.async_block_till_done()
     assert state_of(hass, SWITCH) == STATE_ON  # a sample starts at once
     first = next(iter(coordinator.tracked))
-    entity = online_entity(entity_registry, entry, first)
+    entity = online_entity(entity_registry, first)
     assert attributes(hass, entity)["sampled"] is True
     await sim_bridge.command("sim.set_presence", jid=first, online=True)
     await until(hass, lambda: coordinator.presence[first].online is True)

@@ -13,8 +13,8 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from .common import entity_of, set_presence, subscribed
 from .sim import SimBridge, run_until, tick, until
-from .test_insights import entity_of, set_presence, subscribed
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints"
 ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

@@ -45,25 +45,21 @@ from custom_components.whatsapp_presence.const import (
 from custom_components.whatsapp_presence.coordinator import session_dir
 from custom_components.whatsapp_presence.manager import PRESETS, preset_rate
 
-from .conftest import simulator_config
-from .flow_fixtures import (
+from .flows import (
     FAST_SIMULATOR,
     SIM_ACCOUNT,
     SIM_PUSH_NAME,
     TRANSLATIONS,
     assert_translated,
     child_bridge,
-    config_dir,  # noqa: F401 - fixture
     current_step,
-    fast_simulator,  # noqa: F401 - fixture
     flow_handler,
-    mock_setup_entry,  # noqa: F401 - fixture
     process_alive,
     round_trip,
     sim_command,
     sim_server,
 )
-from .sim import TOKEN, SimBridge
+from .sim import TOKEN, SimBridge, simulator_config
 from .tls_certs import make_self_signed
 
 pytestmark = pytest.mark.usefixtures("mock_setup_entry", "fast_simulator")
@@ -108,7 +104,7 @@ async def settle(hass: HomeAssistant) -> None:
 
 async def test_simulator_qr_pairing_follows_rotating_codes(
     hass: HomeAssistant,
-    mock_setup_entry: AsyncMock,  # noqa: F811 - the fixture imported above
+    mock_setup_entry: AsyncMock,
 ) -> None:
     """The QR step re-renders on each new code, moves on by itself, and creates the entry."""
     result = await start_simulator_flow(hass)
@@ -665,7 +661,7 @@ async def start_reauth(hass: HomeAssistant, entry: MockConfigEntry) -> Any:
 
 async def test_reauth_repairs_into_a_new_session(
     hass: HomeAssistant,
-    mock_setup_entry: AsyncMock,  # noqa: F811 - the fixture imported above
+    mock_setup_entry: AsyncMock,
 ) -> None:
     """Re-pair with the same account: new session, old folder gone, entry reloaded."""
     entry = simulator_entry(hass)
@@ -786,7 +782,7 @@ async def test_reconfigure_only_for_a_bridge_with_an_address(hass: HomeAssistant
 async def test_reconfigure_the_bridge_address(
     hass: HomeAssistant,
     sim_bridge: SimBridge,
-    mock_setup_entry: AsyncMock,  # noqa: F811 - the fixture imported above
+    mock_setup_entry: AsyncMock,
 ) -> None:
     """Errors first; another account is refused; the same account is accepted."""
     async with (

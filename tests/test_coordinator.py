@@ -27,19 +27,8 @@ from custom_components.whatsapp_presence.const import (
 from custom_components.whatsapp_presence.coordinator import bridge_args
 from custom_components.whatsapp_presence.manager import ContactState
 
-from .conftest import simulator_config
-from .sim import SimBridge, run_until, tick, until
-from .test_init import online_entity, state_of
-
-
-async def subscribed(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: MockConfigEntry
-) -> None:
-    """Let the manager subscribe every tracked contact."""
-    coordinator = entry.runtime_data
-    await run_until(
-        hass, freezer, lambda: coordinator.manager.stats().active == len(coordinator.tracked)
-    )
+from .common import online_entity, state_of, subscribed
+from .sim import SimBridge, run_until, simulator_config, tick, until
 
 
 async def test_restart_keeps_last_seen_and_backoff(
@@ -222,7 +211,7 @@ async def test_contacts_come_and_go_without_reload(
     hass.config_entries.async_add_subentry(entry, subentry)
     await hass.async_block_till_done()
     assert entry.runtime_data is coordinator  # no reload
-    entity_id = online_entity(entity_registry, entry, newcomer["jid"])
+    entity_id = online_entity(entity_registry, newcomer["jid"])
     expected = STATE_ON if newcomer["online"] else STATE_OFF
     await run_until(hass, freezer, lambda: state_of(hass, entity_id) == expected, limit=5)
     identifier = (DOMAIN, f"12025550100_{newcomer['phone']}")

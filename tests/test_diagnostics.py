@@ -11,7 +11,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.whatsapp_presence.diagnostics import async_get_config_entry_diagnostics
 
-from .sim import TOKEN, SimBridge, run_until, until
+from .common import subscribed
+from .sim import TOKEN, SimBridge, until
 
 
 async def test_diagnostics_are_redacted(
@@ -23,7 +24,7 @@ async def test_diagnostics_are_redacted(
     """Subscription states are there; numbers, names, the URL and the token are not."""
     entry = init_integration
     coordinator = entry.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     text = json.dumps(diagnostics, default=str)
     for contact in (await sim_bridge.contacts())[:3]:
@@ -49,7 +50,7 @@ async def test_contact_aliases_carry_nothing_of_the_jid(
     """Aliases are plain sequence numbers: no hash of a JID to reverse by trying numbers."""
     entry = init_integration
     coordinator = entry.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     first = await async_get_config_entry_diagnostics(hass, entry)
     second = await async_get_config_entry_diagnostics(hass, entry)
     aliases = [c["contact"] for c in first["manager"]["contacts"]]

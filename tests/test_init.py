@@ -25,27 +25,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.whatsapp_presence.const import CONF_CA_CERT, DOMAIN
 from custom_components.whatsapp_presence.coordinator import session_dir
 
-from .conftest import simulator_config
-from .flow_fixtures import sim_server
-from .sim import SimBridge, run_until, tick, until
+from .common import online_entity, state_of, subscribed
+from .flows import sim_server
+from .sim import SimBridge, run_until, simulator_config, tick, until
 from .tls_certs import make_self_signed
-
-
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    """The state of an entity that must exist."""
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
-def online_entity(entity_registry: er.EntityRegistry, entry: MockConfigEntry, jid: str) -> str:
-    """The entity id of a contact's online sensor."""
-    phone = jid.split("@", maxsplit=1)[0]
-    entity_id = entity_registry.async_get_entity_id(
-        "binary_sensor", DOMAIN, f"12025550100_{phone}_online"
-    )
-    assert entity_id is not None
-    return entity_id
 
 
 async def test_setup_creates_a_device_per_contact(
@@ -84,7 +67,7 @@ async def test_setup_creates_a_device_per_contact(
         assert registry_entry is not None
         assert registry_entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
     # WhatsApp answers a subscription with the contact's current presence.
-    online_ids = [online_entity(entity_registry, entry, c["jid"]) for c in contacts]
+    online_ids = [online_entity(entity_registry, c["jid"]) for c in contacts]
     await run_until(hass, freezer, lambda: all(state_of(hass, e) == STATE_OFF for e in online_ids))
 
 
@@ -98,9 +81,9 @@ async def test_silent_contact_is_unknown_not_offline(
 ) -> None:
     """Connected and subscribed, but WhatsApp never says anything: unknown, never 'off'."""
     coordinator = init_integration.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     for contact in (await sim_bridge.contacts())[:3]:
-        entity_id = online_entity(entity_registry, init_integration, contact["jid"])
+        entity_id = online_entity(entity_registry, contact["jid"])
         assert state_of(hass, entity_id) == STATE_UNKNOWN
         last_seen_id = entity_id.replace("binary_sensor.", "sensor.")[:-7] + "_last_seen"
         assert state_of(hass, last_seen_id) == STATE_UNKNOWN
@@ -114,7 +97,7 @@ async def test_contacts_are_subscribed_at_the_preset_pace(
 ) -> None:
     """Subscriptions go out one by one, 200 ms apart, and reach the simulated network."""
     coordinator = init_integration.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     stats = await sim_bridge.command("sim.stats")
     assert stats["subscribe_calls"] == 3
 
@@ -128,9 +111,9 @@ async def test_presence_reaches_the_entities(
 ) -> None:
     """A contact coming online in the simulator turns its sensor on; going offline sets last seen."""
     coordinator = init_integration.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     contact = (await sim_bridge.contacts())[0]
-    entity_id = online_entity(entity_registry, init_integration, contact["jid"])
+    entity_id = online_entity(entity_registry, contact["jid"])
 
     await sim_bridge.command("sim.set_presence", jid=contact["jid"], online=True)
     await until(hass, lambda: state_of(hass, entity_id) == STATE_ON)
@@ -155,9 +138,9 @@ async def test_disconnect_makes_entities_unavailable_after_grace(
     The outage is logged once each way, naming the entry by id: its title may be the number.
     """
     coordinator = init_integration.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 2)
+    await subscribed(hass, freezer, coordinator.entry, 2)
     contact = (await sim_bridge.contacts())[0]
-    entity_id = online_entity(entity_registry, init_integration, contact["jid"])
+    entity_id = online_entity(entity_registry, contact["jid"])
 
     await sim_bridge.command("sim.disconnect", reconnect_after=None)
     await until(hass, lambda: not coordinator.connected)
@@ -170,7 +153,7 @@ async def test_disconnect_makes_entities_unavailable_after_grace(
     await sim_bridge.command("sim.connect")
     await until(hass, lambda: coordinator.connected)
     assert state_of(hass, entity_id) != STATE_UNAVAILABLE
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 2)
+    await subscribed(hass, freezer, coordinator.entry, 2)
     stats = await sim_bridge.command("sim.stats")
     assert stats["subscribe_calls"] == calls_before + 2  # everyone re-subscribed once
     entry_id = init_integration.entry_id
@@ -188,7 +171,7 @@ async def test_short_outage_never_shows_unavailable(
 ) -> None:
     """A reconnect within the grace period writes no 'unavailable' state, not even briefly."""
     coordinator = init_integration.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     written: list[str] = []
 
     @callback
@@ -202,7 +185,7 @@ async def test_short_outage_never_shows_unavailable(
     await tick(hass, freezer, 5)
     await sim_bridge.command("sim.connect")
     await until(hass, lambda: coordinator.connected)
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     unsubscribe()
     assert written == []
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta, tzinfo
 from itertools import pairwise
-from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNKNOWN
@@ -18,41 +17,14 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.whatsapp_presence.activity import MERGE_GAP
-from custom_components.whatsapp_presence.const import DOMAIN
 
+from .common import entity_of, set_presence, state_of, subscribed, switch
 from .sim import SimBridge, run_until, tick, until
-from .test_availability import switch
-from .test_init import state_of
-
-ACCOUNT = "12025550100"
-
-
-def entity_of(registry: er.EntityRegistry, platform: str, jid: str, key: str) -> str:
-    """A contact's entity id, from its unique id."""
-    phone = jid.split("@", maxsplit=1)[0]
-    entity_id = registry.async_get_entity_id(platform, DOMAIN, f"{ACCOUNT}_{phone}_{key}")
-    assert entity_id is not None
-    return entity_id
 
 
 def minutes(hass: HomeAssistant, entity_id: str) -> float:
     """A duration sensor's state (shown in minutes)."""
     return float(state_of(hass, entity_id))
-
-
-async def subscribed(hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: Any) -> None:
-    """Every tracked contact subscribed (each answered with its presence: offline)."""
-    coordinator = entry.runtime_data
-    await run_until(
-        hass, freezer, lambda: coordinator.manager.stats().active == len(coordinator.tracked)
-    )
-
-
-async def set_presence(hass: HomeAssistant, sim_bridge: SimBridge, jid: str, online: bool) -> None:
-    """The simulated contact goes online or offline; wait until Home Assistant knows."""
-    coordinator = hass.config_entries.async_entries(DOMAIN)[0].runtime_data
-    await sim_bridge.command("sim.set_presence", jid=jid, online=online)
-    await until(hass, lambda: coordinator.presence[jid].online is online)
 
 
 async def test_online_time_sessions_and_merged_gaps(

@@ -32,8 +32,8 @@ from custom_components.whatsapp_presence.metrics import (
     metric_families,
 )
 
-from .conftest import simulator_config
-from .sim import SimBridge, run_until, tick, until
+from .common import online_entity, subscribed
+from .sim import SimBridge, run_until, simulator_config, tick, until
 
 type ClientFactory = Callable[[], Awaitable[TestClient[Any, Any]]]
 
@@ -78,16 +78,6 @@ async def scrape(hass_client: ClientFactory) -> list[str]:
 def samples(lines: list[str], prefix: str = "whatsapp_") -> list[str]:
     """The sample lines whose metric name starts with ``prefix``, sorted."""
     return sorted(line for line in lines if line.startswith(prefix))
-
-
-def online_entity(entity_registry: er.EntityRegistry, jid: str) -> str:
-    """The entity id of a contact's online sensor."""
-    phone = jid.split("@", maxsplit=1)[0]
-    entity_id = entity_registry.async_get_entity_id(
-        "binary_sensor", DOMAIN, f"12025550100_{phone}_online"
-    )
-    assert entity_id is not None
-    return entity_id
 
 
 def figures(**values: float) -> list[str]:
@@ -148,7 +138,7 @@ async def test_scrape_shows_presence_changes_and_figures(
     # Carol comes online before her subscription: her first report says online (not a change).
     assert coordinator.presence[carol["jid"]].online is None
     await sim_bridge.command("sim.set_presence", jid=carol["jid"], online=True)
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     await until(hass, lambda: all(p.online is not None for p in coordinator.presence.values()))
 
     # Alice: offline (first report, not a change) -> online -> offline 5 min later -> online.
@@ -226,7 +216,7 @@ async def test_online_seconds_match_online_today(
 ) -> None:
     """The counter grows while the contact is online, and agrees with *Online today*."""
     coordinator = init_integration.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     alice = (await sim_bridge.contacts())[0]
     await sim_bridge.command("sim.set_presence", jid=alice["jid"], online=True)
     await until(hass, lambda: coordinator.presence[alice["jid"]].online is True)
@@ -271,7 +261,7 @@ async def test_unknown_presence_is_absent_not_zero(
 ) -> None:
     """Subscribed but WhatsApp says nothing: no online sample and no invented last seen."""
     coordinator = init_integration.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
 
     lines = samples(await scrape(hass_client))
 
@@ -294,7 +284,7 @@ async def test_outage_figures(
 ) -> None:
     """Reconnects, failures and backoff are counted; presence is hidden once unavailable."""
     coordinator = init_integration.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     alice = (await sim_bridge.contacts())[0]
 
     await sim_bridge.command("sim.disconnect", reconnect_after=None)
@@ -309,7 +299,7 @@ async def test_outage_figures(
     await sim_bridge.command("sim.connect")
     await until(hass, lambda: coordinator.connected)
     await run_until(hass, freezer, lambda: coordinator.manager.stats().in_backoff == 1)
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 2)
+    await subscribed(hass, freezer, coordinator.entry, 2)
     lines = samples(await scrape(hass_client))
     assert set(
         figures(
@@ -335,7 +325,7 @@ async def test_renames_leave_no_stale_series(
     """A new entity id or a new contact name replaces the series; the counts carry over."""
     entry = init_integration
     coordinator = entry.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     alice = (await sim_bridge.contacts())[0]
     old_id = online_entity(entity_registry, alice["jid"])
     await sim_bridge.command("sim.set_presence", jid=alice["jid"], online=True)
@@ -371,7 +361,7 @@ async def test_untracked_contact_leaves_the_scrape(
     """Removing a contact's subentry removes every series of that contact."""
     entry = init_integration
     coordinator = entry.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     alice = (await sim_bridge.contacts())[0]
     entity = online_entity(entity_registry, alice["jid"])
     assert [line for line in samples(await scrape(hass_client)) if entity in line]
@@ -395,7 +385,7 @@ async def test_a_snapshot_is_never_changed_afterwards(
     """What a scrape thread holds stays as it was while the loop records new presence."""
     entry = init_integration
     coordinator = entry.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     alice = (await sim_bridge.contacts())[0]
     await until(hass, lambda: coordinator.presence[alice["jid"]].online is False)
     source = hass.data[DATA_METRICS].sources[entry.entry_id]
@@ -439,7 +429,7 @@ async def test_options_switch_the_jid_label_and_the_export_live(
     """The JID label is opt-in; turning metrics off unregisters them, without a reload."""
     entry = init_integration
     coordinator = entry.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     alice = (await sim_bridge.contacts())[0]
     entity = online_entity(entity_registry, alice["jid"])
     assert not [line for line in samples(await scrape(hass_client)) if "jid=" in line]
@@ -551,7 +541,7 @@ async def test_online_gauges_disappear_while_the_switch_is_off(
 ) -> None:
     """Switched off, presence is unknown: the gauges go (not 0) and no change is counted."""
     coordinator = init_integration.runtime_data
-    await run_until(hass, freezer, lambda: coordinator.manager.stats().active == 3)
+    await subscribed(hass, freezer, coordinator.entry, 3)
     before = samples(await scrape(hass_client))
     online = [line for line in before if line.startswith("whatsapp_contact_online{")]
     assert len(online) == 3

@@ -33,7 +33,7 @@ from custom_components.whatsapp_presence.const import (
 )
 from custom_components.whatsapp_presence.options import manager_config_from_options
 
-from .flow_fixtures import assert_translated
+from .flows import assert_translated
 
 
 def form_input(**changes: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from custom_components.whatsapp_presence.const import (
     SUBENTRY_CONTACT,
 )
 
+from .common import subscribed
 from .sim import SimBridge, run_until
 
 
@@ -113,7 +114,7 @@ async def test_resubscribe_and_stats(
     entry = init_integration
     coordinator = entry.runtime_data
     manager = coordinator.manager
-    await run_until(hass, freezer, lambda: manager.stats().active == 3)
+    await subscribed(hass, freezer, entry, 3)
     before = (await sim_bridge.command("sim.stats"))["subscriptions"]
     total = manager.stats().subscribe_calls_total
     await hass.services.async_call(

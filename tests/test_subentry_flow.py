@@ -20,9 +20,8 @@ from custom_components.whatsapp_presence.const import (
     SUBENTRY_GROUP,
 )
 
-from .conftest import ACCOUNT_PHONE, simulator_config
-from .flow_fixtures import TRANSLATIONS, assert_translated
-from .sim import SimBridge, until
+from .flows import TRANSLATIONS, assert_translated
+from .sim import ACCOUNT_PHONE, SimBridge, simulator_config, until
 
 
 @pytest.fixture

@@ -28,17 +28,8 @@ from custom_components.whatsapp_presence.const import (
     MODE_REMOTE,
 )
 from custom_components.whatsapp_presence.discovery import DiscoveredBridge, bridge_from_discovery
-from tests.conftest import simulator_config
-from tests.flow_fixtures import (
-    SIM_ACCOUNT,
-    TRANSLATIONS,
-    config_dir,  # noqa: F401 - fixture
-    mock_setup_entry,  # noqa: F401 - fixture
-    round_trip,
-    sim_command,
-    sim_server,
-)
-from tests.sim import TOKEN, SimBridge
+from tests.flows import SIM_ACCOUNT, TRANSLATIONS, round_trip, sim_command, sim_server
+from tests.sim import TOKEN, SimBridge, simulator_config
 
 from .runner import SIMULATOR, AddonProcess, image_tree
 

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-import shutil
 from typing import Any
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from .chromium import CHROMIUM, LAUNCH_ARGS
 
 
 @pytest.fixture(autouse=True)

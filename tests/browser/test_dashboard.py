@@ -28,7 +28,9 @@ from tests.e2e.hass_api import (
     wait_for,
 )
 
-from .test_ui import ARTIFACTS, PASSWORD, USER, log_in, pytestmark, wait_launch_screen_gone  # noqa: F401  (marks shared with the UI test; the page fixture is in conftest)
+from .chromium import ARTIFACTS, BROWSER_MARKS, PASSWORD, USER, log_in, wait_launch_screen_gone
+
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture

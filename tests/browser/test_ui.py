@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.hass_api import (
-    ROOT,
     HassApi,
     HassProcess,
     add_contact,
@@ -29,20 +28,9 @@ from tests.e2e.hass_api import (
     wait_for,
 )
 
-from .conftest import CHROMIUM
+from .chromium import ARTIFACTS, BROWSER_MARKS, PASSWORD, USER, log_in, wait_launch_screen_gone
 
-ARTIFACTS = ROOT / "artifacts" / "browser"
-USER, PASSWORD = "demo", "demo-password"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.e2e,
-    pytest.mark.usefixtures("socket_enabled"),
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="Chromium is not installed (Debian: apt-get install chromium; .ci/run does it)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -61,23 +49,6 @@ def hass_ui(tmp_path: Path) -> Iterator[tuple[HassProcess, HassApi]]:
     finally:
         proc.stop()
     proc.assert_clean_log()
-
-
-def log_in(page: Any, url: str) -> None:
-    """The login page, as a user types it; no dialog (e.g. HTTP settings to confirm) after it."""
-    page.goto(url, wait_until="domcontentloaded")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_selector("ha-sidebar", timeout=60_000)
-    wait_launch_screen_gone(page)
-    assert page.get_by_text("Confirm new HTTP server configuration").count() == 0
-    assert page.locator("ha-dialog, ha-md-dialog").filter(visible=True).count() == 0
-
-
-def wait_launch_screen_gone(page: Any) -> None:
-    """A full page load fades the launch screen out over the page: wait until it is removed."""
-    page.locator("#ha-launch-screen").wait_for(state="detached", timeout=15_000)
 
 
 def open_flow_to_pair_menu(page: Any, url: str) -> None:

@@ -1,4 +1,4 @@
-"""Helpers for the config, options and subentry flow tests.
+"""Helpers for the config, options and subentry flow tests (their fixtures are in conftest.py).
 
 The flows run against real bridges: the child bridge the flow starts itself (``python -m
 bridge``, simulator backend on a manual clock, so pairing only completes when a test says so),
@@ -7,26 +7,22 @@ or the in-process bridge server of ``tests/sim.py``. Nothing of the protocol is 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 import contextlib
 import json
 import os
 from pathlib import Path
 import ssl
 from typing import Any
-from unittest.mock import AsyncMock, patch
 
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-import pytest
 
-from custom_components.whatsapp_presence import pairing
 from custom_components.whatsapp_presence.bridge.server import BridgeServer
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend
 from custom_components.whatsapp_presence.config_flow import WhatsAppPresenceConfigFlow
 
-from .conftest import simulator_config
-from .sim import TOKEN, SimBridge
+from .sim import TOKEN, SimBridge, simulator_config
 
 TRANSLATIONS = json.loads(
     (
@@ -53,30 +49,6 @@ FAST_SIMULATOR = [
 
 SIM_ACCOUNT = "12025550100"  # the simulator's default account number
 SIM_PUSH_NAME = "Sam Demo"
-
-
-@pytest.fixture
-def mock_setup_entry() -> Iterator[AsyncMock]:
-    """Entries created by the flows are not set up for real here (the coordinator has its tests)."""
-    with (
-        patch("custom_components.whatsapp_presence.async_setup_entry", return_value=True) as setup,
-        patch("custom_components.whatsapp_presence.async_unload_entry", return_value=True),
-    ):
-        yield setup
-
-
-@pytest.fixture
-def config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
-    """Session folders go to a temporary config folder, not the test package's."""
-    hass.config.config_dir = str(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
-def fast_simulator(config_dir: Path, socket_enabled: None) -> Iterator[None]:
-    """The flow's child simulator bridge runs on a manual clock (and may use loopback)."""
-    with patch.object(pairing, "SIMULATOR_EXTRA_ARGS", FAST_SIMULATOR):
-        yield
 
 
 @contextlib.asynccontextmanager
