@@ -42,9 +42,9 @@ from custom_components.whatsapp_presence.const import (
     CONF_SUBSCRIPTION_DELAY,
     DOMAIN,
     MODE_REMOTE,
-    PRESET_CUSTOM,
     SUBENTRY_CONTACT,
 )
+from custom_components.whatsapp_presence.manager import CUSTOM_PRESET
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_PHONE = "12025550100"
@@ -52,7 +52,7 @@ ACCOUNT_JID = f"{ACCOUNT_PHONE}@s.whatsapp.net"
 TOKEN = "benchmark-token"  # noqa: S105 - loopback only, a throw-away bridge
 
 FAST_PACING = {
-    CONF_PRESET: PRESET_CUSTOM,
+    CONF_PRESET: CUSTOM_PRESET,
     CONF_BATCH_SIZE: 50,
     CONF_BATCH_DELAY: 0.01,
     CONF_SUBSCRIPTION_DELAY: 0.0,

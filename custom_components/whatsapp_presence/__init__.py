@@ -14,7 +14,7 @@ from homeassistant.helpers import (
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_SESSION_ID, DOMAIN, STORAGE_VERSION
+from .const import CONF_SESSION_ID, DOMAIN, STORE_VERSION
 from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
 from .dashboard import async_register_strategy
 from .metrics import async_setup_metrics
@@ -69,7 +69,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: WhatsAppConfigEntry) ->
     The linked device stays listed on the phone until it is logged out there (WhatsApp >
     Settings > Linked devices); the README's removal steps say so.
     """
-    await Store[dict[str, Any]](hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}").async_remove()
+    await Store[dict[str, Any]](hass, STORE_VERSION, f"{DOMAIN}.{entry.entry_id}").async_remove()
     # Every repair of an entry ends with its id: none may outlive the entry.
     issues = ir.async_get(hass).issues
     for domain, issue_id in list(issues):

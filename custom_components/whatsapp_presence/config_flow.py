@@ -99,8 +99,8 @@ from .const import (
     DEFAULT_HEALTH_CHECK_INTERVAL,
     DEFAULT_MAX_BACKOFF,
     DEFAULT_MAX_PER_MINUTE,
-    DEFAULT_PRESET,
     DEFAULT_PROMETHEUS,
+    DEFAULT_PROMETHEUS_JID,
     DEFAULT_RESUBSCRIBE_AFTER,
     DEFAULT_SAMPLE_EVERY,
     DEFAULT_SAMPLE_SECONDS,
@@ -111,8 +111,6 @@ from .const import (
     MODE_LOCAL,
     MODE_REMOTE,
     MODE_SIMULATOR,
-    PRESET_CUSTOM,
-    PRIORITIES,
     SAMPLE_EVERY_RANGE,
     SAMPLE_SECONDS_RANGE,
     SUBENTRY_CONTACT,
@@ -121,8 +119,8 @@ from .const import (
 )
 from .discovery import DiscoveredBridge, bridge_from_discovery
 from .launcher import BridgeStartError
-from .manager import PRESETS, BatchConfig, preset_rate
-from .options import pacing_error
+from .manager import CUSTOM_PRESET, DEFAULT_PRESET, PRESETS, BatchConfig, preset_rate
+from .options import PRIORITY_NAMES, pacing_error, priority_name, priority_value
 from .pairing import (
     CAUSE_ARCHITECTURE,
     CAUSE_IMPORT,
@@ -139,7 +137,7 @@ from .pairing import (
 from .tls import InvalidCACertError, async_client_ssl_context
 
 PAIR_OPTIONS: Final = ["pair_qr", "pair_phone", "pair_qr_static"]
-PRESET_OPTIONS: Final = [*PRESETS, PRESET_CUSTOM]
+PRESET_OPTIONS: Final = [*PRESETS, CUSTOM_PRESET]
 DEFAULT_PRIORITY: Final = "medium"
 CONF_CONTACT: Final = "contact"
 CONF_GROUP: Final = "group"
@@ -162,7 +160,6 @@ RESUBSCRIBE_AFTER_RANGE: Final = (0, 168)  # hours; 0 = only on reconnect (event
 HEALTH_CHECK_INTERVAL_RANGE: Final = (5, 1440)  # minutes
 MAX_BACKOFF_RANGE: Final = (2, 1440)  # minutes
 GRACE_PERIOD_RANGE: Final = (0, 3600)  # seconds
-DEFAULT_PROMETHEUS_JID: Final = False
 
 
 def _number(low: float, high: float, step: float, unit: str | None = None) -> NumberSelector:
@@ -179,7 +176,7 @@ PRESET_SELECTOR: Final = SelectSelector(
 )
 PRIORITY_SELECTOR: Final = SelectSelector(
     SelectSelectorConfig(
-        options=list(PRIORITIES), translation_key="priority", mode=SelectSelectorMode.LIST
+        options=PRIORITY_NAMES, translation_key="priority", mode=SelectSelectorMode.LIST
     )
 )
 CUSTOM_SCHEMA: Final = vol.Schema(
@@ -711,7 +708,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_preset(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose how fast contacts are subscribed."""
         if user_input is not None:
-            if user_input[CONF_PRESET] == PRESET_CUSTOM:
+            if user_input[CONF_PRESET] == CUSTOM_PRESET:
                 return await self.async_step_custom()
             return await self._async_create({CONF_PRESET: user_input[CONF_PRESET]})
         assert self._account is not None
@@ -729,7 +726,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             values, errors = custom_pacing(user_input)
             if not errors:
-                return await self._async_create({CONF_PRESET: PRESET_CUSTOM, **values})
+                return await self._async_create({CONF_PRESET: CUSTOM_PRESET, **values})
         return self.async_show_form(
             step_id="custom",
             data_schema=self.add_suggested_values_to_schema(
@@ -930,7 +927,7 @@ class WhatsAppOptionsFlow(OptionsFlow):
             errors = availability_errors(flat)
             if not errors:
                 self._options = {**current, **flat}
-                if flat[CONF_PRESET] == PRESET_CUSTOM:
+                if flat[CONF_PRESET] == CUSTOM_PRESET:
                     return await self.async_step_custom()
                 return self.async_create_entry(data=self._options)
         current.update(flat)  # a refused page comes back as it was entered
@@ -1096,16 +1093,9 @@ class _TrackSubentryFlow(ConfigSubentryFlow):
             return self.async_update_and_abort(
                 self._get_entry(),
                 subentry,
-                data_updates={CONF_PRIORITY: PRIORITIES[user_input[CONF_PRIORITY]]},
+                data_updates={CONF_PRIORITY: priority_value(user_input[CONF_PRIORITY])},
             )
-        current = next(
-            (
-                name
-                for name, value in PRIORITIES.items()
-                if value == subentry.data.get(CONF_PRIORITY)
-            ),
-            DEFAULT_PRIORITY,
-        )
+        current = priority_name(subentry.data.get(CONF_PRIORITY)) or DEFAULT_PRIORITY
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=vol.Schema(
@@ -1149,7 +1139,7 @@ class ContactSubentryFlow(_TrackSubentryFlow):
                     data={
                         CONF_JID: jid,
                         CONF_PHONE: phone,
-                        CONF_PRIORITY: PRIORITIES[user_input[CONF_PRIORITY]],
+                        CONF_PRIORITY: priority_value(user_input[CONF_PRIORITY]),
                     },
                     unique_id=jid,
                 )
@@ -1233,7 +1223,7 @@ class GroupSubentryFlow(_TrackSubentryFlow):
                 data={
                     CONF_JID: jid,
                     "name": name,
-                    CONF_PRIORITY: PRIORITIES[user_input[CONF_PRIORITY]],
+                    CONF_PRIORITY: priority_value(user_input[CONF_PRIORITY]),
                 },
                 unique_id=jid,
             )

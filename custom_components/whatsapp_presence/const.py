@@ -6,6 +6,8 @@ from datetime import timedelta
 import logging
 from typing import Final
 
+from .manager import DEFAULT_CONFIG
+
 DOMAIN: Final = "whatsapp_presence"
 LOGGER = logging.getLogger(__package__)
 
@@ -22,8 +24,7 @@ CONF_ADDON: Final = "addon"  # slug of the add-on whose discovery created a remo
 # CONF_URL and CONF_TOKEN come from homeassistant.const.
 
 # Entry options: pacing and behaviour.
-CONF_PRESET: Final = "preset"
-PRESET_CUSTOM: Final = "custom"
+CONF_PRESET: Final = "preset"  # a key of manager.PRESETS, or manager.CUSTOM_PRESET
 CONF_BATCH_SIZE: Final = "batch_size"
 CONF_BATCH_DELAY: Final = "batch_delay"
 CONF_SUBSCRIPTION_DELAY: Final = "subscription_delay"
@@ -47,11 +48,11 @@ CONF_GRACE_PERIOD: Final = "grace_period"  # seconds
 CONF_PROMETHEUS: Final = "prometheus"
 CONF_PROMETHEUS_JID: Final = "prometheus_jid_label"
 
-DEFAULT_PRESET: Final = "medium"
-DEFAULT_MAX_PER_MINUTE: Final = 200
-DEFAULT_RESUBSCRIBE_AFTER: Final = 24
-DEFAULT_HEALTH_CHECK_INTERVAL: Final = 60
-DEFAULT_MAX_BACKOFF: Final = 60
+# The manager's defaults (seconds), in the units the options show (hours, minutes).
+DEFAULT_MAX_PER_MINUTE: Final = DEFAULT_CONFIG.max_per_minute
+DEFAULT_RESUBSCRIBE_AFTER: Final = round((DEFAULT_CONFIG.resubscribe_after or 0) / 3600)
+DEFAULT_HEALTH_CHECK_INTERVAL: Final = round(DEFAULT_CONFIG.health_check_interval / 60)
+DEFAULT_MAX_BACKOFF: Final = round(DEFAULT_CONFIG.max_backoff / 60)
 DEFAULT_MARK_ONLINE: Final = True
 DEFAULT_AVAILABILITY: Final = AVAILABILITY_ALWAYS
 DEFAULT_WINDOW_START: Final = "08:00:00"
@@ -63,6 +64,7 @@ SAMPLE_EVERY_RANGE: Final = (1, 240)
 DEFAULT_ADAPTIVE: Final = True
 DEFAULT_GRACE_PERIOD: Final = 60
 DEFAULT_PROMETHEUS: Final = True
+DEFAULT_PROMETHEUS_JID: Final = False
 
 # Safe ranges for custom pacing (WhatsApp's limit is reported at 200-300 subscriptions a
 # minute: docs/rate-limiting.md).
@@ -76,8 +78,7 @@ SUBENTRY_CONTACT: Final = "contact"
 SUBENTRY_GROUP: Final = "group"
 CONF_JID: Final = "jid"
 CONF_PHONE: Final = "phone"
-CONF_PRIORITY: Final = "priority"
-PRIORITIES: Final = {"high": 1, "medium": 2, "low": 3}
+CONF_PRIORITY: Final = "priority"  # stored as the int of manager.Priority, shown by its name
 
 MAX_TRACKED_CONTACTS: Final = 4_900
 """Home Assistant enables at most 10,000 entities per config entry; a contact has two."""
@@ -88,7 +89,8 @@ ACCOUNT_ENTITY_RESERVE: Final = 50
 INSIGHT_ENTITIES_PER_CONTACT: Final = 4
 """Online today, sessions today, last session and the presence event."""
 
-STORAGE_VERSION: Final = 1
+STORE_VERSION: Final = 1
+"""Version of the entry's Home Assistant store (last seen, online time, the manager's state)."""
 SAVE_DELAY: Final = 10.0
 SILENCE_REPAIR_AFTER: Final = timedelta(hours=6)
 """With contacts subscribed but no presence at all for this long, WhatsApp is likely ignoring us."""

@@ -48,7 +48,6 @@ from .const import (
     CONF_SESSION_ID,
     DEFAULT_GRACE_PERIOD,
     DEFAULT_MARK_ONLINE,
-    DEFAULT_PRESET,
     DOMAIN,
     INSIGHT_ENTITIES_PER_CONTACT,
     LOGGER,
@@ -58,12 +57,18 @@ from .const import (
     MODE_SIMULATOR,
     SAVE_DELAY,
     SILENCE_REPAIR_AFTER,
-    STORAGE_VERSION,
+    STORE_VERSION,
     SUBENTRY_CONTACT,
     SUBENTRY_GROUP,
 )
 from .launcher import BridgeProcess, BridgeStartError
-from .manager import SLOWER_PRESET, Priority, SubscriptionManager, SubscriptionPaused
+from .manager import (
+    DEFAULT_PRESET,
+    SLOWER_PRESET,
+    Priority,
+    SubscriptionManager,
+    SubscriptionPaused,
+)
 from .options import manager_config_from_options
 from .tls import async_client_ssl_context
 
@@ -179,7 +184,7 @@ class WhatsAppCoordinator:
             clock=lambda: dt_util.utcnow().timestamp(), time_zone=dt_util.get_default_time_zone
         )
         self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}", private=True
+            hass, STORE_VERSION, f"{DOMAIN}.{entry.entry_id}", private=True
         )
         self._contact_listeners: dict[str, set[CALLBACK_TYPE]] = {}
         self._subscription_listeners: dict[str, set[CALLBACK_TYPE]] = {}

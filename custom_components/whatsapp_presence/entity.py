@@ -21,6 +21,12 @@ ACCOUNT_WRITE_INTERVAL = 1.0
 figures with every subscription; each write is a recorder row)."""
 
 
+def contact_unique_id(coordinator: WhatsAppCoordinator, jid: str, key: str) -> str:
+    """Unique id of a contact's entity: the account and the contact, so two accounts tracking
+    the same person get entities of their own."""
+    return f"{jid_to_phone(coordinator.account_jid)}_{jid_to_phone(jid)}_{key}"
+
+
 class WhatsAppEntity(Entity):
     """Pushed by the coordinator; never polled."""
 
@@ -54,7 +60,7 @@ class WhatsAppContactEntity(WhatsAppEntity):
         super().__init__(coordinator, description)
         self.jid = contact.jid
         phone = jid_to_phone(contact.jid)
-        self._attr_unique_id = f"{jid_to_phone(coordinator.account_jid)}_{phone}_{description.key}"
+        self._attr_unique_id = contact_unique_id(coordinator, contact.jid, description.key)
         self._attr_device_info = DeviceInfo(
             identifiers={coordinator.device_identifier(contact.jid)},
             name=contact.name or f"+{phone}",

@@ -33,15 +33,22 @@ from homeassistant.util.hass_dict import HassKey
 
 from .activity import Known
 from .bridge.protocol import jid_to_phone
-from .const import CONF_PROMETHEUS, CONF_PROMETHEUS_JID, DEFAULT_PROMETHEUS, DOMAIN, LOGGER
+from .const import (
+    CONF_PROMETHEUS,
+    CONF_PROMETHEUS_JID,
+    DEFAULT_PROMETHEUS,
+    DEFAULT_PROMETHEUS_JID,
+    DOMAIN,
+    LOGGER,
+)
 from .coordinator import TrackedContact, WhatsAppConfigEntry, WhatsAppCoordinator
+from .entity import contact_unique_id
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
     from prometheus_client.registry import Collector, CollectorRegistry
 
 PROMETHEUS_DOMAIN: Final = "prometheus"
-DEFAULT_PROMETHEUS_JID: Final = False
 
 ONLINE: Final = "whatsapp_contact_online"
 STATUS_CHANGES: Final = "whatsapp_contact_status_changes_total"
@@ -78,9 +85,9 @@ class AccountRecord:
     failed: int = 0
     in_backoff: int = 0
     queue_length: int = 0
-    subscribe_calls: int = 0
-    subscribe_failures: int = 0
-    reconnects: int = 0
+    subscribe_calls_total: int = 0
+    subscribe_failures_total: int = 0
+    reconnects_total: int = 0
     bridge_connected: bool = False
     whatsapp_connected: bool = False
 
@@ -129,19 +136,19 @@ ACCOUNT_FIGURES: Final = (
         "whatsapp_presence_subscribe_calls_total",
         "counter",
         "Presence subscription requests sent to WhatsApp",
-        lambda a: a.subscribe_calls,
+        lambda a: a.subscribe_calls_total,
     ),
     _Figure(
         "whatsapp_presence_subscribe_failures_total",
         "counter",
         "Presence subscription requests that failed",
-        lambda a: a.subscribe_failures,
+        lambda a: a.subscribe_failures_total,
     ),
     _Figure(
         "whatsapp_presence_reconnects_total",
         "counter",
         "Reconnections to WhatsApp after the first connection",
-        lambda a: a.reconnects,
+        lambda a: a.reconnects_total,
     ),
     _Figure(
         "whatsapp_presence_bridge_connected",
@@ -164,11 +171,6 @@ def account_label(entry: WhatsAppConfigEntry, account_jid: str) -> str:
     if entry.title and jid_to_phone(account_jid) not in digits:
         return entry.title
     return "account-" + hashlib.sha256(entry.entry_id.encode()).hexdigest()[:8]
-
-
-def online_unique_id(coordinator: WhatsAppCoordinator, jid: str) -> str:
-    """Unique id of a contact's online binary sensor (as entity.py builds it)."""
-    return f"{jid_to_phone(coordinator.account_jid)}_{jid_to_phone(jid)}_online"
 
 
 class EntryMetrics:
@@ -232,15 +234,15 @@ class EntryMetrics:
             account=account_label(self.entry, coordinator.account_jid),
             with_jid=bool(self.entry.options.get(CONF_PROMETHEUS_JID, DEFAULT_PROMETHEUS_JID)),
             available=coordinator.available,
-            tracked=stats.total_subscriptions,
+            tracked=stats.tracked,
             active=stats.active,
             stale=stats.stale,
             failed=stats.failed,
             in_backoff=stats.in_backoff,
             queue_length=stats.queue_length,
-            subscribe_calls=stats.subscribe_calls_total,
-            subscribe_failures=stats.subscribe_failures_total,
-            reconnects=stats.reconnects_total,
+            subscribe_calls_total=stats.subscribe_calls_total,
+            subscribe_failures_total=stats.subscribe_failures_total,
+            reconnects_total=stats.reconnects_total,
             bridge_connected=coordinator.status.bridge_connected,
             whatsapp_connected=coordinator.status.whatsapp_connected,
         )
@@ -258,7 +260,7 @@ class EntryMetrics:
             self._contact_unsubs.pop(jid)()
         self._by_unique_id = {}
         for jid, contact in coordinator.tracked.items():
-            unique_id = online_unique_id(coordinator, jid)
+            unique_id = contact_unique_id(coordinator, jid, "online")
             self._by_unique_id[unique_id] = jid
             old = records.get(jid)
             if old is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from .const import (
     CONF_ADAPTIVE,
@@ -19,14 +19,36 @@ from .const import (
     DEFAULT_HEALTH_CHECK_INTERVAL,
     DEFAULT_MAX_BACKOFF,
     DEFAULT_MAX_PER_MINUTE,
-    DEFAULT_PRESET,
     DEFAULT_RESUBSCRIBE_AFTER,
     MAX_PER_MINUTE_RANGE,
-    PRESET_CUSTOM,
 )
-from .manager import PRESETS, BatchConfig, ManagerConfig, preset_rate
+from .manager import (
+    CUSTOM_PRESET,
+    DEFAULT_PRESET,
+    PRESETS,
+    BatchConfig,
+    ManagerConfig,
+    Priority,
+    preset_rate,
+)
 
 ERROR_RATE_TOO_HIGH = "rate_too_high"
+
+PRIORITY_NAMES: Final = [priority.name.lower() for priority in Priority]
+"""The manager's priorities as the user picks them (high, medium, low)."""
+
+
+def priority_value(name: str) -> int:
+    """A priority name as stored in a subentry: the manager's number for it."""
+    return int(Priority[name.upper()])
+
+
+def priority_name(value: Any) -> str | None:
+    """A stored priority as the user sees it, or None if it is not one."""
+    try:
+        return Priority(value).name.lower()
+    except TypeError, ValueError:
+        return None
 
 
 def pacing_error(batch: BatchConfig) -> str | None:
@@ -43,7 +65,7 @@ def pacing_error(batch: BatchConfig) -> str | None:
 def batch_config_from_options(options: Mapping[str, Any]) -> BatchConfig:
     """The named preset, or the custom values when the preset is ``custom``."""
     preset = options.get(CONF_PRESET, DEFAULT_PRESET)
-    if preset != PRESET_CUSTOM:
+    if preset != CUSTOM_PRESET:
         return PRESETS.get(preset, PRESETS[DEFAULT_PRESET])
     default = PRESETS[DEFAULT_PRESET]
     return BatchConfig(

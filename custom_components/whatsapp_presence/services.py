@@ -39,14 +39,12 @@ from .const import (
     CONF_SUBSCRIPTION_DELAY,
     DOMAIN,
     MAX_TRACKED_CONTACTS,
-    PRESET_CUSTOM,
-    PRIORITIES,
     SUBENTRY_CONTACT,
     SUBSCRIPTION_DELAY_RANGE,
 )
 from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
-from .manager import BatchConfig, preset_name, preset_rate
-from .options import pacing_error
+from .manager import CUSTOM_PRESET, BatchConfig, preset_name, preset_rate
+from .options import PRIORITY_NAMES, pacing_error, priority_value
 
 ATTR_NUMBERS = "numbers"
 ATTR_CONTACT = "contact"
@@ -65,7 +63,7 @@ ADD_CONTACTS_SCHEMA = vol.Schema(
         vol.Required(ATTR_NUMBERS): vol.All(
             cv.ensure_list, [cv.string], vol.Length(min=1, max=500)
         ),
-        vol.Optional(ATTR_PRIORITY, default="medium"): vol.In(list(PRIORITIES)),
+        vol.Optional(ATTR_PRIORITY, default="medium"): vol.In(PRIORITY_NAMES),
     }
 )
 REMOVE_CONTACT_SCHEMA = vol.Schema({**_ENTRY, vol.Required(ATTR_CONTACT): cv.string})
@@ -159,7 +157,7 @@ async def _async_add_contacts(call: ServiceCall) -> ServiceResponse:
         )
     tracked = {s.unique_id for s in entry.subentries.values()}
     names = await _address_book_names(coordinator)
-    priority = PRIORITIES[call.data[ATTR_PRIORITY]]
+    priority = priority_value(call.data[ATTR_PRIORITY])
     added: list[str] = []
     already: list[str] = []
     for phone, jid in found.items():
@@ -254,7 +252,7 @@ async def _async_set_batch_config(call: ServiceCall) -> None:
         CONF_BATCH_DELAY: batch.batch_delay,
         CONF_SUBSCRIPTION_DELAY: batch.subscription_delay,
     }
-    if options[CONF_PRESET] != PRESET_CUSTOM:
+    if options[CONF_PRESET] != CUSTOM_PRESET:
         for key in (CONF_BATCH_SIZE, CONF_BATCH_DELAY, CONF_SUBSCRIPTION_DELAY):
             options.pop(key)
     hass.config_entries.async_update_entry(entry, options=options)

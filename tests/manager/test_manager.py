@@ -154,7 +154,7 @@ async def test_remove_drops_a_contact_everywhere() -> None:
     assert fake.order() == [failing, flying]
     assert manager.contacts() == []
     stats = manager.stats()
-    assert (stats.total_subscriptions, stats.queue_length, stats.failed) == (0, 0, 0)
+    assert (stats.tracked, stats.queue_length, stats.failed) == (0, 0, 0)
     await manager.stop()
 
 

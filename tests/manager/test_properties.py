@@ -180,7 +180,7 @@ def check_consistency(manager: SubscriptionManager) -> None:
     infos = manager.contacts()
     stats = manager.stats()
     by_state = {state: sum(1 for i in infos if i.state is state) for state in ContactState}
-    assert stats.total_subscriptions == len(infos) == len({i.jid for i in infos})
+    assert stats.tracked == len(infos) == len({i.jid for i in infos})
     assert stats.active == by_state[ContactState.SUBSCRIBED]
     assert stats.stale == by_state[ContactState.STALE]
     assert stats.in_backoff == by_state[ContactState.BACKOFF]

@@ -19,7 +19,7 @@ The rule looks back at calls already made, so a configuration change applies to 
 next call, and a reconnect storm cannot exceed the cap.
 """
 
-from .core import STORAGE_VERSION, SubscriptionManager
+from .core import STATE_VERSION, SubscriptionManager
 from .model import (
     CUSTOM_PRESET,
     DEFAULT_CONFIG,
@@ -46,7 +46,7 @@ __all__ = [
     "DEFAULT_PRESET",
     "PRESETS",
     "SLOWER_PRESET",
-    "STORAGE_VERSION",
+    "STATE_VERSION",
     "WINDOW",
     "BatchConfig",
     "ContactInfo",

@@ -37,7 +37,7 @@ _EPSILON: Final = 1e-6
 """Slack when comparing a due time with the clock: unix-time floats resolve ~0.2 us."""
 _ERROR_PAUSE: Final = 5.0
 """Seconds the worker waits after an unexpected error before it carries on."""
-STORAGE_VERSION: Final = 1
+STATE_VERSION: Final = 1
 
 
 @dataclass(slots=True, eq=False)
@@ -370,7 +370,7 @@ class SubscriptionManager:
             last_hour = sum(1 for started in self._recent if started > now - _HOUR)
         states = self._n.states
         return Stats(
-            total_subscriptions=len(self._contacts),
+            tracked=len(self._contacts),
             active=states[ContactState.SUBSCRIBED],
             stale=states[ContactState.STALE],
             failed=self._n.failed,
@@ -440,7 +440,7 @@ class SubscriptionManager:
         keep = max(self._config.max_per_minute, self._config.batch.batch_size)
         recent = [t for t in list(self._recent)[-keep:] if t > now - horizon]
         return {
-            "version": STORAGE_VERSION,
+            "version": STATE_VERSION,
             "contacts": [
                 {
                     "jid": c.jid,
@@ -477,7 +477,7 @@ class SubscriptionManager:
         Saved state may be of any shape (edited by hand, written by a broken version): records
         that are not what ``to_dict`` writes are skipped with one warning, the rest is loaded.
         """
-        if not isinstance(data, dict) or data.get("version") != STORAGE_VERSION:
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
             _LOGGER.warning("Ignoring saved subscription state of unknown version or shape")
             return
         now = self._clock()

@@ -159,8 +159,8 @@ class ContactInfo:
 class Stats:
     """Counters for the diagnostics, sensors and metrics (the *Get statistics* names first)."""
 
-    total_subscriptions: int
-    """Tracked contacts."""
+    tracked: int
+    """Tracked contacts (``total_subscriptions`` in ``as_dict``, the documented name)."""
     active: int
     """Contacts in state ``subscribed``."""
     stale: int
@@ -185,8 +185,9 @@ class Stats:
     """Why the pace last changed: preset, ignored (answers stopped), answered or ban."""
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain dict for diagnostics and JSON."""
-        return asdict(self)
+        """Plain dict for diagnostics and the ``get_stats`` action, under the documented names."""
+        figures = asdict(self)
+        return {"total_subscriptions": figures.pop("tracked"), **figures}
 
 
 DEFAULT_CONFIG: Final = ManagerConfig()
