@@ -180,7 +180,30 @@ async def test_actions_refuse_unknown_entries(
         await hass.services.async_call(
             DOMAIN, "get_stats", {ATTR_CONFIG_ENTRY_ID: "nope"}, blocking=True, return_response=True
         )
-    assert err.value.translation_key == "entry_not_found"
+    assert (err.value.translation_domain, err.value.translation_key) == (
+        "homeassistant",
+        "service_config_entry_not_found",
+    )
+
+
+async def test_actions_refuse_an_unloaded_entry(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """An entry that is not loaded: Home Assistant's translated validation error, naming it."""
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "get_stats",
+            {ATTR_CONFIG_ENTRY_ID: init_integration.entry_id},
+            blocking=True,
+            return_response=True,
+        )
+    assert (err.value.translation_domain, err.value.translation_key) == (
+        "homeassistant",
+        "service_config_entry_not_loaded",
+    )
+    assert err.value.translation_placeholders == {"domain": DOMAIN, "entry_title": "Sam Demo"}
 
 
 async def test_add_contacts_refuses_past_the_limit(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
 from homeassistant.core import (
     HomeAssistant,
@@ -16,7 +16,7 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
-from homeassistant.helpers.service import async_register_admin_service
+from homeassistant.helpers.service import async_get_config_entry, async_register_admin_service
 import probatio as vol
 
 from .bridge.protocol import (
@@ -82,21 +82,10 @@ GET_STATS_SCHEMA = vol.Schema(_ENTRY)
 
 
 def _coordinator(call: ServiceCall) -> WhatsAppCoordinator:
-    """The loaded entry the call names, or a translated validation error."""
-    entry_id = call.data[ATTR_CONFIG_ENTRY_ID]
-    entry: WhatsAppConfigEntry | None = call.hass.config_entries.async_get_entry(entry_id)
-    if entry is None or entry.domain != DOMAIN:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="entry_not_found",
-            translation_placeholders={"entry_id": entry_id},
-        )
-    if entry.state is not ConfigEntryState.LOADED:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="entry_not_loaded",
-            translation_placeholders={"title": entry.title},
-        )
+    """The loaded entry the call names (Home Assistant's translated errors otherwise)."""
+    entry: WhatsAppConfigEntry = async_get_config_entry(
+        call.hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID]
+    )
     return entry.runtime_data
 
 
