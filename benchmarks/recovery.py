@@ -28,7 +28,7 @@ import tempfile
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT_ENV = "WHATSAPP_PRESENCE_RECOVERY_OUT"  # tests/faults/conftest.py: RECOVERY_OUT
+OUT_ENV = "WHATSAPP_PRESENCE_RECOVERY_OUT"  # tests/faults/harness.py: RECOVERY_OUT
 
 
 def measure() -> list[dict[str, Any]]:

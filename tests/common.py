@@ -8,17 +8,44 @@ from __future__ import annotations
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentryData
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.whatsapp_presence.const import DOMAIN
+from custom_components.whatsapp_presence.const import (
+    CONF_JID,
+    CONF_PHONE,
+    CONF_PRIORITY,
+    DOMAIN,
+    SUBENTRY_CONTACT,
+    SUBENTRY_GROUP,
+)
 
 from .sim import ACCOUNT_PHONE, SimBridge, run_until, until
 
 SWITCH = "switch.sam_demo_online_for_presence"
+
+
+def contact_subentry(jid: str, title: str, priority: int = 2) -> ConfigSubentryData:
+    """A tracked contact as the subentry flow stores it."""
+    return ConfigSubentryData(
+        data={CONF_JID: jid, CONF_PHONE: jid.split("@", maxsplit=1)[0], CONF_PRIORITY: priority},
+        subentry_type=SUBENTRY_CONTACT,
+        title=title,
+        unique_id=jid,
+    )
+
+
+def group_subentry(jid: str, title: str, priority: int = 3) -> ConfigSubentryData:
+    """A tracked group as the subentry flow stores it."""
+    return ConfigSubentryData(
+        data={CONF_JID: jid, "name": title, CONF_PRIORITY: priority},
+        subentry_type=SUBENTRY_GROUP,
+        title=title,
+        unique_id=jid,
+    )
 
 
 async def setup_integration(

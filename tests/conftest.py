@@ -13,7 +13,6 @@ from pathlib import Path
 from unittest.mock import AsyncMock, PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 import pytest
@@ -27,19 +26,14 @@ from custom_components.whatsapp_presence.bridge.server import BridgeServer
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend, SimulatorConfig
 from custom_components.whatsapp_presence.const import (
     CONF_ACCOUNT_JID,
-    CONF_JID,
     CONF_MODE,
-    CONF_PHONE,
-    CONF_PRIORITY,
     CONF_PUSH_NAME,
     DOMAIN,
     MODE_REMOTE,
-    SUBENTRY_CONTACT,
-    SUBENTRY_GROUP,
 )
 
 from .ci import pytest_runtest_makereport  # noqa: F401  (a hook: CI fails on skipped e2e tests)
-from .common import setup_integration
+from .common import contact_subentry, setup_integration
 from .flows import FAST_SIMULATOR
 from .sim import ACCOUNT_JID, ACCOUNT_PHONE, TOKEN, SimBridge, simulator_config
 
@@ -105,26 +99,6 @@ async def sim_bridge(sim_config: SimulatorConfig, socket_enabled: None) -> Async
     url = await server.start()
     yield SimBridge(server, url)
     await server.stop()
-
-
-def contact_subentry(jid: str, title: str, priority: int = 2) -> ConfigSubentryData:
-    """A tracked contact as the subentry flow stores it."""
-    return ConfigSubentryData(
-        data={CONF_JID: jid, CONF_PHONE: jid.split("@", maxsplit=1)[0], CONF_PRIORITY: priority},
-        subentry_type=SUBENTRY_CONTACT,
-        title=title,
-        unique_id=jid,
-    )
-
-
-def group_subentry(jid: str, title: str, priority: int = 3) -> ConfigSubentryData:
-    """A tracked group as the subentry flow stores it."""
-    return ConfigSubentryData(
-        data={CONF_JID: jid, "name": title, CONF_PRIORITY: priority},
-        subentry_type=SUBENTRY_GROUP,
-        title=title,
-        unique_id=jid,
-    )
 
 
 @pytest.fixture

@@ -19,10 +19,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.whatsapp_presence.bridge.server import BridgeServer
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend
 from custom_components.whatsapp_presence.const import DOMAIN
-from custom_components.whatsapp_presence.manager import STORAGE_VERSION, ContactState
+from custom_components.whatsapp_presence.manager import STATE_VERSION, ContactState
 
-from .conftest import simulator_config
-from .sim import TOKEN, SimBridge, run_until, tick, until
+from .sim import TOKEN, SimBridge, run_until, simulator_config, tick, until
 
 NEW_TOKEN = "a-new-token-0123456789-0123456789"
 
@@ -39,8 +38,8 @@ def saved(entry: MockConfigEntry, data: Any) -> dict[str, Any]:
         "nonsense",
         5,
         {"manager": [], "groups": 5, "presence": []},
-        {"manager": {"version": STORAGE_VERSION, "contacts": 5, "recent_calls": "x"}},
-        {"manager": {"version": STORAGE_VERSION, "contacts": [5, "x", [], {"jid": 3}]}},
+        {"manager": {"version": STATE_VERSION, "contacts": 5, "recent_calls": "x"}},
+        {"manager": {"version": STATE_VERSION, "contacts": [5, "x", [], {"jid": 3}]}},
         {"groups": {"g@g.us": 5, "h@g.us": [5]}, "presence": {"a": 5, "b": {"last_seen": 5}}},
     ],
     ids=["list", "string", "number", "wrong-sections", "contacts-5", "bad-records", "bad-values"],
@@ -88,7 +87,7 @@ async def test_valid_records_survive_next_to_bad_ones(
         entry,
         {
             "manager": {
-                "version": STORAGE_VERSION,
+                "version": STATE_VERSION,
                 "contacts": [
                     {"jid": second["jid"], "fail_count": 2, "next_retry": 4_000_000_000.0},
                     {"jid": third["jid"], "fail_count": "many"},

@@ -19,8 +19,7 @@ from custom_components.whatsapp_presence.const import (
     SUBENTRY_GROUP,
 )
 
-from .conftest import ACCOUNT_JID, ACCOUNT_PHONE
-from .sim import until
+from .sim import ACCOUNT_JID, ACCOUNT_PHONE, until
 
 
 def contact(jid: str, name: str) -> ConfigSubentry:

@@ -14,7 +14,7 @@ import pytest
 from custom_components.whatsapp_presence.bridge import protocol
 from custom_components.whatsapp_presence.bridge.client import BridgeClient
 
-from .conftest import TOKEN, ClientFactory, StartBridge
+from .common import TOKEN, ClientFactory, StartBridge
 
 DEEP = "[" * 200_000 + "]" * 200_000
 """Valid JSON nested deeper than any parser's recursion limit."""

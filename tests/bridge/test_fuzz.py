@@ -20,7 +20,7 @@ from custom_components.whatsapp_presence.bridge import protocol
 from custom_components.whatsapp_presence.bridge.protocol import BridgeError, Command, ErrorCode
 from custom_components.whatsapp_presence.bridge.simulator import SIM_COMMANDS
 
-from .conftest import TOKEN, ClientFactory, StartBridge
+from .common import TOKEN, ClientFactory, StartBridge
 
 MAX_BYTES = 2048
 KNOWN_CODES = {str(code) for code in ErrorCode}

@@ -21,7 +21,7 @@ from custom_components.whatsapp_presence.bridge import __main__ as cli
 from custom_components.whatsapp_presence.bridge.client import BridgeClient
 from tests.tls_certs import make_self_signed
 
-from .conftest import TOKEN, EventLog
+from .common import TOKEN, EventLog
 
 PACKAGE_DIR = Path(cli.__file__).resolve().parents[1]  # custom_components/whatsapp_presence
 

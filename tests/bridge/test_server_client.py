@@ -20,7 +20,7 @@ from custom_components.whatsapp_presence.bridge.client import (
 from custom_components.whatsapp_presence.bridge.protocol import ErrorCode
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend
 
-from .conftest import TOKEN, ClientFactory, StartBridge
+from .common import TOKEN, ClientFactory, StartBridge
 
 
 async def _contact(client: BridgeClient, **wanted: Any) -> dict[str, Any]:

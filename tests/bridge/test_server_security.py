@@ -15,7 +15,7 @@ import pytest
 
 from custom_components.whatsapp_presence.bridge import protocol, server as server_module
 
-from .conftest import TOKEN, ClientFactory, StartBridge
+from .common import TOKEN, ClientFactory, StartBridge
 
 
 class FakeClock:

@@ -18,7 +18,7 @@ from custom_components.whatsapp_presence.bridge.simulator import (
     config_defaults,
 )
 
-from .conftest import SCRIPTED, START
+from .common import SCRIPTED, START
 
 Recorded = list[tuple[float, str, dict[str, Any]]]
 

@@ -10,7 +10,7 @@ import pytest
 from custom_components.whatsapp_presence.bridge.client import BridgeConnectionError
 from tests.tls_certs import make_self_signed
 
-from .conftest import ClientFactory, StartBridge
+from .common import ClientFactory, StartBridge
 
 
 async def test_wss_with_a_trusted_certificate(

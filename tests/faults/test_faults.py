@@ -27,7 +27,7 @@ from custom_components.whatsapp_presence.const import DOMAIN
 from custom_components.whatsapp_presence.coordinator import WhatsAppCoordinator
 from custom_components.whatsapp_presence.launcher import RESTART_DELAY_INITIAL, RESTART_DELAY_MAX
 
-from .conftest import Snapshot, advance_for, advance_until, all_subscribed, noted_pid, settle
+from .harness import Snapshot, advance_for, advance_until, all_subscribed, noted_pid, settle
 
 RECONNECT_BOUND = 15.0
 """After the restart delay: the client's reconnect, WhatsApp's, and a paced re-subscribe."""

@@ -23,10 +23,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.whatsapp_presence.const import DOMAIN
 from custom_components.whatsapp_presence.coordinator import WhatsAppCoordinator
+from tests.common import online_entity
 from tests.sim import SimBridge, requests_answered, run_until, until
-from tests.test_init import online_entity
 
-from .conftest import Snapshot, all_subscribed
+from .harness import Snapshot, all_subscribed
 
 DEEP = "[" * 200_000 + "]" * 200_000
 """Valid JSON nested deeper than any parser's recursion limit."""
@@ -147,7 +147,7 @@ async def test_whatsapp_drops_every_few_seconds_for_an_hour(
     await until(hass, lambda: coordinator.presence[first["jid"]].last_seen is not None)
     before = Snapshot.take(entry)
     reconnects = coordinator.manager.stats().reconnects_total
-    entity_id = online_entity(entity_registry, entry, first["jid"])
+    entity_id = online_entity(entity_registry, first["jid"])
     unavailable = 0
     recovered_after: float | None = None  # seconds from the last disconnect
     for second in range(3600):
