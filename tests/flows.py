@@ -45,7 +45,8 @@ FAST_SIMULATOR = [
     "--presence-churn",
     "0",
 ]
-"""The flow's child simulator: pairing completes only by sim.complete_pairing, time by sim.advance."""
+"""Added to the child simulator's options: pairing completes only by sim.complete_pairing, time
+by sim.advance (argparse: the last of a repeated option wins)."""
 
 SIM_ACCOUNT = "12025550100"  # the simulator's default account number
 SIM_PUSH_NAME = "Sam Demo"

@@ -569,7 +569,7 @@ class WhatsAppCoordinator:
         if name == "qr":
             return
         events = self.status.recent_events
-        events.append({"at": utc_now().isoformat(), "event": name, **payload})
+        events.append({"at": dt_util.utcnow().isoformat(), "event": name, **payload})
         del events[:-RECENT_EVENTS]
 
     async def _async_on_connected(self) -> None:
@@ -618,7 +618,7 @@ class WhatsAppCoordinator:
         jid = payload.get("jid")
         if jid not in self.tracked or not self.presence_enabled:
             return  # switched off: the device is not looking, whatever is still in flight
-        at = dt_util.utc_from_timestamp(float(payload.get("at") or utc_now().timestamp()))
+        at = dt_util.utc_from_timestamp(float(payload.get("at") or dt_util.utcnow().timestamp()))
         self.status.last_presence = at
         presence = self.presence[jid]
         online = bool(payload.get("online"))
@@ -725,7 +725,7 @@ class WhatsAppCoordinator:
     @property
     def rate_limited(self) -> bool:
         """WhatsApp banned us for a while, or refused a request as over its rate limit."""
-        now = utc_now()
+        now = dt_util.utcnow()
         banned = self.status.banned_until is not None and self.status.banned_until > now
         limited = self.status.rate_limited_at is not None and (
             now - self.status.rate_limited_at < RATE_LIMITED_FOR
@@ -735,7 +735,7 @@ class WhatsAppCoordinator:
     @callback
     def note_rate_limited(self) -> None:
         """A request came back ``rate_limited`` (WhatsApp's 429)."""
-        self.status.rate_limited_at = utc_now()
+        self.status.rate_limited_at = dt_util.utcnow()
         self._notify()
 
     # ----------------------------------------------------------------- availability
@@ -750,7 +750,7 @@ class WhatsAppCoordinator:
         """One word for the account's connection (an enum sensor's state)."""
         if self.status.logged_out:
             return "logged_out"
-        if self.status.banned_until is not None and self.status.banned_until > utc_now():
+        if self.status.banned_until is not None and self.status.banned_until > dt_util.utcnow():
             return "banned"
         if not self.status.bridge_connected:
             return (
@@ -775,7 +775,7 @@ class WhatsAppCoordinator:
             self._notify()
             return
         if connected:
-            self.status.connected_since = utc_now()
+            self.status.connected_since = dt_util.utcnow()
             self._cancel_grace_timer()
             if self._unavailable_logged:
                 LOGGER.info("WhatsApp account %s is connected again", self.entry.entry_id)
@@ -906,7 +906,7 @@ class WhatsAppCoordinator:
             and self.presence_enabled  # switched off, silence is what was asked for
             and stats.active > 0
             and since is not None
-            and utc_now() - since >= SILENCE_REPAIR_AFTER
+            and dt_util.utcnow() - since >= SILENCE_REPAIR_AFTER
         )
         if silent:
             self._raise_issue("presence_silent")
@@ -1054,8 +1054,3 @@ def restore_presence(saved: Any) -> ContactPresence | None:
     if parsed is None or parsed.tzinfo is None:
         return None
     return ContactPresence(last_seen=parsed, last_seen_source=source)
-
-
-def utc_now() -> datetime:
-    """Now, through Home Assistant's clock (frozen in tests)."""
-    return dt_util.utcnow()

@@ -27,7 +27,7 @@ from homeassistant.requirements import RequirementsNotFound, async_process_requi
 
 from .bridge.client import BridgeClient
 from .bridge.protocol import BridgeError, is_user_jid
-from .const import DOMAIN, LOGGER, MODE_SIMULATOR
+from .const import DOMAIN, LOGGER
 from .coordinator import bridge_args, session_dir
 from .launcher import BridgeProcess
 
@@ -64,9 +64,6 @@ PAIR_FAILURES: Final = (
 )
 """Why linking failed, as the retry step says it (``selector.pair_failure`` in the strings);
 any other reason from a bridge reads as ``unknown``."""
-
-SIMULATOR_EXTRA_ARGS: list[str] = []
-"""Extra ``python -m bridge`` options for the demo's simulated network (tests use a manual clock)."""
 
 
 class NeonizeUnavailableError(Exception):
@@ -229,10 +226,9 @@ class FlowBridge:
         await self.hass.async_add_executor_job(
             partial(directory.mkdir, parents=True, exist_ok=True)
         )
-        args = bridge_args(mode, directory)
-        if mode == MODE_SIMULATOR:
-            args = [*args, *SIMULATOR_EXTRA_ARGS]
-        self.process = BridgeProcess(args, on_restart=self._on_bridge_restart)
+        self.process = BridgeProcess(
+            bridge_args(mode, directory), on_restart=self._on_bridge_restart
+        )
         url = await self.process.start()
         return await self.async_connect(url, self.process.token)
 

@@ -53,7 +53,7 @@ async def addons(tmp_path: Path) -> AsyncIterator[Callable[..., AddonProcess]]:
 
 @contextlib.asynccontextmanager
 async def connected(bridge: DiscoveredBridge, events: list[tuple[str, dict[str, Any]]]):
-    """The integration's client on the announced URL and token."""
+    """The integration's client on the announced URL and token, and the hello it got."""
     async with aiohttp.ClientSession() as session:
         client = BridgeClient(
             bridge.url,
@@ -63,8 +63,7 @@ async def connected(bridge: DiscoveredBridge, events: list[tuple[str, dict[str, 
             heartbeat=None,
         )
         try:
-            await client.connect()
-            yield client
+            yield client, await client.connect()
         finally:
             await client.close()
 
@@ -108,10 +107,9 @@ async def test_add_on_announces_itself_and_the_integration_pairs(
     assert bashio_log_level(addon) == "info"
 
     events: list[tuple[str, dict[str, Any]]] = []
-    async with connected(bridge, events) as client:
-        assert client.hello is not None
-        assert client.hello["backend"] == "simulator"
-        assert not client.hello["status"]["paired"]
+    async with connected(bridge, events) as (client, hello):
+        assert hello["backend"] == "simulator"
+        assert not hello["status"]["paired"]
         await client.pair_qr()
         assert [name for name, _ in events] == ["qr"]
         account = await client.request("sim.complete_pairing")
@@ -131,10 +129,9 @@ async def test_add_on_announces_itself_and_the_integration_pairs(
     bridge_again = announced(again)
     assert bridge_again.token == bridge.token
     assert bridge_again.port == again.port
-    async with connected(bridge_again, []) as client:
-        assert client.hello is not None
-        assert client.hello["status"]["paired"]
-        assert client.hello["status"]["account"]["jid"] == account["jid"]
+    async with connected(bridge_again, []) as (_client, hello):
+        assert hello["status"]["paired"]
+        assert hello["status"]["account"]["jid"] == account["jid"]
     assert await again.stop() == 0
 
 
@@ -160,8 +157,8 @@ async def test_configured_token_is_the_one_announced(
     token_file = tmp_path / "data" / "token"
     assert token_file.read_text(encoding="utf-8").strip() == "chosen-token-0123456789abcdefghijkl"
     assert mode(token_file) == 0o600
-    async with connected(bridge, []) as client:
-        assert client.hello is not None
+    async with connected(bridge, []) as (client, _hello):
+        assert client.connected
     wrong = DiscoveredBridge(bridge.host, bridge.port, generated, bridge.name)
     with pytest.raises(BridgeAuthError):
         async with connected(wrong, []):
@@ -186,9 +183,8 @@ async def test_plain_container_without_supervisor(
     bridge = DiscoveredBridge(
         "127.0.0.1", addon.port, "compose-token-0123456789abcdefghijkl", "container"
     )
-    async with connected(bridge, []) as client:
-        assert client.hello is not None
-        assert client.hello["protocol"] == 1
+    async with connected(bridge, []) as (_client, hello):
+        assert hello["protocol"] == 1
     assert "compose-token-0123456789abcdefghijkl" not in addon.text()
     assert await addon.stop() == 0
 
@@ -214,10 +210,9 @@ async def test_neonize_backend_command_line(
     addon = addons(backend="neonize")
     await addon.start("--proxy", "socks5://127.0.0.1:9")
     bridge = announced(addon)
-    async with connected(bridge, []) as client:
-        assert client.hello is not None
-        assert client.hello["backend"] == "neonize"
-        assert not client.hello["status"]["paired"]
+    async with connected(bridge, []) as (_client, hello):
+        assert hello["backend"] == "neonize"
+        assert not hello["status"]["paired"]
     session = tmp_path / "data" / "session"
     assert mode(session) == 0o700
     assert [mode(path) for path in session.iterdir()] == [0o600]
@@ -291,8 +286,8 @@ async def test_the_bridge_runs_as_an_unprivileged_user() -> None:
             assert (root / "data" / "token").stat().st_uid == nobody
             assert (root / "data" / "session").stat().st_uid == nobody
             assert mode(root / "data" / "token") == 0o600
-            async with connected(announced(addon), []) as client:
-                assert client.hello is not None
+            async with connected(announced(addon), []) as (client, _hello):
+                assert client.connected
             assert await addon.stop() == 0
         finally:
             await addon.kill()

@@ -153,7 +153,7 @@ async def test_an_unserialisable_event_skips_no_client(
     assert caplog.text.count("Backend emitted a non-JSON disconnected event") == 3
     server.emit("disconnected", {"reason": "network"})
     for client in clients:
-        await client.ping()
+        await client.request("ping")
         assert client.events.named("disconnected") == [{"reason": "network"}]  # type: ignore[attr-defined]
 
 

@@ -15,9 +15,9 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.whatsapp_presence import coordinator as coordinator_module
 from custom_components.whatsapp_presence.coordinator import WhatsAppCoordinator
 from custom_components.whatsapp_presence.manager import ContactState
 from tests.sim import ACCOUNT_PHONE
@@ -206,7 +206,7 @@ class Snapshot:
             now = coordinator.presence[jid].last_seen
             assert now is not None, jid
             assert now >= seen, jid  # last seen only moves forward
-        now_ts = coordinator_module.utc_now().timestamp()
+        now_ts = dt_util.utcnow().timestamp()
         for jid, (fail_count, next_retry) in self.backoff.items():
             info = coordinator.manager.contact(jid)
             assert info is not None

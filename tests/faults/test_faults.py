@@ -181,7 +181,7 @@ async def test_a_one_megabyte_stderr_line(
             await settle(hass, entry)
         assert request.done(), "the bridge blocked writing its log"
         assert request.result() is None
-    ping = asyncio.ensure_future(client.ping())
+    ping = asyncio.ensure_future(client.request("ping"))
     await settle(hass, entry)
     assert ping.done()
     cut = [r for r in caplog.records if r.getMessage().endswith("[cut]")]

@@ -96,8 +96,6 @@ class BridgeClient:
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._closing = False
-        self._hello: dict[str, Any] | None = None
-        self.reconnects = 0
         self.missed_pings = 0
         self.auth_refused = False
         self.opening = False
@@ -112,11 +110,6 @@ class BridgeClient:
         """True while an authenticated link is up."""
         return self._ws is not None and not self._ws.closed
 
-    @property
-    def hello(self) -> dict[str, Any] | None:
-        """The latest hello (protocol, backend, status at (re)connect time)."""
-        return self._hello
-
     async def connect(self) -> dict[str, Any]:
         """Open and authenticate the first link, then keep it up in the background.
 
@@ -128,7 +121,6 @@ class BridgeClient:
         self._closing = False
         ws, hello = await self._open()
         self._ws = ws
-        self._hello = hello
         self._task = asyncio.create_task(self._run(ws), name="whatsapp bridge client")
         return hello
 
@@ -300,7 +292,6 @@ class BridgeClient:
             if reconnected is None:
                 return
             ws = self._ws = reconnected
-            self.reconnects += 1
             _LOGGER.info("Reconnected to the WhatsApp bridge")
             self._notify(True)
 
@@ -349,7 +340,7 @@ class BridgeClient:
                 _LOGGER.debug("The HTTP session was closed; no more reconnects")
                 return None
             try:
-                ws, hello = await self._open_unless_moved()
+                ws, _hello = await self._open_unless_moved()
             except BridgeAuthError:
                 # Retrying cannot help: the user must give a new token (reauth).
                 _LOGGER.warning("The WhatsApp bridge refused the token; no more reconnects")
@@ -366,7 +357,6 @@ class BridgeClient:
                 # Whatever it was, giving up would leave the link down for good: try again.
                 _LOGGER.exception("Reconnect attempt %d failed unexpectedly", attempt + 1)
             else:
-                self._hello = hello
                 return ws
             attempt += 1
 
@@ -478,10 +468,6 @@ class BridgeClient:
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
             raise BridgeError(ErrorCode.INTERNAL, f"unexpected answer to {command}")
         return value
-
-    async def ping(self) -> None:
-        """Round trip to the bridge."""
-        await self.request("ping")
 
     async def status(self) -> dict[str, Any]:
         """Backend status: paired, connected, pairing, account (+ backend extras)."""
