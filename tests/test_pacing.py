@@ -18,9 +18,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorConfig
 from custom_components.whatsapp_presence.const import DOMAIN
 
-from .conftest import simulator_config
-from .sim import run_until, tick
-from .test_init import state_of
+from .common import state_of
+from .sim import run_until, simulator_config, tick
 
 
 @pytest.fixture

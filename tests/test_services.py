@@ -18,6 +18,12 @@ from custom_components.whatsapp_presence.const import (
     DOMAIN,
     SUBENTRY_CONTACT,
 )
+from custom_components.whatsapp_presence.manager import Priority
+from custom_components.whatsapp_presence.options import (
+    PRIORITY_NAMES,
+    priority_name,
+    priority_value,
+)
 
 from .common import subscribed
 from .sim import SimBridge, run_until
@@ -324,3 +330,10 @@ async def test_set_batch_config_refuses_what_the_options_flow_refuses(
             blocking=True,
         )
         assert entry.options[CONF_BATCH_SIZE] == batch_size
+
+
+def test_priority_names_are_the_managers() -> None:
+    """The names the user picks are the manager's priorities, in order, and convert both ways."""
+    assert [priority.name.lower() for priority in Priority] == PRIORITY_NAMES
+    assert [priority_name(priority_value(name)) for name in PRIORITY_NAMES] == PRIORITY_NAMES
+    assert priority_name(7) is None

@@ -31,7 +31,7 @@ from custom_components.whatsapp_presence.const import DOMAIN
 from custom_components.whatsapp_presence.pairing import NEONIZE_REQUIREMENT
 
 from .code_strings import PACKAGE, integration_modules
-from .test_translations import PRODUCED, STRINGS
+from .translation_keys import PRODUCED, STRINGS
 
 ROOT = PACKAGE.parents[1]
 MANIFEST: dict[str, Any] = json.loads((PACKAGE / "manifest.json").read_text("utf-8"))

@@ -21,8 +21,7 @@ import pytest
 
 from tests.e2e.hass_api import DASHBOARD_PATH, LOG_PROBLEM, ROOT, HassApi, free_port, wait_for
 
-from .conftest import CHROMIUM
-from .test_ui import ARTIFACTS, wait_launch_screen_gone
+from .chromium import ARTIFACTS, CHROMIUM, wait_launch_screen_gone
 
 pytestmark = [
     pytest.mark.browser,
