@@ -28,8 +28,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.whatsapp_presence.const import CONF_GRACE_PERIOD, DOMAIN
 from custom_components.whatsapp_presence.coordinator import WhatsAppCoordinator
 
+from .common import online_entity, state_of
 from .sim import SimBridge, run_until, tick, until
-from .test_init import online_entity, state_of
 
 TRUST_GAP = 60.0
 
@@ -113,7 +113,7 @@ async def test_renewed_within_the_trust_gap_shows_no_unknown(
     await all_subscribed(hass, freezer, c)
     jids = list(c.tracked)
     await set_presence(hass, sim_bridge, c, jids[0], True)
-    entities = [online_entity(entity_registry, init_integration, jid) for jid in jids]
+    entities = [online_entity(entity_registry, jid) for jid in jids]
     history = History(hass, entities)
 
     await disconnect(hass, sim_bridge, c)
@@ -158,7 +158,7 @@ async def test_renewed_late_shows_unknown_then_the_true_state(
     for jid in jids:
         await set_presence(hass, sim_bridge, c, jid, True)
     await tick(hass, freezer, 130, step=10)  # the first pass's calls are a cycle old
-    entities = {jid: online_entity(entity_registry, init_integration, jid) for jid in jids}
+    entities = {jid: online_entity(entity_registry, jid) for jid in jids}
     history = History(hass, list(entities.values()))
 
     down = await disconnect(hass, sim_bridge, c)
@@ -206,7 +206,7 @@ async def test_link_down_past_the_trust_gap_shows_unknown(
     jids = list(c.tracked)
     await set_presence(hass, sim_bridge, c, jids[0], True)
     await set_presence(hass, sim_bridge, c, jids[1], False)
-    entities = [online_entity(entity_registry, entry, jid) for jid in jids]
+    entities = [online_entity(entity_registry, jid) for jid in jids]
 
     await disconnect(hass, sim_bridge, c)
     await tick(hass, freezer, TRUST_GAP - 1)
