@@ -870,6 +870,18 @@ async def test_a_stream_error_is_logged_and_the_session_kept(
     assert (await harness.backend.status())["connected"] is True
 
 
+async def reading_thread_waits(harness: Harness) -> None:
+    """Let the store-reading thread finish its try, until the backend waits to retry.
+
+    The read runs on a worker thread; on a loaded machine one hop of the loop is not enough.
+    Bounded: a backend that never waits fails the caller's assertion on ``pending()``.
+    """
+    for _ in range(2_000):
+        if harness.sleep.pending():
+            return
+        await asyncio.to_thread(time.sleep, 0)
+
+
 async def test_a_busy_store_is_retried_not_read_as_unpaired(make: Any) -> None:
     """A locked database must never mean "never paired" (that would forget the account)."""
     harness: Harness = make()
@@ -883,12 +895,10 @@ async def test_a_busy_store_is_retried_not_read_as_unpaired(make: Any) -> None:
         with pytest.raises(StoreUnreadableError):
             read_stored_account(db, busy_timeout=0.0)
         starting = asyncio.ensure_future(harness.backend.start())
-        for _ in range(100):
-            if harness.sleep.pending():
-                break
-            await asyncio.to_thread(time.sleep, 0)  # let the reading thread run
+        await reading_thread_waits(harness)
         assert harness.sleep.pending() == [0.5]
         await harness.sleep.fire(0.5)
+        await reading_thread_waits(harness)
         assert harness.sleep.pending() == [1.0]  # still locked: retried again
     finally:
         holder.rollback()
@@ -911,10 +921,7 @@ async def test_a_store_locked_for_good_fails_the_start(make: Any) -> None:
     holder.execute("BEGIN EXCLUSIVE")
     try:
         starting = asyncio.ensure_future(harness.backend.start())
-        for _ in range(100):
-            if harness.sleep.pending():
-                break
-            await asyncio.to_thread(time.sleep, 0)
+        await reading_thread_waits(harness)
         await harness.sleep.fire(0.5)
         with pytest.raises(BridgeError) as err:
             await asyncio.wait_for(starting, 10)
