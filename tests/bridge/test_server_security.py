@@ -94,8 +94,9 @@ async def test_failed_auths_are_throttled_per_peer(
     assert all(str(a["message"]).startswith("too many wrong tokens") for a in answers[4:]), answers[
         4:
     ]
+    assert all(a["code"] == "busy" for a in answers[4:])  # a wait, not a verdict on the token
     # Even the right token waits its turn.
-    assert (await _auth(session, server.url, TOKEN))["code"] == "unauthorized"
+    assert (await _auth(session, server.url, TOKEN))["code"] == "busy"
     assert caplog.text.count("Refused 127.0.0.1: wrong token") == 4
     assert caplog.text.count("Refused 127.0.0.1: too many wrong tokens") == 47
 
@@ -175,3 +176,26 @@ async def test_without_a_way_to_raise_the_limit_clients_keep_the_small_one(
         assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSE
         assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
     assert "cannot raise the frame limit" in caplog.text
+
+
+async def test_a_throttled_address_does_not_refuse_the_right_token_for_good(
+    start_bridge: StartBridge, session: aiohttp.ClientSession, make_client: ClientFactory
+) -> None:
+    """A guesser at the client's address (a NAT, a proxy, a local process) earns a wait for it.
+
+    The client must read that wait as a passing error, never as its token refused: that would
+    end its reconnects and ask the user for a new token that is not needed.
+    """
+    clock = FakeClock()
+    server = await start_bridge(server_options={"clock": clock, "auth_backoff": (1.0, 60.0)})
+    for n in range(4):
+        assert (await _auth(session, server.url, f"guess-{n}"))["message"] == "wrong token"
+    client = make_client(server.url)
+    with pytest.raises(protocol.BridgeError) as err:
+        await client.connect()
+    assert not isinstance(err.value, protocol.BridgeAuthError)
+    assert err.value.code == "busy"
+    clock.now += 1.0  # the wait is over
+    hello = await client.connect()
+    assert hello["type"] == "hello"
+    await client.close()

@@ -406,10 +406,18 @@ class BridgeServer:
             )
             return False
         if wait := math.ceil(self._throttle.wait(peer)):
+            # "busy", not "unauthorized": the token was not even checked, and a client with the
+            # right one (sharing the address with a guesser) must retry, not give up for good.
             _LOGGER.warning("Refused %s: too many wrong tokens, %d s to wait", peer, wait)
-            await self._refuse(
-                ws, protocol.echo_id(message), f"too many wrong tokens; retry in {wait} s"
+            await self._send_direct(
+                ws,
+                protocol.error_frame(
+                    protocol.echo_id(message),
+                    ErrorCode.BUSY,
+                    f"too many wrong tokens; retry in {wait} s",
+                ),
             )
+            await ws.close(code=aiohttp.WSCloseCode.TRY_AGAIN_LATER, message=b"retry later")
             return False
         if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self._token):
             delay = self._throttle.failed(peer)
