@@ -28,7 +28,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.whatsapp_presence.const import CONF_GRACE_PERIOD, DOMAIN
 from custom_components.whatsapp_presence.coordinator import WhatsAppCoordinator
 
-from .common import online_entity, state_of
+from .common import online_entity, set_presence, state_of, subscribed
 from .sim import SimBridge, run_until, tick, until
 
 TRUST_GAP = 60.0
@@ -64,21 +64,6 @@ class History:
         return [w.state for w in self.written if w.entity_id == entity_id]
 
 
-async def all_subscribed(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, c: WhatsAppCoordinator
-) -> None:
-    """Let the manager subscribe every tracked contact."""
-    await run_until(hass, freezer, lambda: c.manager.stats().active == len(c.tracked))
-
-
-async def set_presence(
-    hass: HomeAssistant, sim_bridge: SimBridge, c: WhatsAppCoordinator, jid: str, online: bool
-) -> None:
-    """The simulated contact goes online or offline; wait until Home Assistant knows."""
-    await sim_bridge.command("sim.set_presence", jid=jid, online=online)
-    await until(hass, lambda: c.presence[jid].online is online)
-
-
 async def disconnect(
     hass: HomeAssistant, sim_bridge: SimBridge, c: WhatsAppCoordinator
 ) -> datetime:
@@ -110,9 +95,9 @@ async def test_renewed_within_the_trust_gap_shows_no_unknown(
 ) -> None:
     """A short outage, every contact renewed at once: no unknown in any history."""
     c = init_integration.runtime_data
-    await all_subscribed(hass, freezer, c)
+    await subscribed(hass, freezer, c.entry)
     jids = list(c.tracked)
-    await set_presence(hass, sim_bridge, c, jids[0], True)
+    await set_presence(hass, sim_bridge, jids[0], True)
     entities = [online_entity(entity_registry, jid) for jid in jids]
     history = History(hass, entities)
 
@@ -122,7 +107,7 @@ async def test_renewed_within_the_trust_gap_shows_no_unknown(
     await sim_bridge.command("sim.set_presence", jid=jids[0], online=False)
     await sim_bridge.command("sim.set_presence", jid=jids[1], online=True)
     await reconnect(hass, sim_bridge, c)
-    await all_subscribed(hass, freezer, c)
+    await subscribed(hass, freezer, c.entry)
     await tick(hass, freezer, 2 * TRUST_GAP, step=5)  # past the trust gap's timer
     history.stop()
 
@@ -147,7 +132,7 @@ async def test_renewed_late_shows_unknown_then_the_true_state(
     """One renewal every two minutes: the contact renewed first keeps its state throughout;
     the one renewed late is unknown from the trust gap's end until its answer comes."""
     c = init_integration.runtime_data
-    await all_subscribed(hass, freezer, c)
+    await subscribed(hass, freezer, c.entry)
     await hass.services.async_call(
         DOMAIN,
         "set_batch_config",
@@ -156,7 +141,7 @@ async def test_renewed_late_shows_unknown_then_the_true_state(
     )
     jids = list(c.tracked)
     for jid in jids:
-        await set_presence(hass, sim_bridge, c, jid, True)
+        await set_presence(hass, sim_bridge, jid, True)
     await tick(hass, freezer, 130, step=10)  # the first pass's calls are a cycle old
     entities = {jid: online_entity(entity_registry, jid) for jid in jids}
     history = History(hass, list(entities.values()))
@@ -166,7 +151,7 @@ async def test_renewed_late_shows_unknown_then_the_true_state(
     for jid in jids:
         await sim_bridge.command("sim.set_presence", jid=jid, online=False)
     await reconnect(hass, sim_bridge, c)
-    await all_subscribed(hass, freezer, c)
+    await subscribed(hass, freezer, c.entry)
     history.stop()
 
     renewed: dict[str, float] = {}
@@ -202,10 +187,10 @@ async def test_link_down_past_the_trust_gap_shows_unknown(
     c = entry.runtime_data
     hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_GRACE_PERIOD: 600})
     await hass.async_block_till_done()
-    await all_subscribed(hass, freezer, c)
+    await subscribed(hass, freezer, c.entry)
     jids = list(c.tracked)
-    await set_presence(hass, sim_bridge, c, jids[0], True)
-    await set_presence(hass, sim_bridge, c, jids[1], False)
+    await set_presence(hass, sim_bridge, jids[0], True)
+    await set_presence(hass, sim_bridge, jids[1], False)
     entities = [online_entity(entity_registry, jid) for jid in jids]
 
     await disconnect(hass, sim_bridge, c)
@@ -220,7 +205,7 @@ async def test_link_down_past_the_trust_gap_shows_unknown(
     assert [state_of(hass, e) for e in entities] == [STATE_UNKNOWN, STATE_UNKNOWN]
 
     await reconnect(hass, sim_bridge, c)
-    await all_subscribed(hass, freezer, c)
+    await subscribed(hass, freezer, c.entry)
     await run_until(hass, freezer, lambda: all(c.shown_online(jid) is not None for jid in jids))
     contacts = await sim_bridge.contacts()
     assert [state_of(hass, e) for e in entities] == [STATE_ON, STATE_ON]
