@@ -114,6 +114,9 @@ class Harness:
     async def go_session(self) -> Any:
         """The stand-in Go session of the current client (Neonize runs in a thread)."""
         for _ in range(1000):
+            # Cleared before the look, so the wait below lasts until the next session starts
+            # (an event left set by an earlier session made this loop end at once: flaky).
+            self.spy.session_started.clear()
             current = self.backend._session
             for session in self.spy.sessions:
                 if current is not None and session.uuid == current.client.uuid:
