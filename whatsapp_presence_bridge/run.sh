@@ -108,48 +108,91 @@ if [[ "${BACKEND}" == "neonize" ]]; then
 fi
 args+=("$@")
 
+readonly RESTART_EXIT_CODE=75  # the bridge asks for a fresh process (EX_TEMPFAIL)
+readonly MAX_QUICK_RESTARTS=5  # within QUICK_RESTART_WINDOW seconds: give up, let the Supervisor act
+readonly QUICK_RESTART_WINDOW=600
+
 bashio::log.info "Starting the WhatsApp bridge (${BACKEND} backend) on port ${PORT}"
 cd "${APP_DIR}" || bashio::exit.nok "No bridge in ${APP_DIR}"
-# The bridge prints one JSON line on stdout once it listens; logs go to stderr (the add-on log).
-coproc BRIDGE { exec "${launcher[@]}" "${PYTHON}" -m bridge "${args[@]}"; }
-# shellcheck disable=SC2153  # BRIDGE_PID is set by coproc
-bridge_pid="${BRIDGE_PID}"
-trap 'kill -TERM "${bridge_pid}" 2>/dev/null || true' TERM INT
 
-listening=""
-if ! read -r -t 120 listening <&"${BRIDGE[0]}" || [[ "${listening}" != *'"listening"'* ]]; then
-    bashio::log.error "The bridge did not start; see the lines above"
-    kill -TERM "${bridge_pid}" 2>/dev/null || true
-    status=0
-    wait "${bridge_pid}" || status=$?
-    exit $((status == 0 ? 1 : status))
-fi
+stopping=false
+bridge_pid=""
+trap 'stopping=true; [[ -n "${bridge_pid}" ]] && kill -TERM "${bridge_pid}" 2>/dev/null || true' TERM INT
 
-if [[ "${ADDON}" == true ]]; then
-    # The add-on's DNS name on the internal network (the container's hostname is the same).
-    host="$(bashio::addon.hostname 2> /dev/null || true)"
-    if [[ -z "${host}" || "${host}" == "null" ]]; then
-        host="$(hostname)"
+# Start the bridge and wait for the JSON line it prints on stdout once it listens (its logs go
+# to stderr, the add-on log). On failure, end the script with the bridge's status.
+start_bridge() {
+    coproc BRIDGE { exec "${launcher[@]}" "${PYTHON}" -m bridge "${args[@]}"; }
+    # shellcheck disable=SC2153  # BRIDGE_PID is set by coproc
+    bridge_pid="${BRIDGE_PID}"
+    local listening=""
+    if ! read -r -t 120 listening <&"${BRIDGE[0]}" || [[ "${listening}" != *'"listening"'* ]]; then
+        bashio::log.error "The bridge did not start; see the lines above"
+        kill -TERM "${bridge_pid}" 2>/dev/null || true
+        local status=0
+        wait "${bridge_pid}" || status=$?
+        exit $((status == 0 ? 1 : status))
     fi
-    config="$(bashio::var.json \
-        host "${host}" \
-        port "^${PORT}" \
-        token "$(<"${TOKEN_FILE}")")"
-    if bashio::discovery "${DISCOVERY_SERVICE}" "${config}" > /dev/null; then
-        bashio::log.info "Announced the bridge to Home Assistant; add it under Settings > Devices & services"
+}
+
+# Tell Home Assistant where the bridge is (add-on) or the user how to reach it (container).
+announce() {
+    if [[ "${ADDON}" == true ]]; then
+        # The add-on's DNS name on the internal network (the container's hostname is the same).
+        local host config
+        host="$(bashio::addon.hostname 2> /dev/null || true)"
+        if [[ -z "${host}" || "${host}" == "null" ]]; then
+            host="$(hostname)"
+        fi
+        config="$(bashio::var.json \
+            host "${host}" \
+            port "^${PORT}" \
+            token "$(<"${TOKEN_FILE}")")"
+        if bashio::discovery "${DISCOVERY_SERVICE}" "${config}" > /dev/null; then
+            bashio::log.info "Announced the bridge to Home Assistant; add it under Settings > Devices & services"
+        else
+            bashio::log.error "Could not announce the bridge to Home Assistant; add it by hand (DOCS)"
+        fi
     else
-        bashio::log.error "Could not announce the bridge to Home Assistant; add it by hand (DOCS)"
+        bashio::log.info "Listening on port ${PORT}; the token is in ${TOKEN_FILE} (docker exec ... cat ${TOKEN_FILE})"
     fi
-    unset config
-else
-    bashio::log.info "Listening on port ${PORT}; the token is in ${TOKEN_FILE} (docker exec ... cat ${TOKEN_FILE})"
-fi
+}
 
 # Wait for the bridge; a trapped SIGTERM interrupts the first wait, the second gets its status.
-status=0
-wait "${bridge_pid}" || status=$?
-if kill -0 "${bridge_pid}" 2>/dev/null; then
-    status=0
+wait_bridge() {
+    local status=0
     wait "${bridge_pid}" || status=$?
-fi
-exit "${status}"
+    if kill -0 "${bridge_pid}" 2>/dev/null; then
+        status=0
+        wait "${bridge_pid}" || status=$?
+    fi
+    return "${status}"
+}
+
+# The neonize backend exits 75 when only a fresh process frees what WhatsApp's library leaks
+# (an abandoned pairing's thread). Start it again here, on the same port and token, so the
+# add-on does not stop (the Supervisor restarts a stopped add-on only when its watchdog is on).
+# Anything else, or restarts in a quick series, ends the add-on with the bridge's status.
+start_bridge
+announce
+restarts=()
+while true; do
+    status=0
+    wait_bridge || status=$?
+    if [[ "${stopping}" == true || "${status}" != "${RESTART_EXIT_CODE}" ]]; then
+        exit "${status}"
+    fi
+    now="$(date +%s)"
+    recent=()
+    for at in "${restarts[@]}"; do
+        ((now - at < QUICK_RESTART_WINDOW)) && recent+=("${at}")
+    done
+    restarts=("${recent[@]}" "${now}")
+    if ((${#restarts[@]} > MAX_QUICK_RESTARTS)); then
+        bashio::log.error "The bridge asked for a fresh process ${#restarts[@]} times in ${QUICK_RESTART_WINDOW} s; stopping"
+        exit "${status}"
+    fi
+    bashio::log.info "The bridge asked for a fresh process; starting it again"
+    start_bridge
+    bashio::log.info "The bridge is listening again on port ${PORT}"
+done

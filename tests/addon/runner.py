@@ -132,6 +132,7 @@ class AddonProcess:
     log: list[str] = field(default_factory=list)
     _reader: asyncio.Task[None] | None = None
     _announced: asyncio.Event = field(default_factory=asyncio.Event)
+    _logged: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def discovery_file(self) -> Path:
@@ -206,8 +207,16 @@ class AddonProcess:
         while line := await process.stderr.readline():
             text = line.decode(errors="replace").rstrip()
             self.log.append(text)
+            self._logged.set()
             if marker.search(text):
                 self._announced.set()
+
+    async def wait_for_log(self, text: str) -> None:
+        """Wait (bounded) until a log line contains ``text``."""
+        async with asyncio.timeout(STARTUP_TIMEOUT):
+            while not any(text in line for line in self.log):
+                self._logged.clear()
+                await self._logged.wait()
 
     def text(self) -> str:
         """The add-on log so far (run.sh and the bridge)."""

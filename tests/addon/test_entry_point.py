@@ -12,9 +12,11 @@ import contextlib
 import os
 from pathlib import Path
 import pwd
+import signal
 import shutil
 import socket
 import stat
+import sys
 import tempfile
 from typing import Any
 
@@ -201,6 +203,78 @@ async def test_a_bridge_that_cannot_start_fails_the_add_on(
     assert addon.process.returncode not in (None, 0)
     assert "The bridge did not start" in addon.text()
     assert addon.discoveries() == []
+
+
+RESTARTING_PYTHON = """\
+import os, pathlib, signal, subprocess, sys
+
+# Stands in for the neonize backend's "restart me" (exit 75), which needs WhatsApp's servers:
+# the real bridge (only the first one, and only the bridge) runs as a child; SIGUSR1 makes this process end it and exit 75. With
+# FAKE_RESTART_ALWAYS set, every run exits 75 as soon as the bridge listens.
+marker = pathlib.Path(os.environ["FAKE_RESTART_MARKER"])
+always = bool(os.environ.get("FAKE_RESTART_ALWAYS"))
+if sys.argv[1:3] != ["-m", "bridge"] or (marker.exists() and not always):
+    os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+child = subprocess.Popen([sys.executable, *sys.argv[1:]], stdout=subprocess.PIPE)
+signals = {signal.SIGUSR1, signal.SIGTERM}
+signal.pthread_sigmask(signal.SIG_BLOCK, signals)  # after the child: it must not inherit it
+sys.stdout.write(child.stdout.readline().decode())
+sys.stdout.flush()
+marker.write_text(str(os.getpid()))
+received = signal.SIGUSR1 if always else signal.sigwait(signals)
+child.terminate()
+child.wait()
+sys.exit(75 if received == signal.SIGUSR1 else 0)
+"""
+
+
+def restarting_python(tmp_path: Path, *, always: bool = False) -> dict[str, str]:
+    """Environment that runs the bridge through ``RESTARTING_PYTHON``."""
+    script = tmp_path / "restarting-python"
+    script.write_text(f"#!{sys.executable}\n{RESTARTING_PYTHON}", encoding="utf-8")
+    script.chmod(0o755)
+    env = {"BRIDGE_PYTHON": str(script), "FAKE_RESTART_MARKER": str(tmp_path / "first-pid")}
+    if always:
+        env["FAKE_RESTART_ALWAYS"] = "1"
+    return env
+
+
+async def test_a_bridge_asking_for_a_fresh_process_gets_one(
+    addons: Callable[..., AddonProcess], tmp_path: Path
+) -> None:
+    """Exit 75 restarts the bridge inside the add-on, on the same port, token and session."""
+    addon = addons(env=restarting_python(tmp_path))
+    await addon.start(*SIMULATOR)
+    bridge = announced(addon)
+    async with connected(bridge, []) as (client, hello):
+        assert not hello["status"]["paired"]
+        await client.pair_qr()
+        account = await client.request("sim.complete_pairing")
+
+    first = int((tmp_path / "first-pid").read_text(encoding="utf-8"))
+    os.kill(first, signal.SIGUSR1)
+    await addon.wait_for_log("The bridge is listening again")
+    assert addon.process is not None
+    assert addon.process.returncode is None
+    assert "asked for a fresh process; starting it again" in addon.text()
+
+    async with connected(bridge, []) as (_client, hello):
+        assert hello["status"]["paired"]
+        assert hello["status"]["account"]["jid"] == account["jid"]
+    assert len(addon.discoveries()) == 1  # same address and token: nothing new to announce
+    assert await addon.stop() == 0
+    assert port_closed(addon.port)
+
+
+async def test_a_quick_series_of_restarts_ends_the_add_on(
+    addons: Callable[..., AddonProcess], tmp_path: Path
+) -> None:
+    """A bridge that keeps asking for a fresh process is not restarted for ever."""
+    addon = addons(env=restarting_python(tmp_path, always=True))
+    await addon.start(*SIMULATOR)
+    assert await addon.wait() == 75
+    assert addon.text().count("starting it again") == 5
+    assert "times in 600 s; stopping" in addon.text()
 
 
 async def test_neonize_backend_command_line(
