@@ -12,8 +12,8 @@ import contextlib
 import os
 from pathlib import Path
 import pwd
-import signal
 import shutil
+import signal
 import socket
 import stat
 import sys
