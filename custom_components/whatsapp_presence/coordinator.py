@@ -8,7 +8,8 @@ entities listen to ``async_add_listener``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import logging
@@ -191,6 +192,9 @@ class WhatsAppCoordinator:
         self._listeners: set[CALLBACK_TYPE] = set()
         self._online_listeners: set[CALLBACK_TYPE] = set()
         self._contacts_listeners: set[CALLBACK_TYPE] = set()
+        self._holding = 0
+        """Open ``_notifying_once`` blocks: while any is open, notifications are collected."""
+        self._held: dict[CALLBACK_TYPE, None] = {}
         self._unsubs: list[CALLBACK_TYPE] = []
         self._stop_unsub: CALLBACK_TYPE | None = None
         self._grace_timer: CALLBACK_TYPE | None = None
@@ -410,12 +414,13 @@ class WhatsAppCoordinator:
             return
         self.presence_enabled = enabled
         if not enabled:
-            self.manager.pause()
-            for presence in self.presence.values():
-                presence.online = None
-            self._shown.clear()
-            self.activity.forget_all()  # unseen time is neither online nor offline
-            self._notify_all()
+            with self._notifying_once():
+                self.manager.pause()
+                for presence in self.presence.values():
+                    presence.online = None
+                self._shown.clear()
+                self.activity.forget_all()  # unseen time is neither online nor offline
+                self._notify_all()
         await self._async_send_available()
         if enabled and self.presence_enabled:  # not switched off again meanwhile
             self.manager.resume()
@@ -582,9 +587,11 @@ class WhatsAppCoordinator:
         for kind in ACCOUNT_BLOCKED:
             self._clear_issue(kind)
         self._clear_issue("client_outdated")
-        self._set_whatsapp_connected(True)
-        await self._async_send_available()
-        self.manager.on_connected()
+        # The connection and the manager's renewal reach each entity as one change.
+        with self._notifying_once():
+            self._set_whatsapp_connected(True)
+            await self._async_send_available()
+            self.manager.on_connected()
         await self.async_refresh_groups()
 
     def _on_temporary_ban(self, payload: dict[str, Any]) -> None:
@@ -769,6 +776,10 @@ class WhatsAppCoordinator:
         The grace timer starts before anything is notified: a listener reading ``available``
         during the notification must already see the outage as within its grace period.
         """
+        with self._notifying_once():
+            self._apply_whatsapp_connected(connected)
+
+    def _apply_whatsapp_connected(self, connected: bool) -> None:
         was = self.status.whatsapp_connected
         self.status.whatsapp_connected = connected
         if connected == was:
@@ -829,12 +840,10 @@ class WhatsAppCoordinator:
                 online_changed |= self.activity.forget(jid)
             else:  # trusted again: presence came during its renewal
                 online_changed |= self.activity.observe(jid, shown)
-            for listener in list(self._contact_listeners.get(jid, ())):
-                listener()
+            self._call(self._contact_listeners.get(jid, ()))
         if online_changed:
             self._schedule_save()
-            for listener in list(self._online_listeners):
-                listener()
+            self._call(self._online_listeners)
 
     def _schedule_trust_timer(self) -> None:
         """One timer for the end of the trust gap: then every state not renewed is unknown."""
@@ -956,37 +965,67 @@ class WhatsAppCoordinator:
         queued, subscribing and subscribed, which shows nowhere else. A contact's other
         entities hear of it only when its shown online state changes with its trust.
         """
-        if jid is None:
-            self._check_pace()
-            for listeners in list(self._subscription_listeners.values()):
-                for listener in list(listeners):
-                    listener()
-            self._refresh_shown(list(self.tracked))
-            self._schedule_trust_timer()
-        else:
-            for listener in list(self._subscription_listeners.get(jid, ())):
-                listener()
-            if jid in self.tracked:
-                self._refresh_shown((jid,))
-        self._notify()
+        with self._notifying_once():
+            if jid is None:
+                self._check_pace()
+                for listeners in self._subscription_listeners.values():
+                    self._call(listeners)
+                self._refresh_shown(list(self.tracked))
+                self._schedule_trust_timer()
+            else:
+                self._call(self._subscription_listeners.get(jid, ()))
+                if jid in self.tracked:
+                    self._refresh_shown((jid,))
+            self._notify()
         self._schedule_save()
 
     def _notify(self) -> None:
-        for listener in list(self._listeners):
-            listener()
+        self._call(self._listeners)
 
     def _notify_all(self) -> None:
         """Availability changed: every entity must write its state."""
-        self._notify()
-        for listeners in self._contact_listeners.values():
-            for listener in list(listeners):
-                listener()
+        with self._notifying_once():
+            self._notify()
+            for listeners in self._contact_listeners.values():
+                self._call(listeners)
+
+    def _call(self, listeners: Iterable[CALLBACK_TYPE]) -> None:
+        """Call listeners now, or once when the outermost ``_notifying_once`` ends."""
+        if self._holding:
+            self._held.update(dict.fromkeys(listeners))
+            return
+        for listener in list(listeners):
+            listener()
+
+    @contextmanager
+    def _notifying_once(self) -> Iterator[None]:
+        """One change made of several (a disconnect moves the connection, the manager and
+        every contact's trust) reaches each listener once, when it is complete.
+
+        An entity following several kinds of change (a contact's subscription sensor follows
+        its contact and its subscription) registers the same callback for each, so it is
+        called once here too.
+        """
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+            if not self._holding:
+                held, self._held = self._held, {}
+                for listener in held:
+                    listener()
 
     @callback
     def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Account-level changes (connection, manager figures)."""
         self._listeners.add(listener)
-        return lambda: self._listeners.discard(listener)
+
+        def remove() -> None:
+            self._listeners.discard(listener)
+            self._held.pop(listener, None)
+
+        return remove
 
     @callback
     def async_add_contact_listener(self, jid: str, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
@@ -994,6 +1033,7 @@ class WhatsAppCoordinator:
         self._contact_listeners.setdefault(jid, set()).add(listener)
 
         def remove() -> None:
+            self._held.pop(listener, None)  # a removed entity is not called later either
             listeners = self._contact_listeners.get(jid)
             if listeners is not None:
                 listeners.discard(listener)
@@ -1006,7 +1046,12 @@ class WhatsAppCoordinator:
     def async_add_online_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Who is online changed (a contact seen online, offline, or unknown again)."""
         self._online_listeners.add(listener)
-        return lambda: self._online_listeners.discard(listener)
+
+        def remove() -> None:
+            self._online_listeners.discard(listener)
+            self._held.pop(listener, None)
+
+        return remove
 
     @callback
     def async_add_subscription_listener(self, jid: str, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
@@ -1014,6 +1059,7 @@ class WhatsAppCoordinator:
         self._subscription_listeners.setdefault(jid, set()).add(listener)
 
         def remove() -> None:
+            self._held.pop(listener, None)  # a removed entity is not called later either
             listeners = self._subscription_listeners.get(jid)
             if listeners is not None:
                 listeners.discard(listener)

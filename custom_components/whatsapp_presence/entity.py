@@ -82,8 +82,9 @@ class WhatsAppContactEntity(WhatsAppEntity):
         )
         if self._follows_subscription:
             self.async_on_remove(
+                # The same callback as the contact's: a change of both writes once.
                 self.coordinator.async_add_subscription_listener(
-                    self.jid, self.async_write_ha_state
+                    self.jid, self._async_contact_changed
                 )
             )
 
