@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.entity import Entity
@@ -15,7 +17,14 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.whatsapp_presence.const import DOMAIN
 
-from .common import SWITCH, entity_of, setup_integration, subscribed
+from .common import (
+    SWITCH,
+    contact_subentry,
+    entity_of,
+    group_subentry,
+    setup_integration,
+    subscribed,
+)
 from .sim import SimBridge, run_until, tick, until
 
 
@@ -105,3 +114,68 @@ async def test_connection_changes_reach_each_entity_once(
         lambda: coordinator.manager.stats().reconnects_total > reconnects,
         timers=True,
     )
+
+
+async def test_options_apply_without_reading_contacts_or_groups_again(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The set_batch_config action and a ban's step-down write options: the pace changes and
+    nothing else; a subentry coming or going still re-reads contacts (and groups for a group)."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    client = coordinator.client
+    assert client is not None
+    group = (await client.groups())[0]
+    hass.config_entries.async_add_subentry(
+        entry, ConfigSubentry(**group_subentry(group["jid"], group["name"]))
+    )
+    await until(hass, lambda: group["jid"] in coordinator.group_members)
+    await subscribed(hass, freezer, entry)
+
+    fetched: list[str] = []
+    participants = sim_bridge.backend.group_participants
+
+    async def counted(jid: str) -> list[dict[str, Any]]:
+        fetched.append(jid)
+        return await participants(jid)
+
+    monkeypatch.setattr(sim_bridge.backend, "group_participants", counted)
+    synced: list[None] = []
+    entry.async_on_unload(coordinator.async_add_contacts_listener(lambda: synced.append(None)))
+
+    await hass.services.async_call(
+        DOMAIN,
+        "set_batch_config",
+        {"config_entry_id": entry.entry_id, "batch_size": 30, "batch_delay": 3},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    assert coordinator.manager.stats().preset == "small"
+    await sim_bridge.command("sim.ban", expires_in=600)
+    await until(hass, lambda: coordinator.manager.stats().preset == "medium")
+    await hass.async_block_till_done()
+    assert entry.options["preset"] == "medium"
+    assert (fetched, synced) == ([], [])
+
+    await sim_bridge.command("sim.unban")
+    sim_bridge.advance(2)  # the simulated reconnect delay
+    await until(hass, lambda: coordinator.connected and fetched == [group["jid"]])
+    fetched.clear()
+    synced.clear()
+    contact = (await sim_bridge.contacts())[6]
+    hass.config_entries.async_add_subentry(
+        entry, ConfigSubentry(**contact_subentry(contact["jid"], contact["name"]))
+    )
+    await hass.async_block_till_done()
+    assert contact["jid"] in coordinator.tracked
+    assert (fetched, len(synced)) == ([], 1)
+    other = (await client.groups())[1]
+    hass.config_entries.async_add_subentry(
+        entry, ConfigSubentry(**group_subentry(other["jid"], other["name"]))
+    )
+    await until(hass, lambda: other["jid"] in coordinator.group_members)
+    assert sorted(fetched) == sorted([group["jid"], other["jid"]])

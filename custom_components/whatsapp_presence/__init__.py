@@ -52,10 +52,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: WhatsAppConfigEntry) -> 
 async def _async_entry_updated(hass: HomeAssistant, entry: WhatsAppConfigEntry) -> None:
     """Options and subentries change without a reload: a reload would reconnect WhatsApp and
     re-subscribe every contact, which is exactly the traffic this integration avoids."""
-    coordinator = entry.runtime_data
-    await coordinator.async_options_updated()
-    coordinator.async_sync_contacts()
-    await coordinator.async_refresh_groups()
+    await entry.runtime_data.async_entry_updated()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: WhatsAppConfigEntry) -> bool:

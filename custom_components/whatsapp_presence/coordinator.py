@@ -209,6 +209,8 @@ class WhatsAppCoordinator:
         """The switch: the linked device is marked online (presence flows, notifications stop)."""
         self.mode = AvailabilityMode(hass, entry.options, self._mode_changed)
         self._mode_settings = mode_settings(entry.options)
+        self._applied_options = dict(entry.options)
+        self._applied_subentries = _subentries(entry)
         self._day_timers: list[CALLBACK_TYPE] = []
 
     # ----------------------------------------------------------------- lifecycle
@@ -383,6 +385,25 @@ class WhatsAppCoordinator:
     def _data_for_delayed_save(self) -> dict[str, Any]:
         self._save_pending = False
         return self._data_to_store()
+
+    async def async_entry_updated(self) -> None:
+        """Apply what changed in the entry, and only that (the update listener's one job).
+
+        Options written by the integration itself (a ban's step-down, ``set_batch_config``) or
+        by the options flow change the pace and the mode; contacts are read again only when a
+        subentry changed, and groups fetched again only when a group subentry did.
+        """
+        if self.entry.options != self._applied_options:
+            self._applied_options = dict(self.entry.options)
+            await self.async_options_updated()
+        subentries = _subentries(self.entry)
+        if subentries == self._applied_subentries:
+            return
+        groups_changed = _groups(subentries) != _groups(self._applied_subentries)
+        self._applied_subentries = subentries
+        self.async_sync_contacts()
+        if groups_changed:
+            await self.async_refresh_groups()
 
     async def async_options_updated(self) -> None:
         """Apply changed options without reconnecting (a reconnect costs a full re-subscribe)."""
@@ -1073,6 +1094,21 @@ class WhatsAppCoordinator:
         """The set of tracked contacts changed (platforms add entities for new ones)."""
         self._contacts_listeners.add(listener)
         return lambda: self._contacts_listeners.discard(listener)
+
+
+type _Subentries = dict[str, tuple[str, str, dict[str, Any]]]
+
+
+def _subentries(entry: WhatsAppConfigEntry) -> _Subentries:
+    """What the coordinator reads of the entry's subentries: kind, title and data of each."""
+    return {
+        subentry_id: (subentry.subentry_type, subentry.title, dict(subentry.data))
+        for subentry_id, subentry in entry.subentries.items()
+    }
+
+
+def _groups(subentries: _Subentries) -> _Subentries:
+    return {key: value for key, value in subentries.items() if value[0] == SUBENTRY_GROUP}
 
 
 def valid_members(members: Any) -> list[dict[str, Any]] | None:
