@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.core import HomeAssistant
+from homeassistant.const import STATE_UNKNOWN
+from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.entity import Entity
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    mock_restore_cache_with_extra_data,
+)
 
 from custom_components.whatsapp_presence.const import DOMAIN
 
@@ -23,9 +28,11 @@ from .common import (
     entity_of,
     group_subentry,
     setup_integration,
+    set_presence,
+    state_of,
     subscribed,
 )
-from .sim import SimBridge, run_until, tick, until
+from .sim import SimBridge, run_until, simulator_config, tick, until
 
 
 async def _drop_link(sim_bridge: SimBridge) -> None:
@@ -179,3 +186,55 @@ async def test_options_apply_without_reading_contacts_or_groups_again(
     )
     await until(hass, lambda: other["jid"] in coordinator.group_members)
     assert sorted(fetched) == sorted([group["jid"], other["jid"]])
+
+
+@pytest.mark.parametrize("sim_config", [simulator_config(hidden_last_seen_fraction=1.0)])
+@pytest.mark.parametrize("tracked_count", [5])
+async def test_last_seen_is_kept_by_the_store_only(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    entity_registry: er.EntityRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Across a restart, last seen comes back from the entry's store, with its source, for a
+    contact whose sensor is disabled too; a sensor's restore state is not a second source."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await subscribed(hass, freezer, entry)
+    first = next(jid for jid, p in coordinator.presence.items() if p.online is False)
+    await set_presence(hass, sim_bridge, first, True)
+    await set_presence(hass, sim_bridge, first, False)
+    seen = coordinator.presence[first].last_seen
+    assert seen is not None
+    unseen = next(jid for jid, p in coordinator.presence.items() if p.last_seen is None)
+    hidden = entity_of(entity_registry, "sensor", first, "last_seen")
+    entity_registry.async_update_entity(hidden, disabled_by=er.RegistryEntryDisabler.USER)
+    unseen_id = entity_of(entity_registry, "sensor", unseen, "last_seen")
+    known = {jid: p.last_seen for jid, p in coordinator.presence.items() if p.last_seen}
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    # A restore state claiming a figure the store does not have (the sensor used to take it).
+    claimed = (seen - timedelta(hours=1)).isoformat()
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(unseen_id, claimed),
+                {
+                    "native_value": {"__type": str(datetime), "isoformat": claimed},
+                    "native_unit_of_measurement": None,
+                },
+            )
+        ],
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    restored = entry.runtime_data
+    assert restored is not coordinator
+    presence = restored.presence[first]
+    assert (presence.last_seen, presence.last_seen_source) == (seen, "observed")
+    assert {jid: p.last_seen for jid, p in restored.presence.items() if p.last_seen} == known
+    assert hass.states.get(hidden) is None  # disabled, yet its figure was kept
+    assert state_of(hass, unseen_id) == STATE_UNKNOWN

@@ -359,6 +359,14 @@ class WhatsAppCoordinator:
             self.activity.contacts.clear()
 
     def _data_to_store(self) -> dict[str, Any]:
+        """What survives a restart, the tracked contacts' last seen included.
+
+        Last seen is kept here only, not also by its sensor as a restore entity: the store
+        keeps each figure's source with it, is saved within ``SAVE_DELAY`` of a change (a
+        restore state is written every 15 minutes), and keeps the figure of a contact whose
+        sensor is disabled. Every version saved it here, so no upgrade finds a last seen only
+        in a sensor's restore state (those figures, shown as ``restored``, were saved here too).
+        """
         return {
             "presence_enabled": self.presence_enabled,
             "manager": self.manager.to_dict(),

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from homeassistant.components.sensor import (
-    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
@@ -193,24 +192,13 @@ async def async_setup_entry(
     async_setup_contact_entities(coordinator, async_add_entities, build)
 
 
-class ContactLastSeenSensor(WhatsAppContactEntity, RestoreSensor):
+class ContactLastSeenSensor(WhatsAppContactEntity, SensorEntity):
     """When the contact was last online: WhatsApp's own figure, or what we observed.
 
     Unknown when WhatsApp hides it and we never saw the contact online; never made up from the
-    time we subscribed.
+    time we subscribed. Not a restore entity: the coordinator's store keeps last seen across
+    restarts (see ``WhatsAppCoordinator._data_to_store``).
     """
-
-    async def async_added_to_hass(self) -> None:
-        """Restore the last figure when the coordinator's store has none."""
-        await super().async_added_to_hass()
-        presence = self.coordinator.presence.get(self.jid)
-        if presence is None or presence.last_seen is not None:
-            return
-        if (last := await self.async_get_last_sensor_data()) and isinstance(
-            last.native_value, datetime
-        ):
-            presence.last_seen = last.native_value
-            presence.last_seen_source = "restored"
 
     @property
     def native_value(self) -> datetime | None:
