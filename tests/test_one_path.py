@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigSubentry
+from homeassistant.config_entries import ConfigSubentry, ConfigSubentryData
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -27,12 +28,22 @@ from .common import (
     contact_subentry,
     entity_of,
     group_subentry,
-    setup_integration,
     set_presence,
+    setup_integration,
     state_of,
     subscribed,
 )
 from .sim import SimBridge, run_until, simulator_config, tick, until
+
+
+def _live(data: ConfigSubentryData) -> ConfigSubentry:
+    """A subentry to add to a loaded entry, as its subentry flow would."""
+    return ConfigSubentry(
+        data=MappingProxyType(dict(data["data"])),
+        subentry_type=data["subentry_type"],
+        title=data["title"],
+        unique_id=data["unique_id"],
+    )
 
 
 async def _drop_link(sim_bridge: SimBridge) -> None:
@@ -77,7 +88,8 @@ async def test_connection_changes_reach_each_entity_once(
         and registry_entry.device_id != account.id
     }
     subscription_of = {
-        entity_of(entity_registry, "sensor", jid, "subscription"): jid for jid in coordinator.tracked
+        entity_of(entity_registry, "sensor", jid, "subscription"): jid
+        for jid in coordinator.tracked
     }
     assert len(contact_entities) == 7 * len(coordinator.tracked)
     changes: Counter[str | None] = Counter()
@@ -138,7 +150,7 @@ async def test_options_apply_without_reading_contacts_or_groups_again(
     assert client is not None
     group = (await client.groups())[0]
     hass.config_entries.async_add_subentry(
-        entry, ConfigSubentry(**group_subentry(group["jid"], group["name"]))
+        entry, _live(group_subentry(group["jid"], group["name"]))
     )
     await until(hass, lambda: group["jid"] in coordinator.group_members)
     await subscribed(hass, freezer, entry)
@@ -175,14 +187,14 @@ async def test_options_apply_without_reading_contacts_or_groups_again(
     synced.clear()
     contact = (await sim_bridge.contacts())[6]
     hass.config_entries.async_add_subentry(
-        entry, ConfigSubentry(**contact_subentry(contact["jid"], contact["name"]))
+        entry, _live(contact_subentry(contact["jid"], contact["name"]))
     )
     await hass.async_block_till_done()
     assert contact["jid"] in coordinator.tracked
     assert (fetched, len(synced)) == ([], 1)
     other = (await client.groups())[1]
     hass.config_entries.async_add_subentry(
-        entry, ConfigSubentry(**group_subentry(other["jid"], other["name"]))
+        entry, _live(group_subentry(other["jid"], other["name"]))
     )
     await until(hass, lambda: other["jid"] in coordinator.group_members)
     assert sorted(fetched) == sorted([group["jid"], other["jid"]])
