@@ -22,7 +22,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorConfig
 from custom_components.whatsapp_presence.const import CONF_PROMETHEUS, CONF_PROMETHEUS_JID, DOMAIN
-from custom_components.whatsapp_presence.coordinator import ContactPresence
 from custom_components.whatsapp_presence.metrics import (
     DATA_METRICS,
     AccountRecord,
@@ -31,6 +30,7 @@ from custom_components.whatsapp_presence.metrics import (
     account_label,
     metric_families,
 )
+from custom_components.whatsapp_presence.presence import ContactPresence
 
 from .common import online_entity, subscribed
 from .sim import SimBridge, run_until, simulator_config, tick, until

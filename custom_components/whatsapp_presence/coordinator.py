@@ -45,7 +45,6 @@ from .const import (
     CONF_MARK_ONLINE,
     CONF_MODE,
     CONF_PRESET,
-    CONF_PRIORITY,
     CONF_SESSION_ID,
     DEFAULT_GRACE_PERIOD,
     DEFAULT_MARK_ONLINE,
@@ -59,18 +58,19 @@ from .const import (
     SAVE_DELAY,
     SILENCE_REPAIR_AFTER,
     STORE_VERSION,
-    SUBENTRY_CONTACT,
     SUBENTRY_GROUP,
 )
 from .launcher import BridgeProcess, BridgeStartError
-from .manager import (
-    DEFAULT_PRESET,
-    SLOWER_PRESET,
-    Priority,
-    SubscriptionManager,
-    SubscriptionPaused,
-)
+from .manager import DEFAULT_PRESET, SLOWER_PRESET, SubscriptionManager, SubscriptionPaused
 from .options import manager_config_from_options
+from .presence import (
+    ContactPresence,
+    PresenceModel,
+    TrackedContact,
+    ranked_first,
+    valid_members,
+    wanted_contacts,
+)
 from .tls import async_client_ssl_context
 
 _LOGGER = logging.getLogger(__name__)
@@ -88,25 +88,6 @@ BRIDGE_DOWN_REPAIR_AFTER = timedelta(minutes=10)
 """A child bridge down this long (restarts keep failing) gets a repair issue."""
 TRUST_CHECK_AFTER = timedelta(milliseconds=10)
 """The trust timer fires this long after the trust gap ends (the gap itself is still trusted)."""
-
-
-@dataclass(slots=True)
-class TrackedContact:
-    """A contact whose presence is followed, and the subentry that owns its device."""
-
-    jid: str
-    name: str | None
-    priority: int
-    subentry_id: str
-
-
-@dataclass(slots=True)
-class ContactPresence:
-    """What is known of a contact's presence. ``None`` means unknown, never a guess."""
-
-    online: bool | None = None
-    last_seen: datetime | None = None
-    last_seen_source: str | None = None  # "whatsapp", "observed", "sampled" or "restored"
 
 
 @dataclass(slots=True)
@@ -177,8 +158,7 @@ class WhatsAppCoordinator:
         )
         self.status = AccountStatus()
         self._pace_lowered = False
-        self.tracked: dict[str, TrackedContact] = {}
-        self.presence: dict[str, ContactPresence] = {}
+        self.model = PresenceModel(self.manager.trusted)
         self.group_members: dict[str, list[dict[str, Any]]] = {}
         self.insights_by_default: set[str] = set()
         self.activity = ActivityTracker(
@@ -200,8 +180,6 @@ class WhatsAppCoordinator:
         self._grace_timer: CALLBACK_TYPE | None = None
         self._trust_timer: CALLBACK_TYPE | None = None
         self._trust_timer_at: float | None = None
-        self._shown: dict[str, bool | None] = {}
-        """Each contact's online state as last shown (None: unknown), to notice changes."""
         self._bridge_down_timer: CALLBACK_TYPE | None = None
         self._unavailable_logged = False
         self._save_pending = False
@@ -341,12 +319,7 @@ class WhatsAppCoordinator:
         saved_presence = data.get("presence", {})
         if not isinstance(saved_presence, dict):
             saved_presence, skipped = {}, skipped + 1
-        for jid, saved in saved_presence.items():
-            restored = restore_presence(saved)
-            if restored is None:
-                skipped += 1
-            elif restored.last_seen is not None:
-                self.presence[jid] = restored
+        skipped += self.model.restore(saved_presence)
         if skipped or restore_skipped:
             LOGGER.warning(
                 "Skipped %d saved records of the wrong shape; set up with the rest",
@@ -371,11 +344,7 @@ class WhatsAppCoordinator:
             "presence_enabled": self.presence_enabled,
             "manager": self.manager.to_dict(),
             "groups": self.group_members,
-            "presence": {
-                jid: {"last_seen": p.last_seen.isoformat(), "source": p.last_seen_source}
-                for jid, p in self.presence.items()
-                if p.last_seen is not None and jid in self.tracked
-            },
+            "presence": self.model.to_store(),
             "activity": self.activity.to_dict(),
         }
 
@@ -445,9 +414,7 @@ class WhatsAppCoordinator:
         if not enabled:
             with self._notifying_once():
                 self.manager.pause()
-                for presence in self.presence.values():
-                    presence.online = None
-                self._shown.clear()
+                self.model.forget_online()
                 self.activity.forget_all()  # unseen time is neither online nor offline
                 self._notify_all()
         await self._async_send_available()
@@ -476,57 +443,33 @@ class WhatsAppCoordinator:
             listener()
 
     def _sync_tracked(self) -> None:
-        wanted: dict[str, TrackedContact] = {}
-        for subentry in self.entry.subentries.values():
-            priority = int(subentry.data.get(CONF_PRIORITY, Priority.MEDIUM))
-            if subentry.subentry_type == SUBENTRY_CONTACT:
-                jid = subentry.data[CONF_JID]
-                wanted[jid] = TrackedContact(jid, subentry.title, priority, subentry.subentry_id)
-        # Group members come second: a contact tracked on its own keeps its own device.
-        over_limit = False
-        for subentry in self.entry.subentries.values():
-            if subentry.subentry_type != SUBENTRY_GROUP:
-                continue
-            priority = int(subentry.data.get(CONF_PRIORITY, Priority.MEDIUM))
-            for member in self.group_members.get(subentry.data[CONF_JID], []):
-                jid = member["jid"]
-                if jid == self.account_jid:
-                    continue
-                if jid in wanted:
-                    wanted[jid].priority = min(wanted[jid].priority, priority)
-                    continue
-                if len(wanted) >= MAX_TRACKED_CONTACTS:
-                    over_limit = True
-                    continue
-                wanted[jid] = TrackedContact(
-                    jid, member.get("name"), priority, subentry.subentry_id
-                )
+        wanted, over_limit = wanted_contacts(
+            self.entry.subentries.values(),
+            self.group_members,
+            self.account_jid,
+            MAX_TRACKED_CONTACTS,
+        )
         if over_limit:
             self._raise_issue("too_many_contacts", limit=str(MAX_TRACKED_CONTACTS))
         else:
             self._clear_issue("too_many_contacts")
-        for jid in self.tracked.keys() - wanted.keys():
+        dropped, queued = self.model.track(wanted)
+        for jid in dropped:
             self.manager.remove(jid)
-            self.presence.pop(jid, None)
-            self._shown.pop(jid, None)
             self.activity.untrack(jid)
-        for jid, contact in wanted.items():
-            previous = self.tracked.get(jid)
-            if previous is None or previous.priority != contact.priority:
-                self.manager.queue(jid, contact.priority)
-            self.presence.setdefault(jid, ContactPresence())
+        for contact in queued:
+            self.manager.queue(contact.jid, contact.priority)
+        for jid in wanted:
             self.activity.track(jid)
         for jid in self.activity.contacts.keys() - wanted.keys():
             self.activity.untrack(jid)  # saved figures of contacts no longer tracked
-        self.tracked = wanted
         # Every contact's presence entities must fit Home Assistant's entity limit first;
         # the room left enables insights for contacts in priority order (the rest can be
         # enabled by hand).
         room = MAX_ENABLED_ENTITIES - ACCOUNT_ENTITY_RESERVE - 2 * len(wanted)
-        ranked = sorted(wanted.values(), key=lambda contact: contact.priority)
-        self.insights_by_default = {
-            contact.jid for contact in ranked[: max(0, room // INSIGHT_ENTITIES_PER_CONTACT)]
-        }
+        self.insights_by_default = ranked_first(
+            wanted.values(), room // INSIGHT_ENTITIES_PER_CONTACT
+        )
 
     async def async_refresh_groups(self) -> None:
         """Fetch the members of every tracked group (on connect; cached for restarts)."""
@@ -845,26 +788,28 @@ class WhatsAppCoordinator:
 
     # ----------------------------------------------------------------- trust
 
-    def shown_online(self, jid: str) -> bool | None:
-        """The online state to show: the last one reported while it can be trusted, else None.
+    @property
+    def tracked(self) -> dict[str, TrackedContact]:
+        """The contacts followed, by JID (the presence model's)."""
+        return self.model.tracked
 
-        After a reconnect or a lost link, a contact's last state stays shown only while its
-        subscription is live or within the manager's trust gap of losing it (a short outage
-        changes nothing); past that it may be wrong, so it is unknown until presence comes.
-        """
-        presence = self.presence.get(jid)
-        if presence is None or presence.online is None or not self.manager.trusted(jid):
-            return None
-        return presence.online
+    @property
+    def presence(self) -> dict[str, ContactPresence]:
+        """What is known of each tracked contact's presence (the presence model's)."""
+        return self.model.presence
+
+    @property
+    def _shown(self) -> dict[str, bool | None]:
+        return self.model.shown
+
+    def shown_online(self, jid: str) -> bool | None:
+        """The online state to show (see ``PresenceModel.shown_online``)."""
+        return self.model.shown_online(jid)
 
     def _refresh_shown(self, jids: Iterable[str]) -> None:
         """Tell the entities of contacts whose shown state changed with their trust."""
         online_changed = False
-        for jid in jids:
-            shown = self.shown_online(jid)
-            if self._shown.get(jid) == shown:
-                continue
-            self._shown[jid] = shown
+        for jid, shown in self.model.changed_shown(jids):
             if shown is None:
                 online_changed |= self.activity.forget(jid)
             else:  # trusted again: presence came during its renewal
@@ -1117,30 +1062,3 @@ def _subentries(entry: WhatsAppConfigEntry) -> _Subentries:
 
 def _groups(subentries: _Subentries) -> _Subentries:
     return {key: value for key, value in subentries.items() if value[0] == SUBENTRY_GROUP}
-
-
-def valid_members(members: Any) -> list[dict[str, Any]] | None:
-    """A group's saved members, or None when they are of the wrong shape."""
-    if not isinstance(members, list):
-        return None
-    if not all(isinstance(m, dict) and isinstance(m.get("jid"), str) for m in members):
-        return None
-    return members
-
-
-def restore_presence(saved: Any) -> ContactPresence | None:
-    """A contact's saved last seen, or None when the record is of the wrong shape."""
-    if not isinstance(saved, dict):
-        return None
-    last_seen, source = saved.get("last_seen"), saved.get("source")
-    if last_seen is None:
-        return ContactPresence()
-    if not isinstance(last_seen, str) or not (source is None or isinstance(source, str)):
-        return None
-    try:
-        parsed = dt_util.parse_datetime(last_seen)
-    except ValueError:
-        return None
-    if parsed is None or parsed.tzinfo is None:
-        return None
-    return ContactPresence(last_seen=parsed, last_seen_source=source)

@@ -14,7 +14,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_call_later
 
 from .bridge.protocol import jid_to_phone
-from .coordinator import TrackedContact, WhatsAppCoordinator
+from .coordinator import WhatsAppCoordinator
+from .presence import TrackedContact
 
 ACCOUNT_WRITE_INTERVAL = 1.0
 """Account entities write at most once per this many seconds (a reconnect changes their

@@ -11,8 +11,9 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import TrackedContact, WhatsAppConfigEntry, WhatsAppCoordinator
+from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
 from .entity import WhatsAppContactEntity, async_setup_contact_entities
+from .presence import TrackedContact
 
 PARALLEL_UPDATES = 0
 

@@ -41,8 +41,9 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
-from .coordinator import TrackedContact, WhatsAppConfigEntry, WhatsAppCoordinator
+from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
 from .entity import contact_unique_id
+from .presence import TrackedContact
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

@@ -20,9 +20,10 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .activity import Snapshot
-from .coordinator import TrackedContact, WhatsAppConfigEntry, WhatsAppCoordinator
+from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
 from .entity import WhatsAppAccountEntity, WhatsAppContactEntity, async_setup_contact_entities
 from .manager import CUSTOM_PRESET, PRESETS, ContactState
+from .presence import TrackedContact
 
 PARALLEL_UPDATES = 0
 
