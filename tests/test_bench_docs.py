@@ -18,6 +18,8 @@ NOT_CHECKED = {
     "insights": "memory (tracemalloc) and recorder rows of a real Home Assistant vary by release",
     "matrix-targets": "the full matrix takes minutes; its fast subset (matrix-fast) is checked",
     "matrix-summary": "the full matrix takes minutes; its fast subset (matrix-fast) is checked",
+    "latency": "real time: the figures depend on the machine and its load",
+    "scale": "real time: the figures depend on the machine and its load",
 }
 """Marked tables of docs/benchmarks.md that no test regenerates, and why."""
 
