@@ -1,8 +1,8 @@
-"""Write benchmark tables into docs/benchmarks.md, between marker comments.
+"""Write benchmark tables into the documentation, between marker comments.
 
 A benchmark module may expose ``tables() -> dict[str, str]`` (NAME -> markdown table); every
-``<!-- bench:NAME start -->`` ... ``<!-- bench:NAME end -->`` block of the document whose NAME
-is returned gets that table. Figures in the docs are thus produced by the code that measures
+``<!-- bench:NAME start -->`` ... ``<!-- bench:NAME end -->`` block of the pages in ``PAGES``
+whose NAME is returned gets that table (a table may appear on several pages). Figures in the docs are thus produced by the code that measures
 them, never typed. ``scripts/bench --update-docs [names]`` runs this.
 
 Run: ``scripts/run python benchmarks/docs.py [module ...]`` (default: every module with tables).
@@ -17,6 +17,8 @@ import sys
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
+PAGES = (DOCS, ROOT / "docs" / "reliability.md", ROOT / "README.md")
+"""Every page that carries generated tables."""
 _BLOCK = re.compile(
     r"(?P<open><!-- bench:(?P<name>[\w-]+) start -->\n).*?(?P<close><!-- bench:(?P=name) end -->)",
     re.DOTALL,
@@ -40,7 +42,7 @@ def markers(text: str) -> set[str]:
     return {match["name"] for match in _BLOCK.finditer(text)}
 
 
-def update(modules: list[str], path: Path = DOCS) -> list[str]:
+def update(modules: list[str], pages: tuple[Path, ...] = PAGES) -> list[str]:
     """Run ``tables()`` of each module and write the results; returns the names written."""
     sys.path.insert(0, str(ROOT))
     tables: dict[str, str] = {}
@@ -49,12 +51,15 @@ def update(modules: list[str], path: Path = DOCS) -> list[str]:
         produce = getattr(module, "tables", None)
         if produce is not None:
             tables.update(produce())
-    text = path.read_text(encoding="utf-8")
-    missing = sorted(set(tables) - markers(text))
-    if missing:  # a new benchmark's tables wait for their place in the page
-        print(f"{path.name} has no markers for: {', '.join(missing)}", file=sys.stderr)
-    path.write_text(fill(text, tables), encoding="utf-8")
-    return sorted(set(tables) - set(missing))
+    placed: set[str] = set()
+    for path in pages:
+        text = path.read_text(encoding="utf-8")
+        placed |= set(tables) & markers(text)
+        path.write_text(fill(text, tables), encoding="utf-8")
+    missing = sorted(set(tables) - placed)
+    if missing:  # a new benchmark's tables wait for their place in a page
+        print(f"No page has markers for: {', '.join(missing)}", file=sys.stderr)
+    return sorted(placed)
 
 
 def _with_tables() -> list[str]:
@@ -67,4 +72,4 @@ def _with_tables() -> list[str]:
 
 if __name__ == "__main__":
     written = update(sys.argv[1:] or _with_tables())
-    print(f"docs/benchmarks.md: {', '.join(written) or 'nothing'} updated")
+    print(f"Updated tables: {', '.join(written) or 'nothing'}")
