@@ -21,7 +21,7 @@ from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotEx
 from syrupy.assertion import SnapshotAssertion
 
 import custom_components.whatsapp_presence  # noqa: F401  (binds our package first)
-from custom_components.whatsapp_presence import coordinator as coordinator_module
+from custom_components.whatsapp_presence import launcher as launcher_module
 from custom_components.whatsapp_presence.bridge.server import BridgeServer
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend, SimulatorConfig
 from custom_components.whatsapp_presence.const import (
@@ -161,6 +161,6 @@ def config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
 def fast_simulator(config_dir: Path, socket_enabled: None) -> Iterator[None]:
     """The flow's child simulator bridge runs on a manual clock (and may use loopback)."""
     with patch.object(
-        coordinator_module, "SIMULATOR_ARGS", (*coordinator_module.SIMULATOR_ARGS, *FAST_SIMULATOR)
+        launcher_module, "SIMULATOR_ARGS", (*launcher_module.SIMULATOR_ARGS, *FAST_SIMULATOR)
     ):
         yield

@@ -42,7 +42,7 @@ from custom_components.whatsapp_presence.const import (
     MODE_REMOTE,
     MODE_SIMULATOR,
 )
-from custom_components.whatsapp_presence.coordinator import session_dir
+from custom_components.whatsapp_presence.launcher import session_dir
 from custom_components.whatsapp_presence.manager import PRESETS, preset_rate
 
 from .flows import (

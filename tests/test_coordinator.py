@@ -24,7 +24,7 @@ from custom_components.whatsapp_presence.const import (
     SUBENTRY_CONTACT,
     SUBENTRY_GROUP,
 )
-from custom_components.whatsapp_presence.coordinator import bridge_args
+from custom_components.whatsapp_presence.launcher import bridge_args
 from custom_components.whatsapp_presence.manager import ContactState
 
 from .common import online_entity, state_of, subscribed

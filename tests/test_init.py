@@ -23,7 +23,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.whatsapp_presence.const import CONF_CA_CERT, DOMAIN
-from custom_components.whatsapp_presence.coordinator import session_dir
+from custom_components.whatsapp_presence.launcher import session_dir
 
 from .common import online_entity, state_of, subscribed
 from .flows import sim_server

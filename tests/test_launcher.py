@@ -240,7 +240,7 @@ def test_simulator_args_from_the_environment(
 ) -> None:
     """``WHATSAPP_PRESENCE_SIMULATOR_ARGS`` sizes and speeds the demo's network (the bridge parses it)."""
     from custom_components.whatsapp_presence.bridge.__main__ import build_parser, simulator_config
-    from custom_components.whatsapp_presence.coordinator import SIMULATOR_ARGS_ENV, bridge_args
+    from custom_components.whatsapp_presence.launcher import SIMULATOR_ARGS_ENV, bridge_args
 
     monkeypatch.setenv(SIMULATOR_ARGS_ENV, extra)
     config = simulator_config(build_parser().parse_args(bridge_args("simulator", tmp_path)))

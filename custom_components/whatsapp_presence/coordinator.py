@@ -13,9 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import logging
-import os
-from pathlib import Path
-import shlex
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -54,13 +51,12 @@ from .const import (
     MAX_ENABLED_ENTITIES,
     MAX_TRACKED_CONTACTS,
     MODE_REMOTE,
-    MODE_SIMULATOR,
     SAVE_DELAY,
     SILENCE_REPAIR_AFTER,
     STORE_VERSION,
     SUBENTRY_GROUP,
 )
-from .launcher import BridgeProcess, BridgeStartError
+from .launcher import BridgeProcess, BridgeStartError, bridge_args, session_dir
 from .manager import DEFAULT_PRESET, SLOWER_PRESET, SubscriptionManager, SubscriptionPaused
 from .options import manager_config_from_options
 from .presence import (
@@ -103,42 +99,6 @@ class AccountStatus:
     connected_since: datetime | None = None
     rate_limited_at: datetime | None = None
     recent_events: list[dict[str, Any]] = field(default_factory=list)
-
-
-# The demo network: ~30 people and a few groups, ten simulated seconds per real second so
-# presence visibly changes within a minute, and a QR code that stays up for about five seconds.
-SIMULATOR_ARGS = (
-    "--contacts",
-    "30",
-    "--groups",
-    "4",
-    "--time-scale",
-    "10",
-    "--pairing-delay",
-    "50",
-)
-SIMULATOR_ARGS_ENV = "WHATSAPP_PRESENCE_SIMULATOR_ARGS"
-"""More simulator options (e.g. ``--contacts 300 --time-scale 60``), after and so over the above."""
-
-
-def bridge_args(mode: str, data_dir: Path) -> list[str]:
-    """Command line of a child bridge for this entry's mode.
-
-    With this integration's logger at debug, the bridge (and WhatsApp's own library in it)
-    logs at debug too: what a problem on a real account needs.
-    """
-    if mode == MODE_SIMULATOR:
-        extra = shlex.split(os.environ.get(SIMULATOR_ARGS_ENV, ""))
-        return ["--backend", "simulator", "--data-dir", str(data_dir), *SIMULATOR_ARGS, *extra]
-    args = ["--backend", "neonize", "--data-dir", str(data_dir)]
-    if LOGGER.isEnabledFor(logging.DEBUG):
-        args += ["--log-level", "DEBUG"]
-    return args
-
-
-def session_dir(hass: HomeAssistant, session_id: str) -> Path:
-    """Where a child bridge keeps its WhatsApp session (private to Home Assistant's storage)."""
-    return Path(hass.config.path(".storage", DOMAIN, session_id))
 
 
 class WhatsAppCoordinator:

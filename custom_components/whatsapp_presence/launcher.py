@@ -7,7 +7,10 @@ inside Home Assistant. The launcher starts
 says where it listens, and restarts it with backoff when it dies. The token travels in the
 environment, never on the command line.
 
-No Home Assistant import here: the launcher is plain asyncio, testable on its own.
+What to launch is decided here too (``bridge_args``, ``session_dir``): the entry's coordinator
+and the config flow's own bridge both start one, and a flow must not import the runtime module.
+
+No Home Assistant import at run time: the launcher is plain asyncio, testable on its own.
 """
 
 from __future__ import annotations
@@ -20,13 +23,18 @@ import logging
 import os
 from pathlib import Path
 import secrets
+import shlex
 import signal
 import sys
 import time
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .bridge.protocol import TOKEN_ENV
+from .const import DOMAIN, LOGGER, MODE_SIMULATOR
 from .redact import redact_text
+
+if TYPE_CHECKING:
+    from homeassistant.core import HomeAssistant
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,6 +51,42 @@ MAX_LOG_LINE: Final = 4096
 
 OnDown = Callable[[str], None]
 """Called once per outage, with the reason, when the bridge went down."""
+
+
+# The demo network: ~30 people and a few groups, ten simulated seconds per real second so
+# presence visibly changes within a minute, and a QR code that stays up for about five seconds.
+SIMULATOR_ARGS = (
+    "--contacts",
+    "30",
+    "--groups",
+    "4",
+    "--time-scale",
+    "10",
+    "--pairing-delay",
+    "50",
+)
+SIMULATOR_ARGS_ENV = "WHATSAPP_PRESENCE_SIMULATOR_ARGS"
+"""More simulator options (e.g. ``--contacts 300 --time-scale 60``), after and so over the above."""
+
+
+def bridge_args(mode: str, data_dir: Path) -> list[str]:
+    """Command line of a child bridge for this entry's mode.
+
+    With this integration's logger at debug, the bridge (and WhatsApp's own library in it)
+    logs at debug too: what a problem on a real account needs.
+    """
+    if mode == MODE_SIMULATOR:
+        extra = shlex.split(os.environ.get(SIMULATOR_ARGS_ENV, ""))
+        return ["--backend", "simulator", "--data-dir", str(data_dir), *SIMULATOR_ARGS, *extra]
+    args = ["--backend", "neonize", "--data-dir", str(data_dir)]
+    if LOGGER.isEnabledFor(logging.DEBUG):
+        args += ["--log-level", "DEBUG"]
+    return args
+
+
+def session_dir(hass: HomeAssistant, session_id: str) -> Path:
+    """Where a child bridge keeps its WhatsApp session (private to Home Assistant's storage)."""
+    return Path(hass.config.path(".storage", DOMAIN, session_id))
 
 
 class BridgeStartError(Exception):

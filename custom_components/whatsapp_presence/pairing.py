@@ -28,8 +28,7 @@ from homeassistant.requirements import RequirementsNotFound, async_process_requi
 from .bridge.client import BridgeClient
 from .bridge.protocol import BridgeError, is_user_jid
 from .const import DOMAIN, LOGGER
-from .coordinator import bridge_args, session_dir
-from .launcher import BridgeProcess
+from .launcher import BridgeProcess, bridge_args, session_dir
 
 NEONIZE_REQUIREMENT: Final = "neonize==0.5.2"
 NEONIZE_IMPORT_CHECK: Final = "import neonize.aioze.client"

@@ -28,7 +28,10 @@ from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.whatsapp_presence import coordinator as coordinator_module
+from custom_components.whatsapp_presence import (
+    coordinator as coordinator_module,
+    launcher as launcher_module,
+)
 from custom_components.whatsapp_presence.const import (
     CONF_ACCOUNT_JID,
     CONF_MODE,
@@ -92,7 +95,7 @@ async def local_entry(
     WhatsApp, so the tests can check neither is lost. At the end the entry is unloaded and
     every bridge process it ever ran must be gone.
     """
-    monkeypatch.setattr(coordinator_module, "SIMULATOR_ARGS", CHILD_SIMULATOR)
+    monkeypatch.setattr(launcher_module, "SIMULATOR_ARGS", CHILD_SIMULATOR)
     # The child's python: the real one, unless ``tmp_path/broken`` exists (then it fails at
     # once, as a broken install or a full disk would make every restart fail).
     python = tmp_path / "python"
