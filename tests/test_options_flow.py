@@ -9,7 +9,6 @@ from homeassistant.data_entry_flow import FlowResultType, InvalidData
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.whatsapp_presence.config_flow import default_options
 from custom_components.whatsapp_presence.const import (
     CONF_ADAPTIVE,
     CONF_AVAILABILITY,
@@ -31,7 +30,7 @@ from custom_components.whatsapp_presence.const import (
     CONF_WINDOW_START,
     DOMAIN,
 )
-from custom_components.whatsapp_presence.options import manager_config_from_options
+from custom_components.whatsapp_presence.options import default_options, manager_config_from_options
 
 from .flows import assert_translated
 

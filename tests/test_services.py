@@ -301,7 +301,7 @@ async def test_set_batch_config_refuses_what_the_options_flow_refuses(
     rate: str,
 ) -> None:
     """Values each within range but together too fast: the options flow's own verdict."""
-    from custom_components.whatsapp_presence.config_flow import custom_pacing
+    from custom_components.whatsapp_presence.options import custom_pacing
 
     values = {
         CONF_BATCH_SIZE: batch_size,

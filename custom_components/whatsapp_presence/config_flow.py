@@ -1,8 +1,12 @@
-"""Config flow for WhatsApp Presence: where WhatsApp runs, pairing, pacing, contacts.
+"""Config flow for WhatsApp Presence: link an account (where WhatsApp runs, pairing, pacing).
 
 The flow talks to a bridge of its own (pairing.py): a child bridge on a new session folder in
 local and demo modes, the user's bridge add-on or server in remote mode. It pairs through it,
 stops it and hands the session to the entry, whose coordinator then runs its own bridge.
+
+Home Assistant loads this module for the account flow; the flows of a linked account live
+apart: its tracked contacts and groups in ``subentry_flow.py``, its options in
+``options_flow.py``, and the option forms and checks both flows share in ``options.py``.
 """
 
 from __future__ import annotations
@@ -15,35 +19,21 @@ import uuid
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
+    SOURCE_RECONFIGURE,
     ConfigEntry,
-    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
-    OptionsFlow,
-    SubentryFlowResult,
 )
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import callback
-from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
-    BooleanSelector,
-    EntitySelector,
-    EntitySelectorConfig,
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
     QrCodeSelector,
     QrCodeSelectorConfig,
     QrErrorCorrectionLevel,
-    SelectOptionDict,
-    SelectSelector,
-    SelectSelectorConfig,
-    SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
-    TimeSelector,
 )
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 from homeassistant.helpers.translation import async_get_translations
@@ -54,7 +44,6 @@ from .bridge.protocol import (
     MIN_TOKEN_LENGTH,
     WS_PATH,
     BridgeAuthError,
-    BridgeConnectionError,
     BridgeError,
     ErrorCode,
     is_user_jid,
@@ -62,65 +51,33 @@ from .bridge.protocol import (
     normalize_phone,
 )
 from .const import (
-    AVAILABILITY_MODES,
-    AVAILABILITY_SCHEDULE,
-    BATCH_DELAY_RANGE,
-    BATCH_SIZE_RANGE,
     CONF_ACCOUNT_JID,
-    CONF_ADAPTIVE,
     CONF_ADDON,
-    CONF_AVAILABILITY,
-    CONF_BATCH_DELAY,
-    CONF_BATCH_SIZE,
     CONF_CA_CERT,
-    CONF_GRACE_PERIOD,
-    CONF_HEALTH_CHECK_INTERVAL,
-    CONF_JID,
-    CONF_MAX_BACKOFF,
-    CONF_MAX_PER_MINUTE,
     CONF_MODE,
     CONF_PHONE,
     CONF_PRESET,
-    CONF_PRIORITY,
-    CONF_PROMETHEUS,
-    CONF_PROMETHEUS_JID,
     CONF_PUSH_NAME,
-    CONF_RESUBSCRIBE_AFTER,
-    CONF_SAMPLE_EVERY,
-    CONF_SAMPLE_SECONDS,
-    CONF_SCHEDULE_ENTITY,
     CONF_SESSION_ID,
-    CONF_SUBSCRIPTION_DELAY,
-    CONF_WINDOW_END,
-    CONF_WINDOW_START,
-    DEFAULT_ADAPTIVE,
-    DEFAULT_AVAILABILITY,
-    DEFAULT_GRACE_PERIOD,
-    DEFAULT_HEALTH_CHECK_INTERVAL,
-    DEFAULT_MAX_BACKOFF,
-    DEFAULT_MAX_PER_MINUTE,
-    DEFAULT_PROMETHEUS,
-    DEFAULT_PROMETHEUS_JID,
-    DEFAULT_RESUBSCRIBE_AFTER,
-    DEFAULT_SAMPLE_EVERY,
-    DEFAULT_SAMPLE_SECONDS,
-    DEFAULT_WINDOW_END,
-    DEFAULT_WINDOW_START,
     DOMAIN,
-    MAX_PER_MINUTE_RANGE,
     MODE_LOCAL,
     MODE_REMOTE,
     MODE_SIMULATOR,
-    SAMPLE_EVERY_RANGE,
-    SAMPLE_SECONDS_RANGE,
     SUBENTRY_CONTACT,
     SUBENTRY_GROUP,
-    SUBSCRIPTION_DELAY_RANGE,
 )
 from .discovery import DiscoveredBridge, bridge_from_discovery
 from .launcher import BridgeStartError
-from .manager import CUSTOM_PRESET, DEFAULT_PRESET, PRESETS, BatchConfig, preset_rate
-from .options import PRIORITY_NAMES, pacing_error, priority_name, priority_value
+from .manager import CUSTOM_PRESET, DEFAULT_PRESET
+from .options import (
+    CUSTOM_SCHEMA,
+    PRESET_SELECTOR,
+    custom_defaults,
+    custom_pacing,
+    default_options,
+    rate_text,
+)
+from .options_flow import WhatsAppOptionsFlow
 from .pairing import (
     CAUSE_ARCHITECTURE,
     CAUSE_IMPORT,
@@ -134,58 +91,10 @@ from .pairing import (
     NeonizeUnavailableError,
     async_remove_session,
 )
+from .subentry_flow import ContactSubentryFlow, GroupSubentryFlow
 from .tls import InvalidCACertError, async_client_ssl_context
 
 PAIR_OPTIONS: Final = ["pair_qr", "pair_phone", "pair_qr_static"]
-PRESET_OPTIONS: Final = [*PRESETS, CUSTOM_PRESET]
-DEFAULT_PRIORITY: Final = "medium"
-CONF_CONTACT: Final = "contact"
-CONF_GROUP: Final = "group"
-SECTION_PACING: Final = "pacing"
-SECTION_SCHEDULE: Final = "schedule"
-SECTION_AVAILABILITY: Final = "availability"
-SECTION_CONNECTION: Final = "connection"
-AVAILABILITY_KEYS: Final = (
-    CONF_AVAILABILITY,
-    CONF_SCHEDULE_ENTITY,
-    CONF_WINDOW_START,
-    CONF_WINDOW_END,
-    CONF_SAMPLE_SECONDS,
-    CONF_SAMPLE_EVERY,
-)
-SECTION_METRICS: Final = "metrics"
-
-# Safe ranges of the options that const.py gives no range for (units as stored).
-RESUBSCRIBE_AFTER_RANGE: Final = (0, 168)  # hours; 0 = only on reconnect (event-only)
-HEALTH_CHECK_INTERVAL_RANGE: Final = (5, 1440)  # minutes
-MAX_BACKOFF_RANGE: Final = (2, 1440)  # minutes
-GRACE_PERIOD_RANGE: Final = (0, 3600)  # seconds
-
-
-def _number(low: float, high: float, step: float, unit: str | None = None) -> NumberSelector:
-    config = NumberSelectorConfig(min=low, max=high, step=step, mode=NumberSelectorMode.BOX)
-    if unit is not None:
-        config["unit_of_measurement"] = unit
-    return NumberSelector(config)
-
-
-PRESET_SELECTOR: Final = SelectSelector(
-    SelectSelectorConfig(
-        options=PRESET_OPTIONS, translation_key="preset", mode=SelectSelectorMode.LIST
-    )
-)
-PRIORITY_SELECTOR: Final = SelectSelector(
-    SelectSelectorConfig(
-        options=PRIORITY_NAMES, translation_key="priority", mode=SelectSelectorMode.LIST
-    )
-)
-CUSTOM_SCHEMA: Final = vol.Schema(
-    {
-        vol.Required(CONF_BATCH_SIZE): _number(*BATCH_SIZE_RANGE, 1),
-        vol.Required(CONF_BATCH_DELAY): _number(*BATCH_DELAY_RANGE, 0.5, "s"),
-        vol.Required(CONF_SUBSCRIPTION_DELAY): _number(*SUBSCRIPTION_DELAY_RANGE, 0.05, "s"),
-    }
-)
 REMOTE_SCHEMA: Final = vol.Schema(
     {
         vol.Required(CONF_URL): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
@@ -203,26 +112,6 @@ REAUTH_TOKEN_SCHEMA: Final = vol.Schema(
 PHONE_SCHEMA: Final = vol.Schema(
     {vol.Required(CONF_PHONE): TextSelector(TextSelectorConfig(type=TextSelectorType.TEL))}
 )
-
-
-def default_options() -> dict[str, Any]:
-    """Options of a new entry: the default preset and every default setting."""
-    return {
-        CONF_PRESET: DEFAULT_PRESET,
-        CONF_MAX_PER_MINUTE: DEFAULT_MAX_PER_MINUTE,
-        CONF_ADAPTIVE: DEFAULT_ADAPTIVE,
-        CONF_RESUBSCRIBE_AFTER: DEFAULT_RESUBSCRIBE_AFTER,
-        CONF_HEALTH_CHECK_INTERVAL: DEFAULT_HEALTH_CHECK_INTERVAL,
-        CONF_MAX_BACKOFF: DEFAULT_MAX_BACKOFF,
-        CONF_AVAILABILITY: DEFAULT_AVAILABILITY,
-        CONF_WINDOW_START: DEFAULT_WINDOW_START,
-        CONF_WINDOW_END: DEFAULT_WINDOW_END,
-        CONF_SAMPLE_SECONDS: DEFAULT_SAMPLE_SECONDS,
-        CONF_SAMPLE_EVERY: DEFAULT_SAMPLE_EVERY,
-        CONF_GRACE_PERIOD: DEFAULT_GRACE_PERIOD,
-        CONF_PROMETHEUS: DEFAULT_PROMETHEUS,
-        CONF_PROMETHEUS_JID: DEFAULT_PROMETHEUS_JID,
-    }
 
 
 def normalize_url(value: str) -> str | None:
@@ -267,46 +156,6 @@ def _without_token(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in values.items() if k in (CONF_URL, CONF_CA_CERT) and v}
 
 
-def custom_pacing(user_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Custom batch values from a form, and errors: WhatsApp's limit is 200-300 a minute."""
-    values: dict[str, Any] = {
-        CONF_BATCH_SIZE: int(user_input[CONF_BATCH_SIZE]),
-        CONF_BATCH_DELAY: float(user_input[CONF_BATCH_DELAY]),
-        CONF_SUBSCRIPTION_DELAY: float(user_input[CONF_SUBSCRIPTION_DELAY]),
-    }
-    error = pacing_error(
-        BatchConfig(
-            batch_size=values[CONF_BATCH_SIZE],
-            batch_delay=values[CONF_BATCH_DELAY],
-            subscription_delay=values[CONF_SUBSCRIPTION_DELAY],
-        )
-    )
-    return values, {"base": error} if error else {}
-
-
-def custom_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Current custom values, or the default preset's as a starting point."""
-    preset = PRESETS[DEFAULT_PRESET]
-    return {
-        CONF_BATCH_SIZE: options.get(CONF_BATCH_SIZE, preset.batch_size),
-        CONF_BATCH_DELAY: options.get(CONF_BATCH_DELAY, preset.batch_delay),
-        CONF_SUBSCRIPTION_DELAY: options.get(CONF_SUBSCRIPTION_DELAY, preset.subscription_delay),
-    }
-
-
-def _rate_text(user_input: Mapping[str, Any] | None) -> str:
-    """Contacts a minute of a (possibly rejected) custom form, for its description."""
-    if user_input is None:
-        return "-"
-    values, _ = custom_pacing(user_input)
-    rate = preset_rate(
-        BatchConfig(
-            values[CONF_BATCH_SIZE], values[CONF_BATCH_DELAY], values[CONF_SUBSCRIPTION_DELAY]
-        )
-    )
-    return f"{rate:.0f}"
-
-
 def account_title(account: Mapping[str, Any]) -> str:
     """The entry title: the account's push name, else its number."""
     name = account.get("push_name")
@@ -323,6 +172,21 @@ def qr_code_markup(data: str) -> str:
         f'<ha-qr-code data="{html.escape(data, quote=True)}" '
         'error-correction-level="quartile" scale="5"></ha-qr-code>'
     )
+
+
+def _neonize_abort_reason(cause: str) -> str:
+    """The abort that says why neonize cannot run on this host, and what to do instead."""
+    if cause == CAUSE_LIBMAGIC:
+        return "neonize_no_libmagic"
+    if cause == CAUSE_OLD_GLIBC:
+        return "neonize_old_glibc"
+    if cause == CAUSE_ARCHITECTURE:
+        return "neonize_wrong_architecture"
+    if cause == CAUSE_INSTALL:
+        return "neonize_install_failed"
+    if cause == CAUSE_IMPORT:
+        return "neonize_import_failed"
+    return "neonize_unavailable"  # musl: Home Assistant OS or Container
 
 
 class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -431,56 +295,17 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_remote(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Reach a bridge add-on or server by URL and token."""
         errors: dict[str, str] = {}
-        if user_input is not None:
-            url = normalize_url(user_input[CONF_URL])
-            token = user_input[CONF_TOKEN].strip()
-            self._ca_cert = (user_input.get(CONF_CA_CERT) or "").strip() or None
-            if url is None:
-                errors[CONF_URL] = "invalid_url"
-            elif error := token_error(token):
-                errors[CONF_TOKEN] = error
-            elif is_exposed(url):
-                self._url, self._token = url, token
-                return await self.async_step_remote_insecure()
-            else:
-                return await self._async_remote_connect(url, token, errors)
-        return self._remote_form(user_input, errors)
-
-    def _remote_form(
-        self, suggested: Mapping[str, Any] | None, errors: dict[str, str]
-    ) -> ConfigFlowResult:
-        return self.async_show_form(
-            step_id="remote",
-            # Never the token: the form goes to the browser.
-            data_schema=self.add_suggested_values_to_schema(
-                REMOTE_SCHEMA, _without_token(suggested)
-            ),
-            errors=errors,
-        )
+        if user_input is not None and (
+            result := await self._async_address_entered(user_input, errors)
+        ):
+            return result
+        return self._address_form("remote", user_input, errors)
 
     async def async_step_remote_insecure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Plain ws:// to another machine: say the token crosses the network readable."""
-        url, token = self._url, self._token
-        assert url is not None
-        assert token is not None
-        if user_input is not None:
-            return await self._async_remote_connect(url, token, {})
-        return self.async_show_form(
-            step_id="remote_insecure", description_placeholders={"host": URL(url).host or ""}
-        )
-
-    async def _async_remote_connect(
-        self, url: str, token: str, errors: dict[str, str]
-    ) -> ConfigFlowResult:
-        """Connect; on failure back to the address form with the error."""
-        hello, error = await self._async_connect(url, token, self._ca_cert)
-        if hello is not None:
-            self._mode, self._url, self._token = MODE_REMOTE, url, token
-            return await self._async_bridge_ready(hello)
-        errors["base"] = error
-        return self._remote_form({CONF_URL: url, CONF_CA_CERT: self._ca_cert}, errors)
+        return await self._async_insecure("remote_insecure", "remote", user_input)
 
     async def async_step_hassio(self, discovery_info: HassioServiceInfo) -> ConfigFlowResult:
         """The bridge add-on announced itself through the Supervisor."""
@@ -544,6 +369,73 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
             if err.code == ErrorCode.UNSUPPORTED_PROTOCOL:
                 return None, "incompatible_bridge"
             return None, "cannot_connect"
+
+    async def _async_address_entered(
+        self, user_input: Mapping[str, Any], errors: dict[str, str]
+    ) -> ConfigFlowResult | None:
+        """Check a typed address and token, then connect (asking first if the token would be
+        readable on the network); None with ``errors`` set. Shared by remote and reconfigure."""
+        url = normalize_url(user_input[CONF_URL])
+        token = user_input[CONF_TOKEN].strip()
+        if url is None:
+            errors[CONF_URL] = "invalid_url"
+            return None
+        if error := token_error(token):
+            errors[CONF_TOKEN] = error
+            return None
+        self._url, self._token = url, token
+        self._ca_cert = (user_input.get(CONF_CA_CERT) or "").strip() or None
+        if is_exposed(url):
+            if self.source == SOURCE_RECONFIGURE:
+                return await self.async_step_reconfigure_insecure()
+            return await self.async_step_remote_insecure()
+        return await self._async_address_connect(errors)
+
+    async def _async_insecure(
+        self, step_id: str, form_step_id: str, user_input: Mapping[str, Any] | None
+    ) -> ConfigFlowResult:
+        """Name the host the token would travel to in clear; on Submit connect anyway."""
+        url = self._url
+        assert url is not None
+        if user_input is None:
+            return self.async_show_form(
+                step_id=step_id, description_placeholders={"host": URL(url).host or ""}
+            )
+        errors: dict[str, str] = {}
+        if result := await self._async_address_connect(errors):
+            return result
+        return self._address_form(
+            form_step_id, {CONF_URL: url, CONF_CA_CERT: self._ca_cert}, errors
+        )
+
+    async def _async_address_connect(self, errors: dict[str, str]) -> ConfigFlowResult | None:
+        """Connect to the checked address: a new account goes on to pairing, a reconfigured
+        entry moves to it; None with ``errors`` set."""
+        url, token = self._url, self._token
+        assert url is not None
+        assert token is not None
+        hello, error = await self._async_connect(url, token, self._ca_cert)
+        if self.source == SOURCE_RECONFIGURE:
+            await self._bridge.async_close(discard=False)  # the hello was all it needed
+        if hello is None:
+            errors["base"] = error
+            return None
+        if self.source == SOURCE_RECONFIGURE:
+            return await self._async_reconfigure_to(hello, errors)
+        self._mode = MODE_REMOTE
+        return await self._async_bridge_ready(hello)
+
+    def _address_form(
+        self, step_id: str, suggested: Mapping[str, Any] | None, errors: dict[str, str]
+    ) -> ConfigFlowResult:
+        return self.async_show_form(
+            step_id=step_id,
+            # Never the token: the form goes to the browser.
+            data_schema=self.add_suggested_values_to_schema(
+                REMOTE_SCHEMA, _without_token(suggested)
+            ),
+            errors=errors,
+        )
 
     async def _async_bridge_ready(self, hello: Mapping[str, Any]) -> ConfigFlowResult:
         """A bridge already holding a session skips pairing; otherwise pair."""
@@ -733,7 +625,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
                 CUSTOM_SCHEMA, user_input or custom_defaults({})
             ),
             errors=errors,
-            description_placeholders={"rate": _rate_text(user_input)},
+            description_placeholders={"rate": rate_text(user_input)},
         )
 
     async def _async_create(self, options: dict[str, Any]) -> ConfigFlowResult:
@@ -828,425 +720,39 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         if entry.data[CONF_MODE] != MODE_REMOTE:
             return self.async_abort(reason="reconfigure_not_supported")
         errors: dict[str, str] = {}
-        if user_input is not None:
-            url = normalize_url(user_input[CONF_URL])
-            token = user_input[CONF_TOKEN].strip()
-            ca_cert = (user_input.get(CONF_CA_CERT) or "").strip() or None
-            if url is None:
-                errors[CONF_URL] = "invalid_url"
-            elif error := token_error(token):
-                errors[CONF_TOKEN] = error
-            elif is_exposed(url):
-                self._url, self._token, self._ca_cert = url, token, ca_cert
-                return await self.async_step_reconfigure_insecure()
-            elif result := await self._async_reconfigure_to(url, token, ca_cert, errors):
-                return result
-        return self._reconfigure_form(_without_token(user_input or entry.data), errors)
+        if user_input is not None and (
+            result := await self._async_address_entered(user_input, errors)
+        ):
+            return result
+        return self._address_form("reconfigure", user_input or entry.data, errors)
 
     async def async_step_reconfigure_insecure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The new address is plain ws:// to another machine: say so before connecting."""
-        url, token = self._url, self._token
-        assert url is not None
-        assert token is not None
-        if user_input is None:
-            return self.async_show_form(
-                step_id="reconfigure_insecure",
-                description_placeholders={"host": URL(url).host or ""},
-            )
-        errors: dict[str, str] = {}
-        if result := await self._async_reconfigure_to(url, token, self._ca_cert, errors):
-            return result
-        return self._reconfigure_form({CONF_URL: url, CONF_CA_CERT: self._ca_cert}, errors)
-
-    def _reconfigure_form(
-        self, suggested: Mapping[str, Any] | None, errors: dict[str, str]
-    ) -> ConfigFlowResult:
-        return self.async_show_form(
-            step_id="reconfigure",
-            # Never the token: the form goes to the browser.
-            data_schema=self.add_suggested_values_to_schema(
-                REMOTE_SCHEMA, _without_token(suggested)
-            ),
-            errors=errors,
-        )
+        return await self._async_insecure("reconfigure_insecure", "reconfigure", user_input)
 
     async def _async_reconfigure_to(
-        self, url: str, token: str, ca_cert: str | None, errors: dict[str, str]
+        self, hello: Mapping[str, Any], errors: dict[str, str]
     ) -> ConfigFlowResult | None:
-        """Point the entry at a bridge holding the same account; None with ``errors`` set."""
-        entry = self._get_reconfigure_entry()
-        hello, error = await self._async_connect(url, token, ca_cert)
-        await self._bridge.async_close(discard=False)
-        status = (hello or {}).get("status") or {}
+        """Point the entry at a bridge holding the same account; None with ``errors`` set.
+
+        Updated and reloaded by hand, not with ``async_update_reload_and_abort``: Home Assistant
+        reports that helper as deprecated for an entry with an update listener (this one applies
+        options and subentries live) and refuses it from 2026.12.
+        """
+        status = hello.get("status") or {}
         account = status.get("account")
-        if hello is None:
-            errors["base"] = error
-            return None
         if not status.get("paired") or not isinstance(account, dict):
             errors["base"] = "bridge_not_paired"
             return None
         await self.async_set_unique_id(jid_to_phone(str(account.get("jid"))))
         self._abort_if_unique_id_mismatch(reason="wrong_account")
-        data = {**entry.data, CONF_URL: url, CONF_TOKEN: token}
+        entry = self._get_reconfigure_entry()
+        data = {**entry.data, CONF_URL: self._url, CONF_TOKEN: self._token}
         data.pop(CONF_CA_CERT, None)
-        if ca_cert is not None:
-            data[CONF_CA_CERT] = ca_cert
+        if self._ca_cert is not None:
+            data[CONF_CA_CERT] = self._ca_cert
         self.hass.config_entries.async_update_entry(entry, data=data)
         await self.hass.config_entries.async_reload(entry.entry_id)
         return self.async_abort(reason="reconfigure_successful")
-
-
-class WhatsAppOptionsFlow(OptionsFlow):
-    """Pacing, schedule, connection behaviour and metrics of a linked account."""
-
-    def __init__(self) -> None:
-        """Options chosen on the first page, kept while the custom page is shown."""
-        self._options: dict[str, Any] = {}
-
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Everything but the custom batch values (shown next when the preset is custom)."""
-        current = {**default_options(), **self.config_entry.options}
-        errors: dict[str, str] = {}
-        flat: dict[str, Any] = {}
-        if user_input is not None:
-            for value in user_input.values():
-                flat.update(value)
-            for key in (
-                CONF_MAX_PER_MINUTE,
-                CONF_RESUBSCRIBE_AFTER,
-                CONF_HEALTH_CHECK_INTERVAL,
-                CONF_MAX_BACKOFF,
-                CONF_GRACE_PERIOD,
-                CONF_SAMPLE_SECONDS,
-                CONF_SAMPLE_EVERY,
-            ):
-                flat[key] = int(flat[key])
-            current.pop(CONF_SCHEDULE_ENTITY, None)  # an emptied field is absent: clear it
-            errors = availability_errors(flat)
-            if not errors:
-                self._options = {**current, **flat}
-                if flat[CONF_PRESET] == CUSTOM_PRESET:
-                    return await self.async_step_custom()
-                return self.async_create_entry(data=self._options)
-        current.update(flat)  # a refused page comes back as it was entered
-        suggested = {
-            SECTION_PACING: {
-                k: current[k] for k in (CONF_PRESET, CONF_MAX_PER_MINUTE, CONF_ADAPTIVE)
-            },
-            SECTION_SCHEDULE: {
-                k: current[k]
-                for k in (CONF_RESUBSCRIBE_AFTER, CONF_HEALTH_CHECK_INTERVAL, CONF_MAX_BACKOFF)
-            },
-            SECTION_AVAILABILITY: {k: current[k] for k in AVAILABILITY_KEYS if k in current},
-            SECTION_CONNECTION: {k: current[k] for k in (CONF_GRACE_PERIOD,)},
-            SECTION_METRICS: {k: current[k] for k in (CONF_PROMETHEUS, CONF_PROMETHEUS_JID)},
-        }
-        return self.async_show_form(
-            step_id="init",
-            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, suggested),
-            errors=errors,
-        )
-
-    async def async_step_custom(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Custom batch values, within safe ranges."""
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            values, errors = custom_pacing(user_input)
-            if not errors:
-                return self.async_create_entry(data={**self._options, **values})
-        return self.async_show_form(
-            step_id="custom",
-            data_schema=self.add_suggested_values_to_schema(
-                CUSTOM_SCHEMA, user_input or custom_defaults(self._options)
-            ),
-            errors=errors,
-            description_placeholders={"rate": _rate_text(user_input)},
-        )
-
-
-def availability_errors(options: Mapping[str, Any]) -> dict[str, str]:
-    """A sample must end before the next one starts; a time window must not be empty."""
-    if options[CONF_SAMPLE_SECONDS] >= 60 * options[CONF_SAMPLE_EVERY]:
-        return {"base": "sample_too_long"}
-    if (
-        options[CONF_AVAILABILITY] == AVAILABILITY_SCHEDULE
-        and not options.get(CONF_SCHEDULE_ENTITY)
-        and options[CONF_WINDOW_START] == options[CONF_WINDOW_END]
-    ):
-        return {"base": "empty_window"}
-    return {}
-
-
-OPTIONS_SCHEMA: Final = vol.Schema(
-    {
-        vol.Required(SECTION_PACING): section(
-            vol.Schema(
-                {
-                    vol.Required(CONF_PRESET): PRESET_SELECTOR,
-                    vol.Required(CONF_MAX_PER_MINUTE): _number(*MAX_PER_MINUTE_RANGE, 1),
-                    vol.Required(CONF_ADAPTIVE): BooleanSelector(),
-                }
-            )
-        ),
-        vol.Required(SECTION_SCHEDULE): section(
-            vol.Schema(
-                {
-                    vol.Required(CONF_RESUBSCRIBE_AFTER): _number(*RESUBSCRIBE_AFTER_RANGE, 1, "h"),
-                    vol.Required(CONF_HEALTH_CHECK_INTERVAL): _number(
-                        *HEALTH_CHECK_INTERVAL_RANGE, 1, "min"
-                    ),
-                    vol.Required(CONF_MAX_BACKOFF): _number(*MAX_BACKOFF_RANGE, 1, "min"),
-                }
-            ),
-            {"collapsed": True},
-        ),
-        vol.Required(SECTION_AVAILABILITY): section(
-            vol.Schema(
-                {
-                    vol.Required(CONF_AVAILABILITY): SelectSelector(
-                        SelectSelectorConfig(
-                            options=list(AVAILABILITY_MODES),
-                            translation_key="availability",
-                            mode=SelectSelectorMode.LIST,
-                        )
-                    ),
-                    vol.Optional(CONF_SCHEDULE_ENTITY): EntitySelector(
-                        EntitySelectorConfig(domain="schedule")
-                    ),
-                    vol.Required(CONF_WINDOW_START): TimeSelector(),
-                    vol.Required(CONF_WINDOW_END): TimeSelector(),
-                    vol.Required(CONF_SAMPLE_SECONDS): _number(*SAMPLE_SECONDS_RANGE, 1, "s"),
-                    vol.Required(CONF_SAMPLE_EVERY): _number(*SAMPLE_EVERY_RANGE, 1, "min"),
-                }
-            )
-        ),
-        vol.Required(SECTION_CONNECTION): section(
-            vol.Schema(
-                {
-                    vol.Required(CONF_GRACE_PERIOD): _number(*GRACE_PERIOD_RANGE, 1, "s"),
-                }
-            )
-        ),
-        vol.Required(SECTION_METRICS): section(
-            vol.Schema(
-                {
-                    vol.Required(CONF_PROMETHEUS): BooleanSelector(),
-                    vol.Required(CONF_PROMETHEUS_JID): BooleanSelector(),
-                }
-            ),
-            {"collapsed": True},
-        ),
-    }
-)
-
-
-# ---------------------------------------------------------------------- subentries
-
-
-def _neonize_abort_reason(cause: str) -> str:
-    """The abort that says why neonize cannot run on this host, and what to do instead."""
-    if cause == CAUSE_LIBMAGIC:
-        return "neonize_no_libmagic"
-    if cause == CAUSE_OLD_GLIBC:
-        return "neonize_old_glibc"
-    if cause == CAUSE_ARCHITECTURE:
-        return "neonize_wrong_architecture"
-    if cause == CAUSE_INSTALL:
-        return "neonize_install_failed"
-    if cause == CAUSE_IMPORT:
-        return "neonize_import_failed"
-    return "neonize_unavailable"  # musl: Home Assistant OS or Container
-
-
-def _bridge_abort_reason(err: BridgeError) -> str:
-    """Why a subentry flow cannot list contacts or groups, in the user's terms."""
-    if err.code == ErrorCode.RATE_LIMITED:
-        return "rate_limited"
-    if isinstance(err, BridgeConnectionError):
-        return "cannot_connect"  # the bridge itself is out of reach
-    if err.code in (ErrorCode.NOT_CONNECTED, ErrorCode.NOT_LOGGED_IN):
-        return "not_connected"  # the bridge is there, WhatsApp is still connecting
-    return "cannot_connect"
-
-
-class _TrackSubentryFlow(ConfigSubentryFlow):
-    """Shared checks: the account must be loaded and its bridge reachable."""
-
-    def _client(self) -> Any:
-        """The running coordinator's bridge client, or None when the account is not loaded."""
-        entry = self._get_entry()
-        if entry.state is not ConfigEntryState.LOADED:
-            return None
-        return getattr(entry.runtime_data, "client", None)
-
-    def _tracked(self, jid: str) -> bool:
-        return any(sub.unique_id == jid for sub in self._get_entry().subentries.values())
-
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Change the priority of a tracked contact or group (applied without a reload)."""
-        subentry = self._get_reconfigure_subentry()
-        if user_input is not None:
-            return self.async_update_and_abort(
-                self._get_entry(),
-                subentry,
-                data_updates={CONF_PRIORITY: priority_value(user_input[CONF_PRIORITY])},
-            )
-        current = priority_name(subentry.data.get(CONF_PRIORITY)) or DEFAULT_PRIORITY
-        return self.async_show_form(
-            step_id="reconfigure",
-            data_schema=vol.Schema(
-                {vol.Required(CONF_PRIORITY, default=current): PRIORITY_SELECTOR}
-            ),
-            description_placeholders={"title": subentry.title},
-        )
-
-
-class ContactSubentryFlow(_TrackSubentryFlow):
-    """Track one contact: from the address book, or by number (checked on WhatsApp)."""
-
-    def __init__(self) -> None:
-        """The address book is read once, when the form is first shown."""
-        self._names: dict[str, str | None] | None = None
-
-    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """Pick a contact or type a number, and a priority."""
-        client = self._client()
-        if client is None:
-            return self.async_abort(reason="entry_not_loaded")
-        if self._names is None:
-            try:
-                contacts = await client.contacts()
-            except BridgeError as err:
-                return self.async_abort(reason=_bridge_abort_reason(err))
-            self._names = {c["jid"]: c.get("name") for c in contacts if is_user_jid(c.get("jid"))}
-        names = self._names
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            jid, error = await self._async_jid(client, user_input)
-            if error:
-                errors["base" if error != "invalid_phone" else CONF_CONTACT] = error
-            else:
-                assert jid is not None
-                if self._tracked(jid):
-                    return self.async_abort(reason="already_configured")
-                phone = jid_to_phone(jid)
-                return self.async_create_entry(
-                    title=names.get(jid) or f"+{phone}",
-                    data={
-                        CONF_JID: jid,
-                        CONF_PHONE: phone,
-                        CONF_PRIORITY: priority_value(user_input[CONF_PRIORITY]),
-                    },
-                    unique_id=jid,
-                )
-        options = sorted(
-            (
-                SelectOptionDict(
-                    value=jid,
-                    label=f"{name} (+{jid_to_phone(jid)})" if name else f"+{jid_to_phone(jid)}",
-                )
-                for jid, name in names.items()
-                if not self._tracked(jid)
-            ),
-            key=lambda option: option["label"].casefold(),
-        )
-        schema = vol.Schema(
-            {
-                # custom_value: the frontend then shows a searchable picker that also
-                # takes a typed number (a plain dropdown has no search).
-                vol.Optional(CONF_CONTACT): SelectSelector(
-                    SelectSelectorConfig(
-                        options=options, mode=SelectSelectorMode.DROPDOWN, custom_value=True
-                    )
-                ),
-                vol.Required(CONF_PRIORITY, default=DEFAULT_PRIORITY): PRIORITY_SELECTOR,
-            }
-        )
-        return self.async_show_form(
-            step_id="user",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input),
-            errors=errors,
-        )
-
-    async def _async_jid(
-        self, client: Any, user_input: Mapping[str, Any]
-    ) -> tuple[str | None, str]:
-        """The picked contact's JID, or a typed number checked on WhatsApp; else an error key."""
-        assert self._names is not None
-        value = str(user_input.get(CONF_CONTACT) or "").strip()
-        if not value:
-            return None, "no_contact"
-        if value in self._names:  # picked from the address book
-            return value, ""
-        try:
-            phone = normalize_phone(value.removesuffix("@s.whatsapp.net"))
-        except BridgeError:
-            return None, "invalid_phone"
-        try:
-            results = await client.resolve([phone])
-        except BridgeError as err:
-            return None, "rate_limited" if err.code == ErrorCode.RATE_LIMITED else "cannot_connect"
-        found = next(
-            (r for r in results if r.get("on_whatsapp") and is_user_jid(r.get("jid"))), None
-        )
-        if found is None:
-            return None, "not_on_whatsapp"
-        jid = str(found["jid"])
-        own = jid == self._get_entry().data.get(CONF_ACCOUNT_JID)
-        return (None, "own_account") if own else (jid, "")
-
-
-class GroupSubentryFlow(_TrackSubentryFlow):
-    """Track every participant of a group."""
-
-    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """Pick a group and a priority."""
-        client = self._client()
-        if client is None:
-            return self.async_abort(reason="entry_not_loaded")
-        try:
-            groups = await client.groups()
-        except BridgeError as err:
-            return self.async_abort(reason=_bridge_abort_reason(err))
-        names = {g["jid"]: str(g.get("name") or g["jid"]) for g in groups if "jid" in g}
-        if user_input is not None:
-            jid = user_input[CONF_GROUP]
-            if self._tracked(jid):
-                return self.async_abort(reason="already_configured")
-            name = names.get(jid, jid)
-            return self.async_create_entry(
-                title=name,
-                data={
-                    CONF_JID: jid,
-                    "name": name,
-                    CONF_PRIORITY: priority_value(user_input[CONF_PRIORITY]),
-                },
-                unique_id=jid,
-            )
-        counts = {g["jid"]: g.get("participants") for g in groups if "jid" in g}
-        options = sorted(
-            (
-                SelectOptionDict(
-                    value=jid,
-                    label=f"{name} ({counts[jid]})" if counts.get(jid) else name,
-                )
-                for jid, name in names.items()
-                if not self._tracked(jid)
-            ),
-            key=lambda option: option["label"].casefold(),
-        )
-        if not options:
-            return self.async_abort(reason="no_groups")
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_GROUP): SelectSelector(
-                    SelectSelectorConfig(options=options, mode=SelectSelectorMode.DROPDOWN)
-                ),
-                vol.Required(CONF_PRIORITY, default=DEFAULT_PRIORITY): PRIORITY_SELECTOR,
-            }
-        )
-        return self.async_show_form(step_id="user", data_schema=schema)
