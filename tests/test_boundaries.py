@@ -45,3 +45,44 @@ def test_home_assistant_reaches_the_bridge_through_its_client_only() -> None:
         for module, level in imported(path):
             if level == 1 and module.split(".")[0] == "bridge":
                 assert module in ("bridge", "bridge.client", "bridge.protocol"), (path, module)
+
+
+FLOW_MODULES = ("config_flow", "subentry_flow", "options_flow", "pairing")
+"""What runs before an entry exists (or beside it): the flows and the flow's own bridge."""
+
+
+def run_time_imports(path: Path) -> set[str]:
+    """The package's modules a file imports when it runs (not those under ``if TYPE_CHECKING``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Name)
+            and node.test.id == "TYPE_CHECKING"
+        ):
+            node.body = []
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.level == 1:
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_flows_do_not_import_the_runtime() -> None:
+    """The flows, and what they import, never reach the coordinator (a type is imported only
+    for type checking): link and pairing code stays apart from the running entry's."""
+    for start in FLOW_MODULES:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            name = todo.pop()
+            path = PACKAGE / f"{name}.py"
+            if name in seen or not path.is_file():
+                continue  # a package (bridge, manager) or already followed
+            seen.add(name)
+            todo.extend(run_time_imports(path))
+        assert "coordinator" not in seen, (start, sorted(seen))
+        if start == "config_flow":  # the walk follows imports (else it would prove nothing)
+            assert {"subentry_flow", "options_flow", "pairing", "launcher"} <= seen
