@@ -737,9 +737,9 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult | None:
         """Point the entry at a bridge holding the same account; None with ``errors`` set.
 
-        Updated and reloaded by hand, not with ``async_update_reload_and_abort``: Home Assistant
-        reports that helper as deprecated for an entry with an update listener (this one applies
-        options and subentries live) and refuses it from 2026.12.
+        Updated and reloaded here, not with ``async_update_reload_and_abort``: for an entry with
+        an update listener (this one applies options and subentries live) Home Assistant logs
+        that helper as a misuse that stops working in 2026.12.
         """
         status = hello.get("status") or {}
         account = status.get("account")

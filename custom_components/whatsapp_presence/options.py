@@ -1,9 +1,9 @@
 """Entry options: their defaults, the forms that edit them, their checks, and what they mean
 to the subscription manager.
 
-In one place because four callers share them: the account flow (pacing of a new entry), the
-options flow, setup (``manager_config_from_options``) and the ``set_batch_config`` action
-(``pacing_error``), which must refuse exactly what the forms refuse.
+One place for every user of them: the account flow (a new entry's pacing), the options flow,
+the subentry flows and the actions (priorities), and setup (``manager_config_from_options``),
+so that the ``set_batch_config`` action refuses exactly what the forms refuse.
 """
 
 from __future__ import annotations
