@@ -31,12 +31,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 import sys
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from custom_components.whatsapp_presence.bridge.clock import ManualClock
-from custom_components.whatsapp_presence.bridge.protocol import BridgeError, ErrorCode
+from custom_components.whatsapp_presence.bridge.protocol import (
+    BridgeError,
+    BridgeEvent,
+    Connected,
+    Disconnected,
+    ErrorCode,
+    Presence,
+)
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend, SimulatorConfig
 from custom_components.whatsapp_presence.manager import (
     ManagerConfig,
@@ -130,18 +136,18 @@ class Run:
                 raise SubscriptionPaused from err
             raise
 
-    def _on_event(self, name: str, data: dict[str, Any]) -> None:
-        if name == "presence":
-            jid = data["jid"]
+    def _on_event(self, event: BridgeEvent) -> None:
+        if isinstance(event, Presence):
+            jid = event.jid
             self.heard.add(jid)
             self.manager.on_presence(jid, self.clock.time())
-            if data["online"]:
+            if event.online:
                 self.seen_online[jid] = self.clock.time()
-        elif name == "connected":
+        elif isinstance(event, Connected):
             self.connected = True
             self.heard.clear()
             asyncio.get_running_loop().create_task(self._on_connected())
-        elif name == "disconnected":
+        elif isinstance(event, Disconnected):
             self.connected = False
             self.heard.clear()
             self.manager.on_disconnected()

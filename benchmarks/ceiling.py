@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from custom_components.whatsapp_presence.bridge.clock import ManualClock
-from custom_components.whatsapp_presence.bridge.protocol import BridgeError, ErrorCode
+from custom_components.whatsapp_presence.bridge.protocol import BridgeError, BridgeEvent, ErrorCode
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend, SimulatorConfig
 from custom_components.whatsapp_presence.manager import (
     PRESETS,
@@ -59,7 +59,8 @@ async def run(preset: str, ceiling: int) -> dict[str, Any]:
     link = {"up": False}
     bans: list[float] = []
 
-    def emit(event: str, payload: dict[str, Any]) -> None:
+    def emit(record: BridgeEvent) -> None:
+        event = str(record.name)
         assert manager is not None
         if event == "connected":
             link["up"] = True

@@ -37,6 +37,7 @@ from homeassistant.util import dt as dt_util
 from benchmarks.harness import TOKEN, contact_entity_id, make_entry, percentile, running_hass
 from benchmarks.report import measured_table
 from custom_components.whatsapp_presence.bridge.client import BridgeClient
+from custom_components.whatsapp_presence.bridge.protocol import BridgeEvent, Presence
 from custom_components.whatsapp_presence.bridge.server import BridgeServer
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend, SimulatorConfig
 
@@ -202,8 +203,8 @@ async def transport(
     started: dict[str, float] = {}
     hops: list[float] = []
 
-    def on_event(name: str, payload: dict[str, Any]) -> None:
-        if name == "presence" and (t := started.pop(payload["jid"], None)) is not None:
+    def on_event(event: BridgeEvent) -> None:
+        if isinstance(event, Presence) and (t := started.pop(event.jid, None)) is not None:
             hops.append(time.perf_counter() - t)
 
     client = BridgeClient(

@@ -43,6 +43,7 @@ from homeassistant.setup import async_setup_component
 from benchmarks.harness import ROOT, cpu_seconds, make_entry, rss_kib, running_hass
 from benchmarks.report import measured_table
 from custom_components.whatsapp_presence.const import INSIGHT_ENTITIES_PER_CONTACT
+from tests.bridge.common import call
 
 SIZES = (1_000, 5_000)
 TARGET_EVENTS = 1_000.0  # per second
@@ -155,7 +156,7 @@ async def child_integration(count: int) -> dict[str, Any]:
                 url, token, session=async_get_clientsession(hass), on_event=lambda *_: None
             )
             await probe.connect()
-            contacts = await probe.request("sim.contacts")
+            contacts = await call(probe, "sim.contacts")
             await probe.close()
             entry = make_entry(url, token, contacts)
             await settle(hass)
@@ -199,11 +200,11 @@ async def child_integration(count: int) -> dict[str, Any]:
             bridge_rss = rss_kib(proc.pid)
 
             # Sustained load: the bridge churns presence on its own.
-            events_before = (await client.request("sim.stats"))["presence_events"]
+            events_before = (await call(client, "sim.stats"))["presence_events"]
             wall0, cpu0, bridge0 = time.perf_counter(), time.process_time(), cpu_seconds(proc.pid)
             await asyncio.sleep(WINDOW)
             wall1, cpu1, bridge1 = time.perf_counter(), time.process_time(), cpu_seconds(proc.pid)
-            events_after = (await client.request("sim.stats"))["presence_events"]
+            events_after = (await call(client, "sim.stats"))["presence_events"]
             wall = wall1 - wall0
             rate = (events_after - events_before) / wall
             share = (cpu1 - cpu0) / wall

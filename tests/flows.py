@@ -22,6 +22,7 @@ from custom_components.whatsapp_presence.bridge.server import BridgeServer
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend
 from custom_components.whatsapp_presence.config_flow import WhatsAppPresenceConfigFlow
 
+from .bridge.common import call
 from .sim import TOKEN, SimBridge, simulator_config
 
 TRANSLATIONS = json.loads(
@@ -82,7 +83,7 @@ async def sim_command(hass: HomeAssistant, flow_id: str, command: str, **args: A
     """Send a ``sim.*`` command to the flow's own child bridge (what the phone would do)."""
     client = flow_handler(hass, flow_id)._bridge.client
     assert client is not None
-    return await client.request(command, **args)
+    return await call(client, command, **args)
 
 
 def child_bridge(hass: HomeAssistant, flow_id: str) -> tuple[int, str]:

@@ -25,6 +25,7 @@ from custom_components.whatsapp_presence import (
     async_unload_entry as real_unload_entry,
     pairing,
 )
+from custom_components.whatsapp_presence.bridge.protocol import Account, Paired, QrCode
 from custom_components.whatsapp_presence.config_flow import account_title, is_exposed, normalize_url
 from custom_components.whatsapp_presence.const import (
     CONF_ACCOUNT_JID,
@@ -621,7 +622,7 @@ def test_preset_labels_spell_out_their_rate() -> None:
 
 def test_account_title_falls_back_to_the_number() -> None:
     """No push name: the entry is named by the account's number."""
-    assert account_title({"jid": f"{OTHER_PHONE}@s.whatsapp.net", "push_name": None}) == (
+    assert account_title(Account(f"{OTHER_PHONE}@s.whatsapp.net", OTHER_PHONE, None)) == (
         f"+{OTHER_PHONE}"
     )
 
@@ -818,12 +819,12 @@ async def test_reconfigure_the_bridge_address(
 async def test_flow_bridge_ignores_what_is_not_its_pairing(hass: HomeAssistant) -> None:
     """Events outside an attempt are ignored; a malformed account ends it as a failure."""
     bridge = pairing.FlowBridge(hass)
-    bridge._on_event("paired", {"jid": f"{SIM_ACCOUNT}@s.whatsapp.net"})
+    bridge._on_event(Paired(f"{SIM_ACCOUNT}@s.whatsapp.net", SIM_ACCOUNT, None))
     bridge._on_link_change(False)
     assert bridge.outcome is None
     bridge._begin("qr")
-    bridge._on_event("paired", {"jid": "not-a-jid"})
-    bridge._on_event("qr", {"code": "2@late"})
+    bridge._on_event(Paired("not-a-jid", None, None))
+    bridge._on_event(QrCode("2@late", 20))
     assert bridge.qr is None
     outcome = bridge.take_outcome()
     assert outcome == pairing.PairingOutcome(reason=pairing.REASON_INVALID_ACCOUNT)
@@ -861,7 +862,7 @@ async def test_the_entry_runs_on_the_session_the_flow_paired(hass: HomeAssistant
         assert entry.state is ConfigEntryState.LOADED
         process = entry.runtime_data.process
         assert process is not None
-        assert (await entry.runtime_data.client.status())["paired"]
+        assert (await entry.runtime_data.client.status()).paired
         assert await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
 

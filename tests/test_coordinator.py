@@ -238,15 +238,15 @@ async def test_group_tracks_every_member(
     client = coordinator.client
     assert client is not None
     group = (await client.groups())[0]
-    members = await client.group_participants(group["jid"])
+    members = await client.group_participants(group.jid)
     subentry = ConfigSubentry(
-        data=MappingProxyType({CONF_JID: group["jid"], "name": group["name"], CONF_PRIORITY: 3}),
+        data=MappingProxyType({CONF_JID: group.jid, "name": group.name, CONF_PRIORITY: 3}),
         subentry_type=SUBENTRY_GROUP,
-        title=group["name"],
-        unique_id=group["jid"],
+        title=group.name,
+        unique_id=group.jid,
     )
     hass.config_entries.async_add_subentry(entry, subentry)
-    member_jids = {m["jid"] for m in members} - {"12025550100@s.whatsapp.net"}
+    member_jids = {m.jid for m in members} - {"12025550100@s.whatsapp.net"}
     await until(hass, lambda: member_jids <= coordinator.tracked.keys())
     await subscribed(hass, freezer, entry)
     own = {jid for jid, c in coordinator.tracked.items() if c.subentry_id == subentry.subentry_id}
@@ -344,16 +344,14 @@ async def test_contact_limit_is_enforced_and_reported(
     coordinator = entry.runtime_data
     monkeypatch.setattr("custom_components.whatsapp_presence.coordinator.MAX_TRACKED_CONTACTS", 4)
     assert coordinator.client is not None
-    group = max(await coordinator.client.groups(), key=lambda g: g["participants"])
+    group = max(await coordinator.client.groups(), key=lambda g: g.participants)
     hass.config_entries.async_add_subentry(
         entry,
         ConfigSubentry(
-            data=MappingProxyType(
-                {CONF_JID: group["jid"], "name": group["name"], CONF_PRIORITY: 3}
-            ),
+            data=MappingProxyType({CONF_JID: group.jid, "name": group.name, CONF_PRIORITY: 3}),
             subentry_type=SUBENTRY_GROUP,
-            title=group["name"],
-            unique_id=group["jid"],
+            title=group.name,
+            unique_id=group.jid,
         ),
     )
     issue_id = f"too_many_contacts_{entry.entry_id}"

@@ -52,13 +52,13 @@ async def test_restarts_a_dead_bridge_on_the_same_port(tmp_path: Path) -> None:
             url,
             process.token,
             session=session,
-            on_event=lambda _name, _data: None,
+            on_event=lambda _event: None,
             on_connection_change=links.put_nowait,
             backoff_initial=0.05,
             backoff_max=0.2,
         )
         hello = await client.connect()
-        assert hello["status"]["paired"]
+        assert hello.status.paired
         try:
             os.kill(first_pid, signal.SIGKILL)
             assert await asyncio.wait_for(links.get(), 10) is False
@@ -66,7 +66,7 @@ async def test_restarts_a_dead_bridge_on_the_same_port(tmp_path: Path) -> None:
             assert process.pid not in (None, first_pid)
             assert process.restarts == 1
             assert await asyncio.wait_for(links.get(), 30) is True
-            assert (await client.status())["paired"]  # the session survived in the data folder
+            assert (await client.status()).paired  # the session survived in the data folder
         finally:
             await client.close()
             await process.stop()

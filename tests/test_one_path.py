@@ -149,10 +149,8 @@ async def test_options_apply_without_reading_contacts_or_groups_again(
     client = coordinator.client
     assert client is not None
     group = (await client.groups())[0]
-    hass.config_entries.async_add_subentry(
-        entry, _live(group_subentry(group["jid"], group["name"]))
-    )
-    await until(hass, lambda: group["jid"] in coordinator.group_members)
+    hass.config_entries.async_add_subentry(entry, _live(group_subentry(group.jid, group.name)))
+    await until(hass, lambda: group.jid in coordinator.group_members)
     await subscribed(hass, freezer, entry)
 
     fetched: list[str] = []
@@ -182,7 +180,7 @@ async def test_options_apply_without_reading_contacts_or_groups_again(
 
     await sim_bridge.command("sim.unban")
     sim_bridge.advance(2)  # the simulated reconnect delay
-    await until(hass, lambda: coordinator.connected and fetched == [group["jid"]])
+    await until(hass, lambda: coordinator.connected and fetched == [group.jid])
     fetched.clear()
     synced.clear()
     contact = (await sim_bridge.contacts())[6]
@@ -193,11 +191,9 @@ async def test_options_apply_without_reading_contacts_or_groups_again(
     assert contact["jid"] in coordinator.tracked
     assert (fetched, len(synced)) == ([], 1)
     other = (await client.groups())[1]
-    hass.config_entries.async_add_subentry(
-        entry, _live(group_subentry(other["jid"], other["name"]))
-    )
-    await until(hass, lambda: other["jid"] in coordinator.group_members)
-    assert sorted(fetched) == sorted([group["jid"], other["jid"]])
+    hass.config_entries.async_add_subentry(entry, _live(group_subentry(other.jid, other.name)))
+    await until(hass, lambda: other.jid in coordinator.group_members)
+    assert sorted(fetched) == sorted([group.jid, other.jid])
 
 
 @pytest.mark.parametrize("sim_config", [simulator_config(hidden_last_seen_fraction=1.0)])

@@ -6,6 +6,7 @@ from types import MappingProxyType
 
 from homeassistant.config_entries import ConfigSubentry
 
+from custom_components.whatsapp_presence.bridge.protocol import Contact
 from custom_components.whatsapp_presence.const import (
     CONF_JID,
     CONF_PRIORITY,
@@ -38,10 +39,10 @@ def test_a_contact_tracked_on_its_own_keeps_its_device_and_the_higher_priority()
     group = _subentry(SUBENTRY_GROUP, GROUP, "Family", 1)
     members = {
         GROUP: [
-            {"jid": "1@s.whatsapp.net", "name": "Ann in the group"},
-            {"jid": ACCOUNT, "name": "Me"},
-            {"jid": "2@s.whatsapp.net", "name": "Bo"},
-            {"jid": "3@s.whatsapp.net"},
+            Contact("1@s.whatsapp.net", "1", "Ann in the group"),
+            Contact(ACCOUNT, "100", "Me"),
+            Contact("2@s.whatsapp.net", "2", "Bo"),
+            Contact("3@s.whatsapp.net", "3", None),
         ]
     }
     wanted, over = wanted_contacts([group, own], members, ACCOUNT, limit=3)

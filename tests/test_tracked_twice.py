@@ -69,24 +69,24 @@ async def test_group_then_own_subentry_then_group_removed(
     client = coordinator.client
     assert client is not None
     chosen = (await client.groups())[0]
-    members = await client.group_participants(chosen["jid"])
-    own_group = group(chosen["jid"], chosen["name"])
+    members = await client.group_participants(chosen.jid)
+    own_group = group(chosen.jid, chosen.name)
     hass.config_entries.async_add_subentry(entry, own_group)
-    member_jids = {m["jid"] for m in members} - {ACCOUNT_JID}
+    member_jids = {m.jid for m in members} - {ACCOUNT_JID}
     await until(hass, lambda: member_jids <= coordinator.tracked.keys())
     member = next(
         m
         for m in members
-        if coordinator.tracked.get(m["jid"]) is not None
-        and coordinator.tracked[m["jid"]].subentry_id == own_group.subentry_id
+        if coordinator.tracked.get(m.jid) is not None
+        and coordinator.tracked[m.jid].subentry_id == own_group.subentry_id
     )
-    jid = member["jid"]
+    jid = member.jid
     before = entities_of(entity_registry, entry, jid)
     assert len(before) >= 2  # online, last seen, and the insights
     assert {e.config_subentry_id for e in before.values()} == {own_group.subentry_id}
 
     # Now tracked on its own as well: its entities move to its own subentry, not twice.
-    own = contact(jid, member.get("name") or jid)
+    own = contact(jid, member.name or jid)
     hass.config_entries.async_add_subentry(entry, own)
     await until(hass, lambda: coordinator.tracked[jid].subentry_id == own.subentry_id)
     after = entities_of(entity_registry, entry, jid)
@@ -127,16 +127,16 @@ async def test_own_subentry_removed_while_in_a_tracked_group(
     # A group with a member tracked on its own (the entry tracks the first contacts).
     chosen, members = None, []
     for candidate in groups:
-        members = await client.group_participants(candidate["jid"])
-        if any(m["jid"] in coordinator.tracked for m in members):
+        members = await client.group_participants(candidate.jid)
+        if any(m.jid in coordinator.tracked for m in members):
             chosen = candidate
             break
     assert chosen is not None
-    jid = next(m["jid"] for m in members if m["jid"] in coordinator.tracked)
+    jid = next(m.jid for m in members if m.jid in coordinator.tracked)
     own_id = coordinator.tracked[jid].subentry_id
-    own_group = group(chosen["jid"], chosen["name"])
+    own_group = group(chosen.jid, chosen.name)
     hass.config_entries.async_add_subentry(entry, own_group)
-    member_jids = {m["jid"] for m in members} - {ACCOUNT_JID}
+    member_jids = {m.jid for m in members} - {ACCOUNT_JID}
     await until(hass, lambda: member_jids <= coordinator.tracked.keys())
     before = entities_of(entity_registry, entry, jid)
     assert {e.config_subentry_id for e in before.values()} == {own_id}

@@ -43,9 +43,11 @@ from yarl import URL
 from .bridge.protocol import (
     MIN_TOKEN_LENGTH,
     WS_PATH,
+    Account,
     BridgeAuthError,
     BridgeError,
     ErrorCode,
+    Hello,
     is_user_jid,
     jid_to_phone,
     normalize_phone,
@@ -156,10 +158,9 @@ def _without_token(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in values.items() if k in (CONF_URL, CONF_CA_CERT) and v}
 
 
-def account_title(account: Mapping[str, Any]) -> str:
+def account_title(account: Account) -> str:
     """The entry title: the account's push name, else its number."""
-    name = account.get("push_name")
-    return str(name) if name else f"+{jid_to_phone(str(account['jid']))}"
+    return account.push_name or f"+{jid_to_phone(account.jid)}"
 
 
 def qr_code_markup(data: str) -> str:
@@ -202,7 +203,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         self._ca_cert: str | None = None
         self._url: str | None = None
         self._token: str | None = None
-        self._account: dict[str, Any] | None = None
+        self._account: Account | None = None
         self._retry_reason = ""
         self._discovered: DiscoveredBridge | None = None
 
@@ -355,7 +356,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def _async_connect(
         self, url: str, token: str, ca_cert: str | None = None
-    ) -> tuple[dict[str, Any] | None, str]:
+    ) -> tuple[Hello | None, str]:
         """Connect the flow's client; the hello, or None and an error key."""
         try:
             ssl_context = await async_client_ssl_context(self.hass, ca_cert)
@@ -437,11 +438,10 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
-    async def _async_bridge_ready(self, hello: Mapping[str, Any]) -> ConfigFlowResult:
+    async def _async_bridge_ready(self, hello: Hello) -> ConfigFlowResult:
         """A bridge already holding a session skips pairing; otherwise pair."""
-        status = hello.get("status") or {}
-        account = status.get("account")
-        if status.get("paired") and isinstance(account, dict) and is_user_jid(account.get("jid")):
+        account = hello.status.account
+        if hello.status.paired and account is not None and is_user_jid(account.jid):
             return await self._async_account_ready(account)
         return await self.async_step_pair()
 
@@ -576,9 +576,9 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
             return await self._async_pair_retry(reason)
         return await self._async_account_ready(outcome.account)
 
-    async def _async_account_ready(self, account: Mapping[str, Any]) -> ConfigFlowResult:
+    async def _async_account_ready(self, account: Account) -> ConfigFlowResult:
         """The bridge holds a session of ``account``: one entry per account, same one on reauth."""
-        jid = str(account["jid"])  # checked by the caller (hello) or by FlowBridge (event)
+        jid = account.jid  # checked by the caller (hello) or by FlowBridge (event)
         await self.async_set_unique_id(jid_to_phone(jid), raise_on_progress=False)
         if self.source == SOURCE_REAUTH:
             if self._get_reauth_entry().unique_id != self.unique_id:
@@ -586,7 +586,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._abort_if_unique_id_mismatch(reason="wrong_account")
             return await self._async_finish_reauth(account)
         await self._async_abort_if_configured()
-        self._account = dict(account)
+        self._account = account
         return await self.async_step_preset()
 
     async def _async_abort_if_configured(self) -> None:
@@ -635,8 +635,8 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         await self._async_abort_if_configured()
         data: dict[str, Any] = {
             CONF_MODE: self._mode,
-            CONF_ACCOUNT_JID: account["jid"],
-            CONF_PUSH_NAME: account.get("push_name"),
+            CONF_ACCOUNT_JID: account.jid,
+            CONF_PUSH_NAME: account.push_name,
         }
         if self._mode == MODE_REMOTE:
             data[CONF_URL], data[CONF_TOKEN] = self._url, self._token
@@ -690,12 +690,12 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
-    async def _async_finish_reauth(self, account: Mapping[str, Any]) -> ConfigFlowResult:
+    async def _async_finish_reauth(self, account: Account) -> ConfigFlowResult:
         """Same account again: point the entry at the new session and reload it."""
         entry = self._get_reauth_entry()
         updates: dict[str, Any] = {
-            CONF_ACCOUNT_JID: account["jid"],
-            CONF_PUSH_NAME: account.get("push_name"),
+            CONF_ACCOUNT_JID: account.jid,
+            CONF_PUSH_NAME: account.push_name,
         }
         old_session: str | None = None
         if self._mode != MODE_REMOTE:
@@ -733,7 +733,7 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self._async_insecure("reconfigure_insecure", "reconfigure", user_input)
 
     async def _async_reconfigure_to(
-        self, hello: Mapping[str, Any], errors: dict[str, str]
+        self, hello: Hello, errors: dict[str, str]
     ) -> ConfigFlowResult | None:
         """Point the entry at a bridge holding the same account; None with ``errors`` set.
 
@@ -741,12 +741,11 @@ class WhatsAppPresenceConfigFlow(ConfigFlow, domain=DOMAIN):
         an update listener (this one applies options and subentries live) Home Assistant logs
         that helper as a misuse that stops working in 2026.12.
         """
-        status = hello.get("status") or {}
-        account = status.get("account")
-        if not status.get("paired") or not isinstance(account, dict):
+        account = hello.status.account
+        if not hello.status.paired or account is None:
             errors["base"] = "bridge_not_paired"
             return None
-        await self.async_set_unique_id(jid_to_phone(str(account.get("jid"))))
+        await self.async_set_unique_id(jid_to_phone(account.jid))
         self._abort_if_unique_id_mismatch(reason="wrong_account")
         entry = self._get_reconfigure_entry()
         data = {**entry.data, CONF_URL: self._url, CONF_TOKEN: self._token}

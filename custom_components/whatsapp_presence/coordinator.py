@@ -32,7 +32,23 @@ from homeassistant.util import dt as dt_util
 from .activity import ActivityTracker
 from .availability import AvailabilityMode, mode_settings
 from .bridge.client import BridgeClient
-from .bridge.protocol import BridgeAuthError, BridgeError, ErrorCode, jid_to_phone
+from .bridge.protocol import (
+    BridgeAuthError,
+    BridgeError,
+    BridgeEvent,
+    ClientOutdated,
+    Connected,
+    Contact,
+    Disconnected,
+    ErrorCode,
+    Hello,
+    LoggedOut,
+    Presence,
+    QrCode,
+    StreamReplaced,
+    TemporaryBan,
+    jid_to_phone,
+)
 from .const import (
     ACCOUNT_ENTITY_RESERVE,
     CONF_ACCOUNT_JID,
@@ -119,7 +135,7 @@ class WhatsAppCoordinator:
         self.status = AccountStatus()
         self._pace_lowered = False
         self.model = PresenceModel(self.manager.trusted)
-        self.group_members: dict[str, list[dict[str, Any]]] = {}
+        self.group_members: dict[str, list[Contact]] = {}
         self.insights_by_default: set[str] = set()
         self.activity = ActivityTracker(
             clock=lambda: dt_util.utcnow().timestamp(), time_zone=dt_util.get_default_time_zone
@@ -179,13 +195,13 @@ class WhatsAppCoordinator:
                 translation_key="bridge_unreachable",
                 translation_placeholders={"error": str(err)},
             ) from err
-        status = hello.get("status", {})
-        if not status.get("paired"):
+        status = hello.status
+        if not status.paired:
             await self.async_shutdown()
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="not_paired")
         self.status.bridge_connected = True
         self.manager.start()
-        if status.get("connected"):
+        if status.connected:
             await self._async_on_connected()
         self._unsubs.append(
             async_track_time_interval(self.hass, self._async_check_silence, SILENCE_CHECK_INTERVAL)
@@ -196,7 +212,7 @@ class WhatsAppCoordinator:
         self._unsubs.append(self.manager.add_listener(self._on_manager_change))
         self._schedule_day_timers()
 
-    async def _async_connect_bridge(self) -> dict[str, Any]:
+    async def _async_connect_bridge(self) -> Hello:
         """Start the child bridge if this mode has one, then connect the client."""
         data = self.entry.data
         ssl_context = None
@@ -303,7 +319,10 @@ class WhatsAppCoordinator:
         return {
             "presence_enabled": self.presence_enabled,
             "manager": self.manager.to_dict(),
-            "groups": self.group_members,
+            "groups": {
+                jid: [member.to_payload() for member in members]
+                for jid, members in self.group_members.items()
+            },
             "presence": self.model.to_store(),
             "activity": self.activity.to_dict(),
         }
@@ -467,46 +486,43 @@ class WhatsAppCoordinator:
             raise
 
     @callback
-    def _on_event(self, name: str, payload: dict[str, Any]) -> None:
-        """Everything the bridge pushes arrives here, on the event loop.
-
-        A malformed event (from a newer or broken bridge) is logged and dropped; it must not
-        take the link, or the events after it, down.
-        """
-        try:
-            self._handle_event(name, payload)
-        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as err:
-            LOGGER.warning("Ignored a malformed %s event from the bridge: %r", name, err)
-
-    def _handle_event(self, name: str, payload: dict[str, Any]) -> None:
-        if name == "presence":
-            self._on_presence(payload)
+    def _on_event(self, event: BridgeEvent) -> None:
+        """Everything the bridge pushes arrives here, on the event loop, decoded and valid
+        (the client dropped what was malformed)."""
+        if isinstance(event, Presence):
+            self._on_presence(event)
             return
-        self._remember_event(name, payload)
-        if name == "connected":
-            self.hass.async_create_task(self._async_on_connected(), eager_start=True)
-        elif name == "disconnected":
-            self._set_whatsapp_connected(False)
-        elif name == "logged_out":
-            self.status.logged_out = True
-            self._set_whatsapp_connected(False)
-            if payload.get("reason") in ACCOUNT_BLOCKED:
-                # Locked or banned: linking again only works once that is resolved.
-                self._raise_issue(str(payload["reason"]), ir.IssueSeverity.ERROR)
-            self.entry.async_start_reauth(self.hass)
-        elif name == "temporary_ban":
-            self._on_temporary_ban(payload)
-        elif name in ("stream_replaced", "client_outdated"):
+        self._remember_event(event)
+        match event:
+            case Connected():
+                self.hass.async_create_task(self._async_on_connected(), eager_start=True)
+            case Disconnected():
+                self._set_whatsapp_connected(False)
+            case LoggedOut(reason=reason):
+                self.status.logged_out = True
+                self._set_whatsapp_connected(False)
+                if reason in ACCOUNT_BLOCKED:
+                    # Locked or banned: linking again only works once that is resolved.
+                    self._raise_issue(reason, ir.IssueSeverity.ERROR)
+                self.entry.async_start_reauth(self.hass)
+            case TemporaryBan():
+                self._on_temporary_ban(event)
             # Cleared on the next connection: a newer bridge (or another client gone) fixed it.
-            self._set_whatsapp_connected(False)
-            self._raise_issue(name, ir.IssueSeverity.ERROR)
+            case StreamReplaced():
+                self._set_whatsapp_connected(False)
+                self._raise_issue("stream_replaced", ir.IssueSeverity.ERROR)
+            case ClientOutdated():
+                self._set_whatsapp_connected(False)
+                self._raise_issue("client_outdated", ir.IssueSeverity.ERROR)
 
-    def _remember_event(self, name: str, payload: dict[str, Any]) -> None:
+    def _remember_event(self, event: BridgeEvent) -> None:
         """Keep the last few non-presence events for diagnostics (not pairing codes)."""
-        if name == "qr":
+        if isinstance(event, QrCode):
             return
         events = self.status.recent_events
-        events.append({"at": dt_util.utcnow().isoformat(), "event": name, **payload})
+        events.append(
+            {"at": dt_util.utcnow().isoformat(), "event": str(event.name), **event.to_payload()}
+        )
         del events[:-RECENT_EVENTS]
 
     async def _async_on_connected(self) -> None:
@@ -526,16 +542,14 @@ class WhatsAppCoordinator:
             self.manager.on_connected()
         await self.async_refresh_groups()
 
-    def _on_temporary_ban(self, payload: dict[str, Any]) -> None:
+    def _on_temporary_ban(self, event: TemporaryBan) -> None:
         """WhatsApp banned the account for a while: stop, slow down, and tell the user.
 
         Resuming at the same pace after a ban brings the next one within minutes (see
         docs/benchmarks.md), so the pace steps down one preset; the user can undo it.
         """
-        expires_at = payload.get("expires_at")
-        self.status.banned_until = (
-            dt_util.utc_from_timestamp(float(expires_at)) if expires_at else None
-        )
+        expires_at = event.expires_at
+        self.status.banned_until = dt_util.utc_from_timestamp(expires_at) if expires_at else None
         self._set_whatsapp_connected(False)
         self.manager.on_banned()
         preset = self.entry.options.get(CONF_PRESET, DEFAULT_PRESET)
@@ -552,20 +566,20 @@ class WhatsAppCoordinator:
             pace=(slower or preset).replace("_", " ").capitalize(),
         )
 
-    def _on_presence(self, payload: dict[str, Any]) -> None:
+    def _on_presence(self, event: Presence) -> None:
         """The hot path: one contact's presence changed."""
-        jid = payload.get("jid")
+        jid = event.jid
         if jid not in self.tracked or not self.presence_enabled:
             return  # switched off: the device is not looking, whatever is still in flight
-        at = dt_util.utc_from_timestamp(float(payload.get("at") or dt_util.utcnow().timestamp()))
+        at = dt_util.utc_from_timestamp(event.at or dt_util.utcnow().timestamp())
         self.status.last_presence = at
         presence = self.presence[jid]
-        online = bool(payload.get("online"))
+        online = event.online
         self.manager.on_presence(jid, at.timestamp(), online)
-        last_seen = payload.get("last_seen")
+        last_seen = event.last_seen
         seen: tuple[datetime, str] | None = None
         if last_seen:
-            seen = dt_util.utc_from_timestamp(float(last_seen)), "whatsapp"
+            seen = dt_util.utc_from_timestamp(last_seen), "whatsapp"
         elif online or presence.online:
             # Seen online now, or seen going offline now: an observation, not a guess.
             seen = at, "sampled" if self.mode.sampling else "observed"
@@ -605,9 +619,9 @@ class WhatsAppCoordinator:
             status = await self.client.status()
         except BridgeError:
             return
-        if status.get("connected"):
+        if status.connected:
             await self._async_on_connected()
-        elif not status.get("paired") and not self.status.logged_out:
+        elif not status.paired and not self.status.logged_out:
             self.status.logged_out = True
             self.entry.async_start_reauth(self.hass)
 

@@ -26,7 +26,17 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.requirements import RequirementsNotFound, async_process_requirements
 
 from .bridge.client import BridgeClient
-from .bridge.protocol import BridgeError, is_user_jid
+from .bridge.protocol import (
+    Account,
+    BridgeError,
+    BridgeEvent,
+    Hello,
+    Paired,
+    PairingFailed,
+    QrCode,
+    is_user_jid,
+    jid_to_phone,
+)
 from .const import DOMAIN, LOGGER
 from .launcher import BridgeProcess, bridge_args, session_dir
 
@@ -79,9 +89,9 @@ class NeonizeUnavailableError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class PairingOutcome:
-    """How a pairing attempt ended: an account ``{jid, phone, push_name}``, or a reason."""
+    """How a pairing attempt ended: an account, or a reason."""
 
-    account: dict[str, Any] | None = None
+    account: Account | None = None
     reason: str | None = None
 
 
@@ -176,7 +186,7 @@ class FlowBridge:
         self.process: BridgeProcess | None = None
         self.client: BridgeClient | None = None
         self.session_id: str | None = None
-        self.start_task: asyncio.Task[dict[str, Any]] | None = None
+        self.start_task: asyncio.Task[Hello] | None = None
         self.pairing: str | None = None  # "qr" or "phone" while an attempt runs
         self.qr: str | None = None
         self.code: str | None = None
@@ -199,9 +209,7 @@ class FlowBridge:
 
     # ------------------------------------------------------------------ connecting
 
-    def start_child(
-        self, mode: str, session_id: str, *, local: bool
-    ) -> asyncio.Task[dict[str, Any]]:
+    def start_child(self, mode: str, session_id: str, *, local: bool) -> asyncio.Task[Hello]:
         """Start a child bridge on a new session folder (in a task: it takes seconds)."""
         self.session_id = session_id
         if self._stop_unsub is None:
@@ -216,9 +224,7 @@ class FlowBridge:
         )
         return self.start_task
 
-    async def _async_start_child(
-        self, mode: str, session_id: str, *, local: bool
-    ) -> dict[str, Any]:
+    async def _async_start_child(self, mode: str, session_id: str, *, local: bool) -> Hello:
         if local:
             await async_check_neonize(self.hass)
         directory = session_dir(self.hass, session_id)
@@ -233,7 +239,7 @@ class FlowBridge:
 
     async def async_connect(
         self, url: str, token: str, ssl_context: ssl.SSLContext | None = None
-    ) -> dict[str, Any]:
+    ) -> Hello:
         """Connect and authenticate; returns the bridge's hello (raises BridgeError kinds)."""
         client = BridgeClient(
             url,
@@ -328,19 +334,20 @@ class FlowBridge:
         self._changed.set()
 
     @callback
-    def _on_event(self, name: str, payload: dict[str, Any]) -> None:
+    def _on_event(self, event: BridgeEvent) -> None:
         if self.pairing is None or self.outcome is not None:
             return
-        if name == "qr" and isinstance(payload.get("code"), str):
-            self.qr = payload["code"]
-            self._changed.set()
-        elif name == "paired":
-            if is_user_jid(payload.get("jid")):
-                self._finish(PairingOutcome(account=dict(payload)))
-            else:
+        match event:
+            case QrCode(code=code):
+                self.qr = code
+                self._changed.set()
+            case Paired(jid=jid, phone=phone, push_name=push_name) if is_user_jid(jid):
+                account = Account(jid, phone or jid_to_phone(jid), push_name)
+                self._finish(PairingOutcome(account=account))
+            case Paired():
                 self._finish(PairingOutcome(reason=REASON_INVALID_ACCOUNT))
-        elif name == "pairing_failed":
-            self._finish(PairingOutcome(reason=str(payload.get("reason") or "unknown")))
+            case PairingFailed(reason=reason):
+                self._finish(PairingOutcome(reason=reason or REASON_UNKNOWN))
 
     @callback
     def _on_link_change(self, connected: bool) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.util import dt as dt_util
 
+from .bridge.protocol import Contact, jid_to_phone
 from .const import CONF_JID, CONF_PRIORITY, SUBENTRY_CONTACT, SUBENTRY_GROUP
 from .manager import Priority
 
@@ -40,7 +41,7 @@ class ContactPresence:
 
 def wanted_contacts(
     subentries: Iterable[ConfigSubentry],
-    group_members: Mapping[str, list[dict[str, Any]]],
+    group_members: Mapping[str, list[Contact]],
     account_jid: str,
     limit: int,
 ) -> tuple[dict[str, TrackedContact], bool]:
@@ -63,7 +64,7 @@ def wanted_contacts(
             continue
         priority = int(subentry.data.get(CONF_PRIORITY, Priority.MEDIUM))
         for member in group_members.get(subentry.data[CONF_JID], []):
-            jid = member["jid"]
+            jid = member.jid
             if jid == account_jid:
                 continue
             if jid in wanted:
@@ -72,7 +73,7 @@ def wanted_contacts(
             if len(wanted) >= limit:
                 over_limit = True
                 continue
-            wanted[jid] = TrackedContact(jid, member.get("name"), priority, subentry.subentry_id)
+            wanted[jid] = TrackedContact(jid, member.name, priority, subentry.subentry_id)
     return wanted, over_limit
 
 
@@ -163,13 +164,20 @@ class PresenceModel:
         }
 
 
-def valid_members(members: Any) -> list[dict[str, Any]] | None:
+def valid_members(members: Any) -> list[Contact] | None:
     """A group's saved members, or None when they are of the wrong shape."""
     if not isinstance(members, list):
         return None
     if not all(isinstance(m, dict) and isinstance(m.get("jid"), str) for m in members):
         return None
-    return members
+    return [
+        Contact(
+            m["jid"],
+            phone if isinstance(phone := m.get("phone"), str) else jid_to_phone(m["jid"]),
+            name if isinstance(name := m.get("name"), str) else None,
+        )
+        for m in members
+    ]
 
 
 def restore_presence(saved: Any) -> ContactPresence | None:

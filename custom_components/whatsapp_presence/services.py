@@ -126,8 +126,8 @@ async def _async_add_contacts(call: ServiceCall) -> ServiceResponse:
     try:
         for start in range(0, len(digits), MAX_RESOLVE_PHONES):
             for answer in await client.resolve(digits[start : start + MAX_RESOLVE_PHONES]):
-                if answer.get("on_whatsapp") and answer.get("jid"):
-                    found[normalize_phone(answer["query"])] = answer["jid"]
+                if answer.on_whatsapp and answer.jid:
+                    found[normalize_phone(answer.query)] = answer.jid
     except BridgeError as err:
         if err.code == ErrorCode.RATE_LIMITED:
             coordinator.note_rate_limited()
@@ -180,7 +180,7 @@ async def _address_book_names(coordinator: WhatsAppCoordinator) -> dict[str, str
         contacts = await coordinator.client.contacts()
     except BridgeError:
         return {}
-    return {c["jid"]: c["name"] for c in contacts if c.get("name")}
+    return {c.jid: c.name for c in contacts if c.name}
 
 
 async def _async_remove_contact(call: ServiceCall) -> None:

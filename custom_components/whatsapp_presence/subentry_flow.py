@@ -109,7 +109,7 @@ class ContactSubentryFlow(_TrackSubentryFlow):
                 contacts = await client.contacts()
             except BridgeError as err:
                 return self.async_abort(reason=_bridge_abort_reason(err))
-            self._names = {c["jid"]: c.get("name") for c in contacts if is_user_jid(c.get("jid"))}
+            self._names = {c.jid: c.name for c in contacts if is_user_jid(c.jid)}
         names = self._names
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -177,12 +177,9 @@ class ContactSubentryFlow(_TrackSubentryFlow):
             results = await client.resolve([phone])
         except BridgeError as err:
             return None, "rate_limited" if err.code == ErrorCode.RATE_LIMITED else "cannot_connect"
-        found = next(
-            (r for r in results if r.get("on_whatsapp") and is_user_jid(r.get("jid"))), None
-        )
-        if found is None:
+        jid = next((r.jid for r in results if r.on_whatsapp and is_user_jid(r.jid)), None)
+        if jid is None:
             return None, "not_on_whatsapp"
-        jid = str(found["jid"])
         own = jid == self._get_entry().data.get(CONF_ACCOUNT_JID)
         return (None, "own_account") if own else (jid, "")
 
@@ -199,7 +196,7 @@ class GroupSubentryFlow(_TrackSubentryFlow):
             groups = await client.groups()
         except BridgeError as err:
             return self.async_abort(reason=_bridge_abort_reason(err))
-        names = {g["jid"]: str(g.get("name") or g["jid"]) for g in groups if "jid" in g}
+        names = {g.jid: g.name or g.jid for g in groups}
         if user_input is not None:
             jid = user_input[CONF_GROUP]
             if self._tracked(jid):
@@ -214,7 +211,7 @@ class GroupSubentryFlow(_TrackSubentryFlow):
                 },
                 unique_id=jid,
             )
-        counts = {g["jid"]: g.get("participants") for g in groups if "jid" in g}
+        counts = {g.jid: g.participants for g in groups}
         options = sorted(
             (
                 SelectOptionDict(

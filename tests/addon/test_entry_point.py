@@ -30,6 +30,7 @@ from custom_components.whatsapp_presence.discovery import (
     DiscoveredBridge,
     bridge_from_discovery,
 )
+from tests.bridge.common import call
 
 from .runner import SIMULATOR, AddonProcess, image_tree
 
@@ -61,7 +62,7 @@ async def connected(bridge: DiscoveredBridge, events: list[tuple[str, dict[str, 
             bridge.url,
             bridge.token,
             session=session,
-            on_event=lambda name, data: events.append((name, data)),
+            on_event=lambda event: events.append((event.name, event.to_payload())),
             heartbeat=None,
         )
         try:
@@ -110,16 +111,17 @@ async def test_add_on_announces_itself_and_the_integration_pairs(
 
     events: list[tuple[str, dict[str, Any]]] = []
     async with connected(bridge, events) as (client, hello):
-        assert hello["backend"] == "simulator"
-        assert not hello["status"]["paired"]
+        assert hello.backend == "simulator"
+        assert not hello.status.paired
         await client.pair_qr()
         assert [name for name, _ in events] == ["qr"]
-        account = await client.request("sim.complete_pairing")
+        account = await call(client, "sim.complete_pairing")
         paired = [data for name, data in events if name == "paired"]
         assert [data["jid"] for data in paired] == [account["jid"]]
         status = await client.status()
-        assert status["paired"]
-        assert status["account"]["jid"] == account["jid"]
+        assert status.paired
+        assert status.account is not None
+        assert status.account.jid == account["jid"]
 
     assert await addon.stop() == 0
     assert port_closed(addon.port)
@@ -132,8 +134,9 @@ async def test_add_on_announces_itself_and_the_integration_pairs(
     assert bridge_again.token == bridge.token
     assert bridge_again.port == again.port
     async with connected(bridge_again, []) as (_client, hello):
-        assert hello["status"]["paired"]
-        assert hello["status"]["account"]["jid"] == account["jid"]
+        assert hello.status.paired
+        assert hello.status.account is not None
+        assert hello.status.account.jid == account["jid"]
     assert await again.stop() == 0
 
 
@@ -186,7 +189,7 @@ async def test_plain_container_without_supervisor(
         "127.0.0.1", addon.port, "compose-token-0123456789abcdefghijkl", "container"
     )
     async with connected(bridge, []) as (_client, hello):
-        assert hello["protocol"] == 1
+        assert hello.protocol == 1
     assert "compose-token-0123456789abcdefghijkl" not in addon.text()
     assert await addon.stop() == 0
 
@@ -247,9 +250,9 @@ async def test_a_bridge_asking_for_a_fresh_process_gets_one(
     await addon.start(*SIMULATOR)
     bridge = announced(addon)
     async with connected(bridge, []) as (client, hello):
-        assert not hello["status"]["paired"]
+        assert not hello.status.paired
         await client.pair_qr()
-        account = await client.request("sim.complete_pairing")
+        account = await call(client, "sim.complete_pairing")
 
     first = int((tmp_path / "first-pid").read_text(encoding="utf-8"))
     os.kill(first, signal.SIGUSR1)
@@ -259,8 +262,9 @@ async def test_a_bridge_asking_for_a_fresh_process_gets_one(
     assert "asked for a fresh process; starting it again" in addon.text()
 
     async with connected(bridge, []) as (_client, hello):
-        assert hello["status"]["paired"]
-        assert hello["status"]["account"]["jid"] == account["jid"]
+        assert hello.status.paired
+        assert hello.status.account is not None
+        assert hello.status.account.jid == account["jid"]
     assert len(addon.discoveries()) == 1  # same address and token: nothing new to announce
     assert await addon.stop() == 0
     assert port_closed(addon.port)
@@ -285,8 +289,8 @@ async def test_neonize_backend_command_line(
     await addon.start("--proxy", "socks5://127.0.0.1:9")
     bridge = announced(addon)
     async with connected(bridge, []) as (_client, hello):
-        assert hello["backend"] == "neonize"
-        assert not hello["status"]["paired"]
+        assert hello.backend == "neonize"
+        assert not hello.status.paired
     session = tmp_path / "data" / "session"
     assert mode(session) == 0o700
     assert [mode(path) for path in session.iterdir()] == [0o600]

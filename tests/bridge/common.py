@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from custom_components.whatsapp_presence.bridge.client import BridgeClient
+from custom_components.whatsapp_presence.bridge.protocol import BridgeEvent
 from custom_components.whatsapp_presence.bridge.server import BridgeServer
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorConfig
 
@@ -41,7 +42,9 @@ class EventLog:
         self.items: list[tuple[str, dict[str, Any]]] = []
         self._waiters: list[tuple[str, Callable[[dict[str, Any]], bool], asyncio.Future[Any]]] = []
 
-    def __call__(self, name: str, data: dict[str, Any]) -> None:
+    def __call__(self, event: BridgeEvent) -> None:
+        # Kept in the wire form, so tests read what the bridge sent, as it documents it.
+        name, data = str(event.name), dict(event.to_payload())
         self.items.append((name, data))
         for waiter in list(self._waiters):
             wanted, predicate, future = waiter
@@ -74,6 +77,11 @@ class EventLog:
 
 
 StartBridge = Callable[..., Awaitable[BridgeServer]]
+
+
+async def call(client: BridgeClient, command: str, /, **args: Any) -> Any:
+    """A raw request (the simulator's ``sim.*`` controls), its JSON answer as the test reads it."""
+    return await client.request(command, **args)
 
 
 class ClientFactory:

@@ -125,7 +125,7 @@ async def test_refused_token_on_reconnect_stops_retrying(
         server.url,
         TOKEN,
         session=session,
-        on_event=lambda _name, _data: None,
+        on_event=lambda _event: None,
         on_auth_failed=lambda: refused.append(None),
         sleep=sleep,
     )
@@ -179,5 +179,5 @@ async def test_three_missed_pings_mean_a_hung_bridge(
     gate.set()
     assert await asyncio.wait_for(changes.get(), 10) is False
     assert await asyncio.wait_for(changes.get(), 10) is True
-    assert (await client.status())["connected"] is True
+    assert (await client.status()).connected is True
     never.set()

@@ -20,7 +20,7 @@ from custom_components.whatsapp_presence.bridge import protocol
 from custom_components.whatsapp_presence.bridge.protocol import BridgeError, Command, ErrorCode
 from custom_components.whatsapp_presence.bridge.simulator import SIM_COMMANDS
 
-from .common import TOKEN, ClientFactory, StartBridge
+from .common import TOKEN, ClientFactory, StartBridge, call
 
 MAX_BYTES = 2048
 KNOWN_CODES = {str(code) for code in ErrorCode}
@@ -235,12 +235,12 @@ async def test_wire_fuzz_then_every_well_formed_request_is_answered(
             args = {}
         code: str | None = None
         try:
-            await client.request(command, **args)
+            await call(client, command, **args)
         except BridgeError as err:
             code = str(err.code)
         assert code is None or code in KNOWN_CODES - {"internal", "timeout"}
         assert client.connected
-    assert (await client.status())["paired"] in (True, False)
+    assert (await client.status()).paired in (True, False)
 
 
 async def test_invalid_utf8_text_frame_closes_only_that_link(
@@ -255,7 +255,7 @@ async def test_invalid_utf8_text_frame_closes_only_that_link(
     assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     client = make_client(server.url)
     await client.connect()
-    assert (await client.status())["connected"] is True
+    assert (await client.status()).connected is True
 
 
 @pytest.mark.parametrize(

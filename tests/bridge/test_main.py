@@ -19,9 +19,10 @@ import pytest
 
 from custom_components.whatsapp_presence.bridge import __main__ as cli
 from custom_components.whatsapp_presence.bridge.client import BridgeClient
+from custom_components.whatsapp_presence.bridge.protocol import Hello
 from tests.tls_certs import make_self_signed
 
-from .common import TOKEN, EventLog
+from .common import TOKEN, EventLog, call
 
 PACKAGE_DIR = Path(cli.__file__).resolve().parents[1]  # custom_components/whatsapp_presence
 
@@ -123,10 +124,10 @@ async def test_listening_line_then_serves_then_exits_cleanly_on_sigterm(
         events = EventLog()
         client = BridgeClient(line["url"], TOKEN, session=session, on_event=events)
         hello = await client.connect()
-        assert hello["status"]["connected"] is True
+        assert hello.status.connected is True
         assert len(await client.contacts()) == 30
-        await client.request("sim.disconnect")
-        await client.request("sim.advance", seconds=2)
+        await call(client, "sim.disconnect")
+        await call(client, "sim.advance", seconds=2)
         assert [name for name, _ in events.items] == ["disconnected", "connected"]
         await client.close()
         code, out, err = await _stop(bridge)
@@ -149,10 +150,10 @@ async def test_token_from_file_and_the_session_survives_a_restart(
             session=session,
             on_event=EventLog(),
         )
-        assert (await client.connect())["status"]["paired"] is False
+        assert (await client.connect()).status.paired is False
         code = await client.pair_phone("+44 7700 900123")
         assert len(code) == 9
-        await client.request("sim.complete_pairing")
+        await call(client, "sim.complete_pairing")
         await client.close()
         assert (await _stop(bridge))[0] == 0
     async with _bridge(*args, env=_env()) as bridge:
@@ -162,9 +163,10 @@ async def test_token_from_file_and_the_session_survives_a_restart(
             session=session,
             on_event=EventLog(),
         )
-        status = (await client.connect())["status"]
-        assert status["paired"] is True
-        assert status["account"]["phone"] == "447700900123"
+        status = (await client.connect()).status
+        assert status.paired is True
+        assert status.account is not None
+        assert status.account.phone == "447700900123"
         await client.close()
         assert (await _stop(bridge))[0] == 0
 
@@ -228,7 +230,7 @@ async def test_serves_wss_given_a_certificate_and_key(
             on_event=EventLog(),
             ssl_context=cert.client_context(),
         )
-        assert (await client.connect())["type"] == "hello"
+        assert isinstance(await client.connect(), Hello)
         await client.close()
         code, _, _ = await _stop(bridge)
     assert code == 0

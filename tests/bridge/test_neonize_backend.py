@@ -33,7 +33,7 @@ from custom_components.whatsapp_presence.bridge.neonize_backend import (
     map_error,
     read_stored_account,
 )
-from custom_components.whatsapp_presence.bridge.protocol import BridgeError, ErrorCode
+from custom_components.whatsapp_presence.bridge.protocol import BridgeError, BridgeEvent, ErrorCode
 
 from .neonize_fixtures import (
     FfiSpy,
@@ -92,8 +92,8 @@ class Harness:
         self.backend.presence_retry_delays = (3600.0,)
         self.backend.first_qr_timeout = 10.0
 
-    def _emit(self, name: str, data: dict[str, Any]) -> None:
-        self.events.append((str(name), data))
+    def _emit(self, event: BridgeEvent) -> None:
+        self.events.append((str(event.name), dict(event.to_payload())))
 
     def _exit(self, code: int) -> Any:
         """Record the exit; raise (as the real one never returns) only inside ``stop()``:
@@ -1138,10 +1138,10 @@ async def test_handler_exceptions_are_contained(
     await harness.login()
     failures = [RuntimeError("sink broke")]
 
-    def emit(name: str, data: dict[str, Any]) -> None:
+    def emit(event: BridgeEvent) -> None:
         if failures:
             raise failures.pop()
-        harness.events.append((name, data))
+        harness.events.append((str(event.name), dict(event.to_payload())))
 
     harness.backend._emit = emit
     for _ in range(2):
@@ -1603,7 +1603,7 @@ _STUCK_PAIRING_SCRIPT = textwrap.dedent(
 
     async def main():
         backend = NeonizeBackend(
-            lambda name, data: print("event", name, flush=True),
+            lambda event: print("event", event.name, flush=True),
             data_dir=Path(tempfile.mkdtemp()) / "data",
             stop_timeout=0.5,
         )
@@ -1660,7 +1660,7 @@ _REAL_GO_GUARD_SCRIPT = textwrap.dedent(
 
     async def main():
         data = Path(tempfile.mkdtemp()) / "data"
-        backend = NeonizeBackend(lambda n, d: print("event", n, flush=True), data_dir=data,
+        backend = NeonizeBackend(lambda e: print("event", e.name, flush=True), data_dir=data,
                                  proxy="socks5://127.0.0.1:9")
         await backend.start()
         await backend.pair_qr()  # real Neonize(): the dead proxy makes the connect fail
@@ -1778,17 +1778,17 @@ async def test_real_bridge_process_with_neonize(tmp_path: Path) -> None:
         loop = asyncio.get_running_loop()
         failed: asyncio.Future[dict[str, Any]] = loop.create_future()
 
-        def on_event(name: str, data: dict[str, Any]) -> None:
-            if name == "pairing_failed" and not failed.done():
-                failed.set_result(data)
+        def on_event(event: BridgeEvent) -> None:
+            if event.name == "pairing_failed" and not failed.done():
+                failed.set_result(dict(event.to_payload()))
 
         async with aiohttp.ClientSession() as http:
             client = BridgeClient(line["url"], token, session=http, on_event=on_event)
             hello = await client.connect()
-            assert hello["status"]["paired"] is False
+            assert hello.status.paired is False
             await client.pair_qr()
             assert await asyncio.wait_for(failed, 60) == {"reason": "connect_failed"}
-            assert (await client.status())["pairing"] is None
+            assert (await client.status()).pairing is None
             with pytest.raises(BridgeError) as err:
                 await client.contacts()
             assert err.value.code == ErrorCode.NOT_LOGGED_IN

@@ -17,15 +17,15 @@ from custom_components.whatsapp_presence.bridge.client import (
     BridgeError,
     ProtocolError,
 )
-from custom_components.whatsapp_presence.bridge.protocol import ErrorCode
+from custom_components.whatsapp_presence.bridge.protocol import ErrorCode, Hello
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorBackend
 
-from .common import TOKEN, ClientFactory, StartBridge
+from .common import TOKEN, ClientFactory, StartBridge, call
 
 
 async def _contact(client: BridgeClient, **wanted: Any) -> dict[str, Any]:
     """First simulated contact with the given hidden properties."""
-    contacts: list[dict[str, Any]] = await client.request("sim.contacts")
+    contacts: list[dict[str, Any]] = await call(client, "sim.contacts")
     for contact in contacts:
         if all(contact[key] == value for key, value in wanted.items()):
             return contact
@@ -38,12 +38,13 @@ async def test_hello_reports_protocol_backend_and_status(
     server = await start_bridge()
     client = make_client(server.url)
     hello = await client.connect()
-    assert hello["type"] == "hello"
-    assert hello["protocol"] == protocol.PROTOCOL_VERSION
-    assert hello["backend"] == "simulator"
-    assert hello["status"]["paired"] is True
-    assert hello["status"]["connected"] is True
-    assert hello["status"]["account"]["jid"] == "12025550100@s.whatsapp.net"
+    assert isinstance(hello, Hello)
+    assert hello.protocol == protocol.PROTOCOL_VERSION
+    assert hello.backend == "simulator"
+    assert hello.status.paired is True
+    assert hello.status.connected is True
+    assert hello.status.account is not None
+    assert hello.status.account.jid == "12025550100@s.whatsapp.net"
     assert client.connected
     assert server.client_count == 1
 
@@ -60,7 +61,7 @@ async def test_wrong_token_is_refused(
     assert server.client_count == 0
     # The server is unharmed: the right token still works.
     good = make_client(server.url)
-    assert (await good.connect())["backend"] == "simulator"
+    assert (await good.connect()).backend == "simulator"
 
 
 async def test_wrong_token_closes_the_socket(
@@ -114,27 +115,27 @@ async def test_qr_pairing_rotates_codes_then_times_out(
     server = await start_bridge(paired=False)
     client = make_client(server.url)
     hello = await client.connect()
-    assert hello["status"]["paired"] is False
+    assert hello.status.paired is False
     events = client.events  # type: ignore[attr-defined]
     await client.pair_qr()
-    assert (await client.status())["pairing"] == "qr"
+    assert (await client.status()).pairing == "qr"
     first = events.named("qr")
     assert len(first) == 1
     assert first[0]["expires_in"] == 60
     assert first[0]["code"].startswith("2@")
-    await client.request("sim.advance", seconds=59.9)
+    await call(client, "sim.advance", seconds=59.9)
     assert len(events.named("qr")) == 1
-    await client.request("sim.advance", seconds=0.1)
+    await call(client, "sim.advance", seconds=0.1)
     assert [qr["expires_in"] for qr in events.named("qr")] == [60, 20]
-    await client.request("sim.advance", seconds=80)  # t = 140: codes 3..6 (80, 100, 120, 140)
+    await call(client, "sim.advance", seconds=80)  # t = 140: codes 3..6 (80, 100, 120, 140)
     assert len(events.named("qr")) == 6
     assert events.named("pairing_failed") == []
-    await client.request("sim.advance", seconds=20)  # t = 160: the sixth expires
+    await call(client, "sim.advance", seconds=20)  # t = 160: the sixth expires
     codes = [qr["code"] for qr in events.named("qr")]
     assert len(codes) == 6
     assert len(set(codes)) == 6
     assert events.named("pairing_failed") == [{"reason": "timeout"}]
-    assert (await client.status())["pairing"] is None
+    assert (await client.status()).pairing is None
 
 
 async def test_qr_pairing_completes_after_the_set_delay(
@@ -148,23 +149,23 @@ async def test_qr_pairing_completes_after_the_set_delay(
     with pytest.raises(BridgeError) as err:
         await client.pair_qr()
     assert err.value.code == ErrorCode.BUSY
-    await client.request("sim.advance", seconds=4.9)
+    await call(client, "sim.advance", seconds=4.9)
     assert events.named("paired") == []
-    await client.request("sim.advance", seconds=0.1)
+    await call(client, "sim.advance", seconds=0.1)
     assert events.named("paired") == [
         {"jid": "12025550100@s.whatsapp.net", "phone": "12025550100", "push_name": "Sam Demo"}
     ]
     assert events.named("connected") == []
-    await client.request("sim.advance", seconds=1.0)
+    await call(client, "sim.advance", seconds=1.0)
     assert events.named("connected") == [
         {"jid": "12025550100@s.whatsapp.net", "phone": "12025550100"}
     ]
     status = await client.status()
-    assert status["paired"] is True
-    assert status["connected"] is True
-    assert status["pairing"] is None
+    assert status.paired is True
+    assert status.connected is True
+    assert status.pairing is None
     # No more QR codes once paired.
-    await client.request("sim.advance", seconds=200)
+    await call(client, "sim.advance", seconds=200)
     assert len(events.named("qr")) == 1
     with pytest.raises(BridgeError) as err:
         await client.pair_qr()
@@ -185,8 +186,8 @@ async def test_phone_pairing_returns_a_code_and_pairs_that_number(
     assert len(code.replace("-", "")) == 8
     assert code[4] == "-"
     assert all(ch in "123456789ABCDEFGHJKLMNPQRSTVWXYZ" for ch in code.replace("-", ""))
-    assert (await client.status())["pairing"] == "phone"
-    account = await client.request("sim.complete_pairing", push_name="Kim")
+    assert (await client.status()).pairing == "phone"
+    account = await call(client, "sim.complete_pairing", push_name="Kim")
     assert account == {
         "jid": "13125550142@s.whatsapp.net",
         "phone": "13125550142",
@@ -213,14 +214,14 @@ async def test_cancel_pairing_and_logout(
     await client.pair_qr()
     await client.cancel_pairing()
     assert events.named("pairing_failed") == [{"reason": "cancelled"}]
-    await client.request("sim.advance", seconds=300)
+    await call(client, "sim.advance", seconds=300)
     assert len(events.named("qr")) == 1
     await client.pair_qr()
-    await client.request("sim.complete_pairing")
+    await call(client, "sim.complete_pairing")
     await client.logout()
     assert events.named("logged_out") == [{"reason": "logout", "on_connect": False}]
     status = await client.status()
-    assert (status["paired"], status["connected"], status["account"]) == (False, False, None)
+    assert (status.paired, status.connected, status.account) == (False, False, None)
 
 
 # --- presence --------------------------------------------------------------------------
@@ -247,13 +248,13 @@ async def test_subscribe_gives_current_presence_then_changes(
         "at": 1_800_000_000.0,
     }
     assert first["last_seen"] < 1_800_000_000
-    await client.request("sim.advance", seconds=30)
-    answer = await client.request("sim.set_presence", jid=contact["jid"], online=True)
+    await call(client, "sim.advance", seconds=30)
+    answer = await call(client, "sim.set_presence", jid=contact["jid"], online=True)
     assert answer == {"delivered": True}
     online = events.named("presence")[-1]
     assert (online["online"], online["last_seen"], online["at"]) == (True, None, 1_800_000_030.0)
-    await client.request("sim.advance", seconds=10)
-    await client.request("sim.set_presence", jid=contact["jid"], online=False)
+    await call(client, "sim.advance", seconds=10)
+    await call(client, "sim.set_presence", jid=contact["jid"], online=False)
     offline = events.named("presence")[-1]
     assert (offline["online"], offline["last_seen"]) == (False, 1_800_000_040)
 
@@ -267,14 +268,14 @@ async def test_presence_needs_availability_and_a_subscription(
     events = client.events  # type: ignore[attr-defined]
     contact = await _contact(client, unresponsive=False)
     await client.subscribe_presence(contact["jid"])  # not available yet
-    toggled = await client.request("sim.set_presence", jid=contact["jid"], online=True)
+    toggled = await call(client, "sim.set_presence", jid=contact["jid"], online=True)
     assert toggled == {"delivered": False}
     await client.set_available(True)
     other = await _contact(client, unresponsive=False, subscribed=False)
-    assert (await client.request("sim.set_presence", jid=other["jid"], online=True)) == {
+    assert (await call(client, "sim.set_presence", jid=other["jid"], online=True)) == {
         "delivered": False
     }
-    assert (await client.request("sim.set_presence", jid=contact["jid"], online=False)) == {
+    assert (await call(client, "sim.set_presence", jid=contact["jid"], online=False)) == {
         "delivered": True
     }
     assert [event["jid"] for event in events.named("presence")] == [contact["jid"]]
@@ -293,13 +294,13 @@ async def test_hidden_last_seen_lid_and_unresponsive_contacts(
     lid = await _contact(client, unresponsive=False, hides_last_seen=False)
     lid = next(
         c
-        for c in await client.request("sim.contacts")
+        for c in await call(client, "sim.contacts")
         if c["lid"] and not c["unresponsive"] and c["jid"] != hidden["jid"]
     )
     mute = await _contact(client, unresponsive=True)
     await client.set_available(True)
     for jid in (hidden["jid"], lid["jid"], mute["jid"]):
-        await client.request("sim.set_presence", jid=jid, online=False, last_seen=1_799_999_000)
+        await call(client, "sim.set_presence", jid=jid, online=False, last_seen=1_799_999_000)
         await client.subscribe_presence(jid)
     by_jid = {event["jid"]: event for event in events.named("presence")}
     assert set(by_jid) == {hidden["jid"], lid["jid"]}
@@ -319,15 +320,15 @@ async def test_disconnect_loses_subscriptions_and_availability(
     contact = await _contact(client, unresponsive=False)
     await client.set_available(True)
     await client.subscribe_presence(contact["jid"])
-    await client.request("sim.disconnect", reconnect_after=5)
+    await call(client, "sim.disconnect", reconnect_after=5)
     assert events.named("disconnected") == [{"reason": "network"}]
     with pytest.raises(BridgeError) as err:
         await client.subscribe_presence(contact["jid"])
     assert err.value.code == ErrorCode.NOT_CONNECTED
-    await client.request("sim.advance", seconds=5)
+    await call(client, "sim.advance", seconds=5)
     assert len(events.named("connected")) == 1
-    assert (await client.status())["available"] is False
-    assert (await client.request("sim.set_presence", jid=contact["jid"], online=True)) == {
+    assert (await client.status()).available is False
+    assert (await call(client, "sim.set_presence", jid=contact["jid"], online=True)) == {
         "delivered": False
     }
     await client.set_available(True)
@@ -346,14 +347,14 @@ async def test_subscription_ceiling_is_silent_then_bans(
     await client.connect()
     events = client.events  # type: ignore[attr-defined]
     await client.set_available(True)
-    contacts = [c for c in await client.request("sim.contacts") if not c["unresponsive"]]
+    contacts = [c for c in await call(client, "sim.contacts") if not c["unresponsive"]]
     for contact in contacts[:5]:
         await client.subscribe_presence(contact["jid"])
     assert len(events.named("presence")) == 5
     await client.subscribe_presence(contacts[5]["jid"])  # over the ceiling: silently ignored
     await client.subscribe_presence(contacts[6]["jid"])
     assert len(events.named("presence")) == 5
-    stats = await client.request("sim.stats")
+    stats = await call(client, "sim.stats")
     assert stats["ceiling_hits"] == 2
     assert stats["ignored"] == {contacts[5]["jid"]: 1, contacts[6]["jid"]: 1}
     assert contacts[5]["jid"] not in stats["subscribed"]
@@ -367,11 +368,15 @@ async def test_subscription_ceiling_is_silent_then_bans(
         await client.subscribe_presence(contacts[0]["jid"])
     assert err.value.code == ErrorCode.TEMPORARILY_BANNED
     status = await client.status()
-    assert status["connected"] is False
-    assert status["ban"] == {"expires_at": 1_800_000_100.0, "expires_in": 100.0}
-    await client.request("sim.advance", seconds=100 + 2)  # ban, then the reconnect delay
-    assert (await client.status())["connected"] is True
-    assert (await client.request("sim.stats"))["bans"] == 1
+    assert status.connected is False
+    assert status.ban is not None
+    assert status.ban.to_payload() == {
+        "expires_at": 1_800_000_100.0,
+        "expires_in": 100.0,
+    }
+    await call(client, "sim.advance", seconds=100 + 2)  # ban, then the reconnect delay
+    assert (await client.status()).connected is True
+    assert (await call(client, "sim.stats"))["bans"] == 1
 
 
 async def test_the_ceiling_window_rolls(
@@ -380,13 +385,13 @@ async def test_the_ceiling_window_rolls(
     server = await start_bridge(sub_ceiling=2, sub_window=60, ban_threshold=0)
     client = make_client(server.url)
     await client.connect()
-    contacts = await client.request("sim.contacts")
+    contacts = await call(client, "sim.contacts")
     for contact in contacts[:3]:
         await client.subscribe_presence(contact["jid"])
-    assert (await client.request("sim.stats"))["ceiling_hits"] == 1
-    await client.request("sim.advance", seconds=60)
+    assert (await call(client, "sim.stats"))["ceiling_hits"] == 1
+    await call(client, "sim.advance", seconds=60)
     await client.subscribe_presence(contacts[2]["jid"])
-    stats = await client.request("sim.stats")
+    stats = await call(client, "sim.stats")
     assert stats["ceiling_hits"] == 1
     assert contacts[2]["jid"] in stats["subscribed"]
     assert stats["subscriptions"][contacts[2]["jid"]] == 2
@@ -398,25 +403,25 @@ async def test_directory_commands(start_bridge: StartBridge, make_client: Client
     await client.connect()
     contacts = await client.contacts()
     assert len(contacts) == 12
-    assert all(set(c) == {"jid", "phone", "name"} for c in contacts)
-    assert all(c["jid"] == f"{c['phone']}@s.whatsapp.net" for c in contacts)
-    assert all(c["phone"][4:9] == "55501" for c in contacts)  # fictional +1 NPA 555-01xx
+    assert all(set(c.to_payload()) == {"jid", "phone", "name"} for c in contacts)
+    assert all(c.jid == f"{c.phone}@s.whatsapp.net" for c in contacts)
+    assert all(c.phone[4:9] == "55501" for c in contacts)  # fictional +1 NPA 555-01xx
     groups = await client.groups()
     assert len(groups) == 3
-    members = await client.group_participants(groups[0]["jid"])
-    assert len(members) == groups[0]["participants"]
-    assert members[0]["jid"] == "12025550100@s.whatsapp.net"
-    stranger = next(m for m in members if m["name"] is None)
-    resolved = await client.resolve([contacts[0]["phone"], "+" + stranger["phone"], "19995550100"])
-    assert resolved == [
-        {"query": contacts[0]["phone"], "on_whatsapp": True, "jid": contacts[0]["jid"]},
-        {"query": "+" + stranger["phone"], "on_whatsapp": True, "jid": stranger["jid"]},
+    members = await client.group_participants(groups[0].jid)
+    assert len(members) == groups[0].participants
+    assert members[0].jid == "12025550100@s.whatsapp.net"
+    stranger = next(m for m in members if m.name is None)
+    resolved = await client.resolve([contacts[0].phone, "+" + stranger.phone, "19995550100"])
+    assert [r.to_payload() for r in resolved] == [
+        {"query": contacts[0].phone, "on_whatsapp": True, "jid": contacts[0].jid},
+        {"query": "+" + stranger.phone, "on_whatsapp": True, "jid": stranger.jid},
         {"query": "19995550100", "on_whatsapp": False, "jid": None},
     ]
     with pytest.raises(BridgeError) as err:  # the fourth query in the window: WhatsApp's 429
         await client.groups()
     assert err.value.code == ErrorCode.RATE_LIMITED
-    await client.request("sim.advance", seconds=60)
+    await call(client, "sim.advance", seconds=60)
     assert len(await client.groups()) == 3
     with pytest.raises(BridgeError) as err:
         await client.group_participants("12345@g.us")
@@ -428,16 +433,16 @@ async def test_lifecycle_events(start_bridge: StartBridge, make_client: ClientFa
     client = make_client(server.url)
     await client.connect()
     events = client.events  # type: ignore[attr-defined]
-    await client.request("sim.stream_replaced")
+    await call(client, "sim.stream_replaced")
     assert [name for name, _ in events.items] == ["stream_replaced", "disconnected"]
-    await client.request("sim.connect")
-    await client.request("sim.client_outdated")
+    await call(client, "sim.connect")
+    await call(client, "sim.client_outdated")
     assert events.named("client_outdated") == [{}]
-    await client.request("sim.connect")
-    await client.request("sim.logout", reason="unlinked", on_connect=True)
+    await call(client, "sim.connect")
+    await call(client, "sim.logout", reason="unlinked", on_connect=True)
     assert events.named("logged_out") == [{"reason": "unlinked", "on_connect": True}]
     with pytest.raises(BridgeError) as err:
-        await client.request("sim.connect")
+        await call(client, "sim.connect")
     assert err.value.code == ErrorCode.NOT_LOGGED_IN
 
 
@@ -449,8 +454,8 @@ async def test_every_client_gets_every_event(
     await first.connect()
     await second.connect()
     assert server.client_count == 2
-    await first.request("sim.disconnect", reconnect_after=None)
-    await second.request("ping")  # the event precedes this answer on the second link too
+    await call(first, "sim.disconnect", reconnect_after=None)
+    await call(second, "ping")  # the event precedes this answer on the second link too
     for client in (first, second):
         assert client.events.named("disconnected") == [{"reason": "network"}]  # type: ignore[attr-defined]
 
@@ -566,15 +571,15 @@ async def test_request_timeout_and_drop_fail_pending_requests(
     client = make_client(server.url, request_timeout=0.05)
     await client.connect()
     with pytest.raises(BridgeError) as err:
-        await client.request("test.hang")
+        await call(client, "test.hang")
     assert err.value.code == ErrorCode.TIMEOUT
     assert "test.hang" in err.value.message
     # The link is still fine after a timeout.
-    assert (await client.status())["connected"] is True
+    assert (await client.status()).connected is True
     # A request in flight when the link drops fails at once with a connection error.
     client.request_timeout = 30
-    pending = asyncio.create_task(client.request("test.hang"))
-    await client.request("ping")  # the hang request has reached the server before this answer
+    pending = asyncio.create_task(call(client, "test.hang"))
+    await call(client, "ping")  # the hang request has reached the server before this answer
     await server.stop()
     with pytest.raises(BridgeConnectionError):
         await pending
@@ -598,7 +603,7 @@ async def test_client_ignores_unknown_frames_and_forwards_unknown_events(
     server.emit("new_kind_of_event", {"a": 1, "extra": [1, 2]})
     data = await client.events.wait("new_kind_of_event")  # type: ignore[attr-defined]
     assert data == {"a": 1, "extra": [1, 2]}
-    assert (await client.status())["paired"] is True
+    assert (await client.status()).paired is True
 
 
 # --- reconnect ---------------------------------------------------------------------------
@@ -642,7 +647,7 @@ async def test_client_reconnects_with_backoff_after_the_server_restarts(
     assert await changes.get() is True
     assert client.connected
     assert changes.empty()  # one reconnect: down once, up once
-    assert (await client.status())["paired"] is False
+    assert (await client.status()).paired is False
     assert restarted.client_count == 1
 
 
@@ -664,7 +669,7 @@ async def test_close_during_backoff_leaves_no_task(
     assert not client.connected
     assert [t for t in asyncio.all_tasks() if t.get_name() == "whatsapp bridge client"] == []
     with pytest.raises(BridgeConnectionError):
-        await client.request("ping")
+        await call(client, "ping")
 
 
 async def test_keepalive_drops_a_link_that_stops_answering(
@@ -694,7 +699,7 @@ async def test_keepalive_drops_a_link_that_stops_answering(
     server._dispatch = dispatch  # type: ignore[method-assign]
     gate.set()
     assert await changes.get() is True
-    assert (await client.status())["connected"] is True
+    assert (await client.status()).connected is True
 
 
 async def test_reconnecting_stops_when_the_http_session_is_closed(
@@ -712,7 +717,7 @@ async def test_reconnecting_stops_when_the_http_session_is_closed(
         server.url,
         TOKEN,
         session=own_session,
-        on_event=lambda name, data: None,
+        on_event=lambda _event: None,
         on_connection_change=changes.append,
         sleep=fake_sleep,
     )
@@ -742,4 +747,4 @@ async def test_client_limit_and_auth_timeout(
         assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSE
         assert ws.close_code == protocol.CLOSE_AUTH_TIMEOUT
     assert server.client_count == 1
-    assert (await first.status())["connected"] is True
+    assert (await first.status()).connected is True

@@ -14,8 +14,9 @@ import aiohttp
 import pytest
 
 from custom_components.whatsapp_presence.bridge import protocol, server as server_module
+from custom_components.whatsapp_presence.bridge.protocol import Hello
 
-from .common import TOKEN, ClientFactory, StartBridge
+from .common import TOKEN, ClientFactory, StartBridge, call
 
 
 class FakeClock:
@@ -154,7 +155,7 @@ async def test_an_unserialisable_event_skips_no_client(
     assert caplog.text.count("Backend emitted a non-JSON disconnected event") == 3
     server.emit("disconnected", {"reason": "network"})
     for client in clients:
-        await client.request("ping")
+        await call(client, "ping")
         assert client.events.named("disconnected") == [{"reason": "network"}]  # type: ignore[attr-defined]
 
 
@@ -197,5 +198,5 @@ async def test_a_throttled_address_does_not_refuse_the_right_token_for_good(
     assert err.value.code == "busy"
     clock.now += 1.0  # the wait is over
     hello = await client.connect()
-    assert hello["type"] == "hello"
+    assert isinstance(hello, Hello)
     await client.close()

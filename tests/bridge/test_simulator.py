@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from custom_components.whatsapp_presence.bridge.clock import LoopClock, ManualClock
-from custom_components.whatsapp_presence.bridge.protocol import BridgeError, ErrorCode
+from custom_components.whatsapp_presence.bridge.protocol import BridgeError, BridgeEvent, ErrorCode
 from custom_components.whatsapp_presence.bridge.simulator import (
     SimulatorBackend,
     SimulatorConfig,
@@ -27,8 +27,8 @@ def _backend(config: SimulatorConfig) -> tuple[SimulatorBackend, Recorded]:
     log: Recorded = []
     backend: SimulatorBackend
 
-    def emit(name: str, data: dict[str, Any]) -> None:
-        log.append((backend.clock.now(), name, data))
+    def emit(event: BridgeEvent) -> None:
+        log.append((backend.clock.now(), str(event.name), dict(event.to_payload())))
 
     backend = SimulatorBackend(emit, config)
     return backend, log
@@ -346,7 +346,7 @@ async def test_subscription_rules_run_on_real_time_at_any_scale(time_scale: floa
     )
     events: list[tuple[str, dict[str, Any]]] = []
     backend = SimulatorBackend(
-        lambda name, data: events.append((name, data)),
+        lambda event: events.append((str(event.name), dict(event.to_payload()))),
         config,
         clock=LoopClock(time_scale, time_func=lambda: real[0]),
     )

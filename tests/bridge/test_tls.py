@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from custom_components.whatsapp_presence.bridge.client import BridgeConnectionError
+from custom_components.whatsapp_presence.bridge.protocol import Hello
 from tests.tls_certs import make_self_signed
 
 from .common import ClientFactory, StartBridge
@@ -22,8 +23,8 @@ async def test_wss_with_a_trusted_certificate(
     assert server.url.startswith("wss://127.0.0.1:")
     client = make_client(server.url, ssl_context=cert.client_context())
     hello = await client.connect()
-    assert hello["type"] == "hello"
-    assert (await client.status())["connected"] is True
+    assert isinstance(hello, Hello)
+    assert (await client.status()).connected is True
 
 
 @pytest.mark.usefixtures("quiet_failed_handshakes")

@@ -48,7 +48,7 @@ def bridge_link(pid: int) -> tuple[str, str]:
 async def _command(url: str, token: str, name: str, args: dict[str, Any]) -> Any:
     async with aiohttp.ClientSession() as session:
         client = BridgeClient(
-            url, token, session=session, on_event=lambda _name, _payload: None, heartbeat=None
+            url, token, session=session, on_event=lambda _event: None, heartbeat=None
         )
         await client.connect()
         try:

@@ -43,6 +43,7 @@ from custom_components.whatsapp_presence.const import (
 from custom_components.whatsapp_presence.coordinator import WhatsAppCoordinator
 from custom_components.whatsapp_presence.launcher import BridgeProcess
 from custom_components.whatsapp_presence.manager import ContactState
+from tests.bridge.common import call
 from tests.common import contact_subentry
 from tests.sim import ACCOUNT_JID, ACCOUNT_PHONE
 
@@ -128,9 +129,9 @@ async def local_entry(
         coordinator: WhatsAppCoordinator = entry.runtime_data
         assert coordinator.process is not None
         assert coordinator.client is not None
-        chosen = (await coordinator.client.request("sim.contacts"))[:TRACKED]
+        chosen = (await call(coordinator.client, "sim.contacts"))[:TRACKED]
         failing, seen = chosen[0]["jid"], chosen[1]["jid"]
-        await coordinator.client.request("sim.fail_subscribe", jid=failing, times=1000)
+        await call(coordinator.client, "sim.fail_subscribe", jid=failing, times=1000)
         for contact in chosen:
             data = contact_subentry(contact["jid"], contact["name"])
             hass.config_entries.async_add_subentry(
@@ -143,9 +144,13 @@ async def local_entry(
                 ),
             )
         await advance_until(hass, freezer, entry, lambda: all_subscribed(entry))
-        stats = await coordinator.client.request("sim.stats")
-        await coordinator.client.request(
-            "sim.set_presence", jid=seen, online=False, last_seen=int(stats["time"]) - 60
+        stats = await call(coordinator.client, "sim.stats")
+        await call(
+            coordinator.client,
+            "sim.set_presence",
+            jid=seen,
+            online=False,
+            last_seen=int(stats["time"]) - 60,
         )
         await advance_until(
             hass, freezer, entry, lambda: coordinator.presence[seen].last_seen is not None

@@ -26,6 +26,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.whatsapp_presence.const import DOMAIN
 from custom_components.whatsapp_presence.coordinator import WhatsAppCoordinator
 from custom_components.whatsapp_presence.launcher import RESTART_DELAY_INITIAL, RESTART_DELAY_MAX
+from tests.bridge.common import call
 
 from .harness import Snapshot, advance_for, advance_until, all_subscribed, noted_pid, settle
 
@@ -173,7 +174,7 @@ async def test_a_one_megabyte_stderr_line(
     before = Snapshot.take(entry)
     for _ in range(2):
         # Each answer comes after the line is written: a blocked pipe would block the bridge.
-        request = asyncio.ensure_future(client.request("sim.log", size=1_000_000))
+        request = asyncio.ensure_future(call(client, "sim.log", size=1_000_000))
         await settle(hass, entry)
         for _ in range(2000):
             if request.done():
@@ -181,7 +182,7 @@ async def test_a_one_megabyte_stderr_line(
             await settle(hass, entry)
         assert request.done(), "the bridge blocked writing its log"
         assert request.result() is None
-    ping = asyncio.ensure_future(client.request("ping"))
+    ping = asyncio.ensure_future(call(client, "ping"))
     await settle(hass, entry)
     assert ping.done()
     cut = [r for r in caplog.records if r.getMessage().endswith("[cut]")]

@@ -8,9 +8,10 @@ Rules every backend follows:
 
 - Errors are raised as ``BridgeError(ErrorCode.X, "message")``; anything else is reported to the
   client as ``internal`` (and logged by the server).
-- Events are pushed with ``emit(name, payload)`` from the event loop's thread (never from a
-  foreign thread: hop with ``loop.call_soon_threadsafe`` first). ``emit`` never raises and never
-  blocks. Names are ``protocol.Event`` values; payloads are JSON-able dicts (docs/bridge-protocol.md).
+- Events are pushed with ``emit(record)`` (a ``protocol`` event record: ``Presence``,
+  ``Connected``, ...) from the event loop's thread (never from a foreign thread: hop with
+  ``loop.call_soon_threadsafe`` first). ``emit`` never raises and never blocks; the server
+  sends the record's payload (docs/bridge-protocol.md).
 - Contact JIDs are phone-number JIDs ``<digits>@s.whatsapp.net`` everywhere; a backend maps
   LIDs back before emitting (the ``lid`` field of ``presence`` keeps the original).
 - The server may call methods concurrently (several clients, several requests in flight); a
@@ -23,10 +24,10 @@ import abc
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .protocol import BridgeError, ErrorCode
+from .protocol import BridgeError, BridgeEvent, ErrorCode
 
-EventSink = Callable[[str, dict[str, Any]], None]
-"""(event name, JSON-able payload) -> None."""
+EventSink = Callable[[BridgeEvent], None]
+"""An event record -> None."""
 
 
 class Backend(abc.ABC):

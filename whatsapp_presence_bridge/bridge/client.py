@@ -3,26 +3,46 @@
 ``connect()`` opens and authenticates the first link and returns the server's hello; after
 that a background task keeps the link up, reconnecting with exponential backoff whenever the
 bridge goes away. Requests fail fast with ``BridgeConnectionError`` while the link is down and
-with ``BridgeError(timeout)`` when the bridge does not answer in time. Unknown events, frame
-types and fields are ignored, so an older client works with a newer bridge.
+with ``BridgeError(timeout)`` when the bridge does not answer in time. Unknown frame types and
+fields are ignored and unknown events passed on as ``UnknownEvent``, so an older client works
+with a newer bridge.
+
+Every message is decoded here, once, into the typed records of ``protocol``: what the
+integration receives is valid by construction. A malformed event is dropped with one warning
+(naming the event and the field, never a value) and the link stays up; a malformed answer
+fails its request only.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 import contextlib
 import itertools
 import json
 import logging
 import random
 import ssl
-from typing import Any
 
 import aiohttp
 
 from . import protocol
-from .protocol import BridgeAuthError, BridgeConnectionError, BridgeError, ErrorCode
+from .protocol import (
+    JSON,
+    BridgeAuthError,
+    BridgeConnectionError,
+    BridgeError,
+    BridgeEvent,
+    Command,
+    Contact,
+    ErrorCode,
+    Group,
+    Hello,
+    MalformedPayloadError,
+    PhoneCode,
+    Resolution,
+    Status,
+)
 
 __all__ = [
     "BridgeAuthError",
@@ -34,7 +54,7 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-EventCallback = Callable[[str, dict[str, Any]], None]
+EventCallback = Callable[[BridgeEvent], None]
 
 MISSED_PINGS_LIMIT = 3
 """Unanswered pings in a row after which the bridge counts as hung (the link is dropped)."""
@@ -93,7 +113,7 @@ class BridgeClient:
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._pending: dict[int, asyncio.Future[JSON]] = {}
         self._ids = itertools.count(1)
         self._closing = False
         self.missed_pings = 0
@@ -110,7 +130,7 @@ class BridgeClient:
         """True while an authenticated link is up."""
         return self._ws is not None and not self._ws.closed
 
-    async def connect(self) -> dict[str, Any]:
+    async def connect(self) -> Hello:
         """Open and authenticate the first link, then keep it up in the background.
 
         Returns the server's hello. Raises BridgeAuthError (wrong token, do not retry),
@@ -165,7 +185,7 @@ class BridgeClient:
 
     async def _open_unless_moved(
         self,
-    ) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+    ) -> tuple[aiohttp.ClientWebSocketResponse, Hello]:
         """``_open``, given up when the bridge restarts elsewhere meanwhile.
 
         An attempt at the old address (taken by another program, say) could otherwise hang
@@ -185,7 +205,7 @@ class BridgeClient:
             raise BridgeConnectionError(f"the bridge moved to {self.url}")
         return await opening
 
-    async def _open(self) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+    async def _open(self) -> tuple[aiohttp.ClientWebSocketResponse, Hello]:
         """Connect and authenticate one link."""
         self.opening = True
         try:
@@ -193,7 +213,7 @@ class BridgeClient:
         finally:
             self.opening = False
 
-    async def _open_link(self) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+    async def _open_link(self) -> tuple[aiohttp.ClientWebSocketResponse, Hello]:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 # No aiohttp heartbeat: it re-arms a timer when the peer's close frame arrives
@@ -230,13 +250,13 @@ class BridgeClient:
             raise
 
     @staticmethod
-    def _check_hello(ws: aiohttp.ClientWebSocketResponse, msg: aiohttp.WSMessage) -> dict[str, Any]:
+    def _check_hello(ws: aiohttp.ClientWebSocketResponse, msg: aiohttp.WSMessage) -> Hello:
         if msg.type != aiohttp.WSMsgType.TEXT:
             if ws.close_code == protocol.CLOSE_UNAUTHORIZED:
                 raise BridgeAuthError
             raise BridgeConnectionError(f"the bridge closed the link (code {ws.close_code})")
         try:
-            message = json.loads(msg.data)
+            message: object = json.loads(msg.data)
         except (ValueError, RecursionError) as err:
             raise BridgeConnectionError("the bridge sent an unreadable hello") from err
         if not isinstance(message, dict):
@@ -255,7 +275,12 @@ class BridgeClient:
                 f"bridge speaks protocol {message.get('protocol')}, "
                 f"client speaks {protocol.PROTOCOL_VERSION}",
             )
-        return message
+        try:
+            return Hello.from_payload(message)
+        except MalformedPayloadError as err:
+            raise BridgeConnectionError(
+                f"the bridge sent a malformed hello: {err.message}"
+            ) from None
 
     async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Read frames; when the link drops, reconnect with backoff until closed."""
@@ -305,7 +330,7 @@ class BridgeClient:
         while True:
             await asyncio.sleep(self._heartbeat)
             try:
-                await self.request("ping")
+                await self.request(Command.PING)
             except BridgeConnectionError:
                 return
             except BridgeError as err:
@@ -377,7 +402,7 @@ class BridgeClient:
 
     def _handle(self, data: str) -> None:
         try:
-            message = json.loads(data)
+            message: object = json.loads(data)
         except (ValueError, RecursionError) as err:
             # RecursionError: JSON nested deeper than the parser can go.
             raise ProtocolError(f"an undecodable frame: {type(err).__name__}") from None
@@ -403,11 +428,21 @@ class BridgeClient:
         elif kind == "event":
             name = message.get("event")
             payload = message.get("data")
-            if isinstance(name, str) and isinstance(payload, dict):
-                try:
-                    self._on_event(name, payload)
-                except Exception:
-                    _LOGGER.exception("Event callback failed for %s", name)
+            if not isinstance(name, str) or not isinstance(payload, dict):
+                return
+            try:
+                event = protocol.decode_event(name, payload)
+            except MalformedPayloadError as err:
+                # The name is one of the protocol's own (unknown names are not decoded), and
+                # the message names a field, never its value: no personal data in the log.
+                _LOGGER.warning(
+                    "Ignored a malformed %s event from the bridge: %s", name, err.message
+                )
+                return
+            try:
+                self._on_event(event)
+            except Exception:
+                _LOGGER.exception("Event callback failed for %s", name)
 
     def _notify(self, connected: bool) -> None:
         if self._on_connection_change is None:
@@ -427,8 +462,11 @@ class BridgeClient:
 
     # --- requests ------------------------------------------------------------------------
 
-    async def request(self, command: str, /, **args: Any) -> Any:
-        """Send a command and wait for its answer (generic, incl. ``sim.*`` commands)."""
+    async def request(self, command: str, /, **args: JSON) -> JSON:
+        """Send a command and wait for its answer, as JSON (e.g. the simulator's ``sim.*``).
+
+        The integration calls the typed methods below instead.
+        """
         ws = self._ws
         if ws is None or ws.closed:
             raise BridgeConnectionError
@@ -439,7 +477,7 @@ class BridgeClient:
             )
         except (TypeError, ValueError) as err:
             raise BridgeError(ErrorCode.INVALID_ARGUMENT, f"arguments are not JSON: {err}") from err
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = future
         try:
             try:
@@ -457,62 +495,71 @@ class BridgeClient:
         finally:
             self._pending.pop(req_id, None)
 
-    @staticmethod
-    def _dict(value: Any, command: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise BridgeError(ErrorCode.INTERNAL, f"unexpected answer to {command}")
-        return value
+    async def _object[T](
+        self, command: Command, decode: Callable[[Mapping[str, object]], T], **args: JSON
+    ) -> T:
+        """One answer object, decoded; a malformed one fails this request only."""
+        answer = await self.request(command, **args)
+        try:
+            return decode(protocol.as_object(answer, "the answer"))
+        except MalformedPayloadError as err:
+            raise BridgeError(
+                ErrorCode.INTERNAL, f"unexpected answer to {command}: {err.message}"
+            ) from None
 
-    @staticmethod
-    def _list(value: Any, command: str) -> list[dict[str, Any]]:
-        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            raise BridgeError(ErrorCode.INTERNAL, f"unexpected answer to {command}")
-        return value
+    async def _list[T](
+        self, command: Command, decode: Callable[[Mapping[str, object]], T], **args: JSON
+    ) -> list[T]:
+        """An answer list, each item decoded; one malformed item fails this request only."""
+        answer = await self.request(command, **args)
+        try:
+            return protocol.decode_list(answer, decode, "the answer")
+        except MalformedPayloadError as err:
+            raise BridgeError(
+                ErrorCode.INTERNAL, f"unexpected answer to {command}: {err.message}"
+            ) from None
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> Status:
         """Backend status: paired, connected, pairing, account (+ backend extras)."""
-        return self._dict(await self.request("status"), "status")
+        return await self._object(Command.STATUS, Status.from_payload)
 
     async def pair_qr(self) -> None:
-        """Start QR pairing; codes arrive as ``qr`` events."""
-        await self.request("pair_qr")
+        """Start QR pairing; codes arrive as ``QrCode`` events."""
+        await self.request(Command.PAIR_QR)
 
     async def pair_phone(self, phone: str) -> str:
         """Start pairing by phone number; returns the code to type on the phone."""
-        result = self._dict(await self.request("pair_phone", phone=phone), "pair_phone")
-        code = result.get("code")
-        if not isinstance(code, str):
-            raise BridgeError(ErrorCode.INTERNAL, "unexpected answer to pair_phone")
-        return code
+        answer = await self._object(Command.PAIR_PHONE, PhoneCode.from_payload, phone=phone)
+        return answer.code
 
     async def cancel_pairing(self) -> None:
         """Abort a running pairing."""
-        await self.request("cancel_pairing")
+        await self.request(Command.CANCEL_PAIRING)
 
     async def logout(self) -> None:
         """Unlink the device and forget the session."""
-        await self.request("logout")
+        await self.request(Command.LOGOUT)
 
     async def set_available(self, available: bool) -> None:
         """Mark the account available (needed for presence) or unavailable."""
-        await self.request("set_available", available=available)
+        await self.request(Command.SET_AVAILABLE, available=available)
 
     async def subscribe_presence(self, jid: str) -> None:
         """Subscribe to a contact's presence (fire-and-forget on WhatsApp's side)."""
-        await self.request("subscribe_presence", jid=jid)
+        await self.request(Command.SUBSCRIBE_PRESENCE, jid=jid)
 
-    async def contacts(self) -> list[dict[str, Any]]:
-        """Address book: ``[{"jid", "phone", "name"}]``."""
-        return self._list(await self.request("contacts"), "contacts")
+    async def contacts(self) -> list[Contact]:
+        """The address book."""
+        return await self._list(Command.CONTACTS, Contact.from_payload)
 
-    async def groups(self) -> list[dict[str, Any]]:
-        """Joined groups: ``[{"jid", "name", "participants"}]``."""
-        return self._list(await self.request("groups"), "groups")
+    async def groups(self) -> list[Group]:
+        """Joined groups."""
+        return await self._list(Command.GROUPS, Group.from_payload)
 
-    async def group_participants(self, jid: str) -> list[dict[str, Any]]:
-        """Members of a group: ``[{"jid", "phone", "name"}]``."""
-        return self._list(await self.request("group_participants", jid=jid), "group_participants")
+    async def group_participants(self, jid: str) -> list[Contact]:
+        """Members of a group."""
+        return await self._list(Command.GROUP_PARTICIPANTS, Contact.from_payload, jid=jid)
 
-    async def resolve(self, phones: list[str]) -> list[dict[str, Any]]:
-        """Which numbers have WhatsApp: ``[{"query", "on_whatsapp", "jid"}]``."""
-        return self._list(await self.request("resolve", phones=phones), "resolve")
+    async def resolve(self, phones: list[str]) -> list[Resolution]:
+        """Which numbers have WhatsApp, one answer per number, in order."""
+        return await self._list(Command.RESOLVE, Resolution.from_payload, phones=list(phones))

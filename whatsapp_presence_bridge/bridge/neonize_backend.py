@@ -53,8 +53,17 @@ from typing import Any, ClassVar, Final, Literal, NoReturn
 from .backend import Backend, EventSink
 from .protocol import (
     BridgeError,
+    ClientOutdated,
+    Connected,
+    Disconnected,
     ErrorCode,
-    Event,
+    LoggedOut,
+    Paired,
+    PairingFailed,
+    Presence,
+    QrCode,
+    StreamReplaced,
+    TemporaryBan,
     is_group_jid,
     is_user_jid,
     jid_to_phone,
@@ -510,7 +519,7 @@ class NeonizeBackend(Backend):
         await self._call(session, "logout", session.client.logout, need="connected")
         self._forget_account()
         self._retire_soon(session)
-        self._emit(Event.LOGGED_OUT, {"reason": "logout", "on_connect": False})
+        self._emit(LoggedOut("logout", on_connect=False))
 
     # --- presence ---------------------------------------------------------------------
 
@@ -764,7 +773,7 @@ class NeonizeBackend(Backend):
             self.connect_watchdog,
         )
         self._retire_soon(session)
-        self._emit(Event.DISCONNECTED, {"reason": "connect_timeout"})
+        self._emit(Disconnected("connect_timeout"))
         self._schedule_reconnect()
 
     def _handler(self, session: _Session, name: str) -> Callable[[Any, Any], Awaitable[None]]:
@@ -988,11 +997,11 @@ class NeonizeBackend(Backend):
         mode = session.mode
         self._retire_soon(session)
         if mode == "connect":
-            self._emit(Event.DISCONNECTED, {"reason": "connect_failed"})
+            self._emit(Disconnected("connect_failed"))
             self._schedule_reconnect()
         elif self._pairing is not None:
             self._pairing = None
-            self._emit(Event.PAIRING_FAILED, {"reason": "connect_failed"})
+            self._emit(PairingFailed("connect_failed"))
 
     def _on_lost_event(self, session: _Session, message: str, field_name: str) -> None:
         """Go could not encode an event (a value newer than neonize) and ended the session.
@@ -1014,17 +1023,17 @@ class NeonizeBackend(Backend):
         if mode != "connect":
             if self._pairing is not None:
                 self._pairing = None
-                self._emit(Event.PAIRING_FAILED, {"reason": "connect_failed"})
+                self._emit(PairingFailed("connect_failed"))
             return
         if message == "TemporaryBan":
             self._start_ban("unknown", UNKNOWN_BAN_SECONDS)
         else:
-            self._emit(Event.DISCONNECTED, {"reason": f"connect_failure:unknown_{message.lower()}"})
+            self._emit(Disconnected(f"connect_failure:unknown_{message.lower()}"))
         self._schedule_reconnect(float(UNKNOWN_BAN_SECONDS))
 
     def _start_ban(self, code: str, expires_in: int) -> None:
         self._ban = {"code": code, "expires_in": expires_in, "expires_at": time.time() + expires_in}
-        self._emit(Event.TEMPORARY_BAN, dict(self._ban))
+        self._emit(TemporaryBan(code, expires_in, self._ban["expires_at"]))
 
     def _schedule_reconnect(self, delay: float | None = None) -> None:
         if self._stopped or not self._paired:
@@ -1060,7 +1069,7 @@ class NeonizeBackend(Backend):
         if stored is None:
             _LOGGER.warning("The stored WhatsApp session is gone; not reconnecting")
             self._forget_account()
-            self._emit(Event.LOGGED_OUT, {"reason": "session_missing", "on_connect": False})
+            self._emit(LoggedOut("session_missing", on_connect=False))
             return
         try:
             await self._open_session("connect")
@@ -1109,7 +1118,7 @@ class NeonizeBackend(Backend):
                 reason = "timeout"
             else:
                 reason = status
-            self._emit(Event.PAIRING_FAILED, {"reason": reason})
+            self._emit(PairingFailed(reason))
             self._retire_soon(session)
 
     async def _on_qr(self, session: _Session, data: bytes) -> None:
@@ -1121,7 +1130,7 @@ class NeonizeBackend(Backend):
             _LOGGER.warning("The stored WhatsApp session is gone (a QR code was offered)")
             self._forget_account()
             self._retire_soon(session)
-            self._emit(Event.LOGGED_OUT, {"reason": "session_missing", "on_connect": True})
+            self._emit(LoggedOut("session_missing", on_connect=True))
             return
         session.qr_count += 1
         if session.first_qr is not None and not session.first_qr.done():
@@ -1129,7 +1138,7 @@ class NeonizeBackend(Backend):
         if session.mode == "qr":
             code = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
             ttl = FIRST_QR_TTL if session.qr_count == 1 else NEXT_QR_TTL
-            self._emit(Event.QR, {"code": code, "expires_in": ttl})
+            self._emit(QrCode(code, ttl))
 
     async def _on_pair_status(self, session: _Session, event: Any) -> None:
         if session.retired:
@@ -1140,7 +1149,7 @@ class NeonizeBackend(Backend):
         else:
             _LOGGER.warning("WhatsApp pairing failed: %s", redact(str(event.Error)))
             self._pairing = None
-            self._emit(Event.PAIRING_FAILED, {"reason": "error"})
+            self._emit(PairingFailed("error"))
             self._retire_soon(session)
 
     def _pair_succeeded(self, session: _Session, own: str | None) -> None:
@@ -1153,7 +1162,7 @@ class NeonizeBackend(Backend):
         self._paired = True
         self._pairing = None
         _LOGGER.info("WhatsApp pairing succeeded; waiting for the connection")
-        self._emit(Event.PAIRED, dict(self._account))
+        self._emit(Paired(self._account["jid"], phone, push_name))
         if not session.connected:
             self._arm_watchdog(session)  # whatsmeow reconnects after pairing once, silently
 
@@ -1174,7 +1183,7 @@ class NeonizeBackend(Backend):
         self._reconnect_attempt = 0
         _LOGGER.info("WhatsApp connected")
         account = self._account or {}
-        self._emit(Event.CONNECTED, {"jid": account.get("jid"), "phone": account.get("phone")})
+        self._emit(Connected(account.get("jid"), account.get("phone")))
         if self._want_available:
             await self._send_presence(session, raise_errors=False)
 
@@ -1190,7 +1199,7 @@ class NeonizeBackend(Backend):
             return
         session.connected = False
         _LOGGER.info("WhatsApp disconnected; whatsmeow reconnects by itself")
-        self._emit(Event.DISCONNECTED, {"reason": "connection_lost"})
+        self._emit(Disconnected("connection_lost"))
 
     async def _on_keepalive_timeout(self, session: _Session, event: Any) -> None:
         """Pings fail: nothing flows although the socket is open, so the link counts as down.
@@ -1204,7 +1213,7 @@ class NeonizeBackend(Backend):
         if session.connected:
             session.connected = False
             session.link_stalled = True
-            self._emit(Event.DISCONNECTED, {"reason": "keepalive_timeout"})
+            self._emit(Disconnected("keepalive_timeout"))
 
     async def _on_keepalive_restored(self, session: _Session, _event: Any) -> None:
         """Pings answer again on the same socket: no Connected follows, so announce it here
@@ -1226,7 +1235,7 @@ class NeonizeBackend(Backend):
         _LOGGER.warning("WhatsApp logged this device out (%s)", reason)
         self._forget_account()
         self._retire_soon(session)
-        self._emit(Event.LOGGED_OUT, {"reason": reason, "on_connect": bool(event.OnConnect)})
+        self._emit(LoggedOut(reason, on_connect=bool(event.OnConnect)))
 
     async def _on_stream_replaced(self, session: _Session, _event: Any) -> None:
         """Another connection uses these keys; whatsmeow does not reconnect, nor do we."""
@@ -1234,7 +1243,7 @@ class NeonizeBackend(Backend):
             return
         _LOGGER.warning("WhatsApp session replaced by another connection")
         self._retire_soon(session)
-        self._emit(Event.STREAM_REPLACED, {})
+        self._emit(StreamReplaced())
 
     async def _on_temporary_ban(self, session: _Session, event: Any) -> None:
         if session.retired:
@@ -1261,7 +1270,7 @@ class NeonizeBackend(Backend):
             return
         _LOGGER.error("WhatsApp refuses this client version: neonize needs an update")
         self._retire_soon(session)
-        self._emit(Event.CLIENT_OUTDATED, {})
+        self._emit(ClientOutdated())
 
     async def _on_connect_failure(self, session: _Session, event: Any) -> None:
         if session.retired:
@@ -1269,7 +1278,7 @@ class NeonizeBackend(Backend):
         reason = self._nz.enum_name(event, "Reason")
         _LOGGER.warning("WhatsApp refused the connection (%s)", reason)
         self._retire_soon(session)
-        self._emit(Event.DISCONNECTED, {"reason": f"connect_failure:{reason}"})
+        self._emit(Disconnected(f"connect_failure:{reason}"))
         self._schedule_reconnect()
 
     async def _on_presence(self, session: _Session, event: Any) -> None:
@@ -1289,14 +1298,13 @@ class NeonizeBackend(Backend):
                 return
             last_seen = int(event.LastSeen)
             self._emit(
-                Event.PRESENCE,
-                {
-                    "jid": jid,
-                    "lid": lid,
-                    "online": not event.Unavailable,
-                    "last_seen": last_seen if last_seen > 0 else None,
-                    "at": at,
-                },
+                Presence(
+                    jid=jid,
+                    lid=lid,
+                    online=not event.Unavailable,
+                    last_seen=last_seen if last_seen > 0 else None,
+                    at=at,
+                )
             )
 
     # --- helpers ------------------------------------------------------------------------

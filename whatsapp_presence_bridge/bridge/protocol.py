@@ -4,16 +4,33 @@ Every frame is one JSON object in a WebSocket text frame. Client to server:
 ``auth`` (first frame) and ``request``; server to client: ``hello``, ``result``, ``error`` and
 ``event``. Validation lives here so the server and client agree on it and the fuzz tests can
 hit it directly.
+
+Every payload of the protocol's own frames (the hello, the answers to its commands, its
+events) has a typed record here; only the simulator's ``sim.*`` answers stay plain JSON. The
+server builds its payloads from the records and the client decodes each message into one,
+once, at the edge: past the client, bridge data is valid by construction and nobody reads
+``.get()`` chains or catches ``KeyError``. The records are frozen, slotted dataclasses:
+immutable (one event may reach several listeners, none can change it for the others), small
+and quick to build (presence events are the hot path), compared by value (a group's members
+are compared with the cached ones), and plain enough for mypy --strict to follow through
+``match``; a TypedDict would still be a mutable dict that nothing checks at run time.
+
+A decoder checks types and ranges, not meaning: whether a ``paired`` JID is usable is for the
+pairing to judge (and say so); the one exception is a presence's JID, which everything after
+it is keyed by. Unknown fields are ignored (a newer bridge may add some); a missing documented
+field, a wrong type, a bool where a number belongs (or a number where a bool does) or a
+timestamp that is not finite or beyond what any clock holds is refused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 import json
 import math
 import re
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Self
 
 PROTOCOL_VERSION: Final = 1
 """Bumped on incompatible changes. Additive changes (new commands, events or fields) keep it."""
@@ -35,6 +52,11 @@ CLOSE_SHUTDOWN: Final = 1001
 
 MAX_RESOLVE_PHONES: Final = 50
 MAX_ID_LENGTH: Final = 64
+MAX_TIMESTAMP: Final = 253_402_300_799.0
+"""9999-12-31T23:59:59Z: the last second every datetime library can represent."""
+
+type JSON = bool | int | float | str | list[JSON] | dict[str, JSON] | None
+"""A JSON value, as one frame carries it."""
 
 
 class ErrorCode(StrEnum):
@@ -323,6 +345,577 @@ def error_frame(req_id: int | str | None, code: ErrorCode | str, message: str) -
     return {"type": "error", "id": req_id, "code": str(code), "message": message}
 
 
-def event_frame(name: str, data: dict[str, Any], seq: int) -> dict[str, Any]:
+def event_frame(name: str, data: Mapping[str, Any], seq: int) -> dict[str, Any]:
     """Pushed event; ``seq`` grows by one per event on a connection (gaps mean drops)."""
-    return {"type": "event", "event": name, "data": data, "seq": seq}
+    return {"type": "event", "event": name, "data": dict(data), "seq": seq}
+
+
+# --- typed records (why: the module docstring) ---------------------------------------
+
+
+class MalformedPayloadError(BridgeError):
+    """A payload of the wrong shape. Its message names fields, never their values (which may
+    be phone numbers or names)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.INVALID_MESSAGE, message)
+
+
+def _value(data: Mapping[str, object], key: str, *, optional: bool = False) -> object:
+    if key in data:
+        return data[key]
+    if optional:
+        return None
+    raise MalformedPayloadError(f"{key} is missing")
+
+
+def _str(data: Mapping[str, object], key: str) -> str:
+    value = _value(data, key)
+    if not isinstance(value, str):
+        raise MalformedPayloadError(f"{key} must be a string")
+    return value
+
+
+def _opt_str(data: Mapping[str, object], key: str, *, optional: bool = False) -> str | None:
+    value = _value(data, key, optional=optional)
+    if value is not None and not isinstance(value, str):
+        raise MalformedPayloadError(f"{key} must be a string or null")
+    return value
+
+
+def _bool(data: Mapping[str, object], key: str) -> bool:
+    value = _value(data, key)
+    if not isinstance(value, bool):  # 0 and 1 are not booleans on this protocol
+        raise MalformedPayloadError(f"{key} must be true or false")
+    return value
+
+
+def _opt_bool(data: Mapping[str, object], key: str) -> bool | None:
+    value = _value(data, key, optional=True)
+    if value is not None and not isinstance(value, bool):
+        raise MalformedPayloadError(f"{key} must be true, false or null")
+    return value
+
+
+def _number(value: object, key: str, minimum: float, maximum: float) -> float:
+    """A finite JSON number within bounds, as given (an int stays an int)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MalformedPayloadError(f"{key} must be a number")
+    try:
+        within = math.isfinite(value) and minimum <= value <= maximum
+    except OverflowError:  # an int too large for a float
+        within = False
+    if not within:
+        raise MalformedPayloadError(f"{key} is out of range")
+    return value
+
+
+def _timestamp(data: Mapping[str, object], key: str) -> float:
+    return _number(_value(data, key), key, 0.0, MAX_TIMESTAMP)
+
+
+def _opt_timestamp(data: Mapping[str, object], key: str, *, optional: bool = False) -> float | None:
+    value = _value(data, key, optional=optional)
+    return None if value is None else _number(value, key, 0.0, MAX_TIMESTAMP)
+
+
+def _duration(data: Mapping[str, object], key: str) -> float:
+    return _number(_value(data, key), key, 0.0, MAX_TIMESTAMP)
+
+
+def _count(data: Mapping[str, object], key: str) -> int:
+    value = _value(data, key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise MalformedPayloadError(f"{key} must be a non-negative integer")
+    return value
+
+
+def as_object(value: object, what: str) -> Mapping[str, object]:
+    """A JSON object with string keys, or MalformedPayloadError naming ``what``."""
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise MalformedPayloadError(f"{what} must be an object")
+    return value
+
+
+def _ban_code(data: Mapping[str, object], key: str, *, optional: bool = False) -> int | str | None:
+    value = _value(data, key, optional=optional)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise MalformedPayloadError(f"{key} must be a number or a string")
+    return value
+
+
+def decode_list[T](
+    value: object, decode: Callable[[Mapping[str, object]], T], what: str
+) -> list[T]:
+    """A JSON array of objects, each decoded; one malformed item refuses the whole answer."""
+    if not isinstance(value, list):
+        raise MalformedPayloadError(f"{what} must be a list")
+    return [decode(as_object(item, f"each item of {what}")) for item in value]
+
+
+def _drop_none(payload: dict[str, JSON], *keys: str) -> dict[str, JSON]:
+    """Leave out optional fields that are unknown (rather than sending them as null)."""
+    for key in keys:
+        if payload.get(key) is None:
+            payload.pop(key, None)
+    return payload
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """The linked WhatsApp account (``status.account``)."""
+
+    jid: str
+    phone: str
+    push_name: str | None
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        return cls(
+            _str(data, "jid"), _str(data, "phone"), _opt_str(data, "push_name", optional=True)
+        )
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {"jid": self.jid, "phone": self.phone, "push_name": self.push_name}
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """A temporary ban in force (``status.ban``); ``code`` only where the backend knows it."""
+
+    expires_at: float
+    expires_in: float
+    code: int | str | None = None
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        return cls(
+            _timestamp(data, "expires_at"),
+            _duration(data, "expires_in"),
+            _ban_code(data, "code", optional=True),
+        )
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return _drop_none(
+            {"code": self.code, "expires_in": self.expires_in, "expires_at": self.expires_at},
+            "code",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Where the backend stands (the ``status`` command, and the hello's ``status``).
+
+    ``pairing`` and ``account`` may be missing from an older or a minimal bridge; ``available``
+    and ``ban`` are backend extras (``None``: not reported).
+    """
+
+    paired: bool
+    connected: bool
+    pairing: str | None = None
+    account: Account | None = None
+    available: bool | None = None
+    ban: Ban | None = None
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        account = _value(data, "account", optional=True)
+        ban = _value(data, "ban", optional=True)
+        return cls(
+            paired=_bool(data, "paired"),
+            connected=_bool(data, "connected"),
+            pairing=_opt_str(data, "pairing", optional=True),
+            account=None
+            if account is None
+            else Account.from_payload(as_object(account, "account")),
+            available=_opt_bool(data, "available"),
+            ban=None if ban is None else Ban.from_payload(as_object(ban, "ban")),
+        )
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {
+            "paired": self.paired,
+            "connected": self.connected,
+            "pairing": self.pairing,
+            "account": None if self.account is None else self.account.to_payload(),
+            "available": self.available,
+            "ban": None if self.ban is None else self.ban.to_payload(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """The server's first frame after a good token."""
+
+    protocol: int
+    backend: str
+    status: Status
+    max_message_bytes: int | None = None
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode (the frame's ``type`` already checked); raises MalformedPayloadError."""
+        limit = _value(data, "max_message_bytes", optional=True)
+        return cls(
+            protocol=_count(data, "protocol"),
+            backend=_str(data, "backend"),
+            status=Status.from_payload(as_object(_value(data, "status"), "status")),
+            max_message_bytes=None if limit is None else _count(data, "max_message_bytes"),
+        )
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form (a whole frame)."""
+        return _drop_none(
+            {
+                "type": "hello",
+                "protocol": self.protocol,
+                "backend": self.backend,
+                "status": self.status.to_payload(),
+                "max_message_bytes": self.max_message_bytes,
+            },
+            "max_message_bytes",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """An address-book entry or a group member (``name`` may be unknown)."""
+
+    jid: str
+    phone: str
+    name: str | None
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        return cls(_str(data, "jid"), _str(data, "phone"), _opt_str(data, "name"))
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {"jid": self.jid, "phone": self.phone, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A joined group and its number of participants."""
+
+    jid: str
+    name: str | None
+    participants: int
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        return cls(_str(data, "jid"), _opt_str(data, "name"), _count(data, "participants"))
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {"jid": self.jid, "name": self.name, "participants": self.participants}
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """Whether one queried number has WhatsApp, and its JID if so."""
+
+    query: str
+    on_whatsapp: bool
+    jid: str | None
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        return cls(_str(data, "query"), _bool(data, "on_whatsapp"), _opt_str(data, "jid"))
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {"query": self.query, "on_whatsapp": self.on_whatsapp, "jid": self.jid}
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneCode:
+    """The answer to ``pair_phone``: the code to type on the phone."""
+
+    code: str
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        return cls(_str(data, "code"))
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {"code": self.code}
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QrCode:
+    """``qr``: a pairing QR code to show (secret: it links a device to the account)."""
+
+    name: ClassVar[Event] = Event.QR
+    code: str
+    expires_in: float
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        return cls(_str(data, "code"), _duration(data, "expires_in"))
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {"code": self.code, "expires_in": self.expires_in}
+
+
+@dataclass(frozen=True, slots=True)
+class Paired:
+    """``paired``: the pairing succeeded (whether the JID is usable is the pairing's call)."""
+
+    name: ClassVar[Event] = Event.PAIRED
+    jid: str
+    phone: str | None
+    push_name: str | None
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        return cls(
+            _str(data, "jid"),
+            _opt_str(data, "phone", optional=True),
+            _opt_str(data, "push_name", optional=True),
+        )
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {"jid": self.jid, "phone": self.phone, "push_name": self.push_name}
+
+
+@dataclass(frozen=True, slots=True)
+class PairingFailed:
+    """``pairing_failed``: why the pairing ended without an account."""
+
+    name: ClassVar[Event] = Event.PAIRING_FAILED
+    reason: str
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        return cls(_str(data, "reason"))
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {"reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """``connected``: WhatsApp is connected (again): availability and subscriptions are gone."""
+
+    name: ClassVar[Event] = Event.CONNECTED
+    jid: str | None
+    phone: str | None
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        return cls(_opt_str(data, "jid", optional=True), _opt_str(data, "phone", optional=True))
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {"jid": self.jid, "phone": self.phone}
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """``disconnected``: WhatsApp's link dropped (``reason``: docs/bridge-protocol.md)."""
+
+    name: ClassVar[Event] = Event.DISCONNECTED
+    reason: str
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        return cls(_str(data, "reason"))
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {"reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedOut:
+    """``logged_out``: the session is gone; pairing again is the only way back."""
+
+    name: ClassVar[Event] = Event.LOGGED_OUT
+    reason: str
+    on_connect: bool
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        return cls(_str(data, "reason"), _bool(data, "on_connect"))
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {"reason": self.reason, "on_connect": self.on_connect}
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """``presence``: one contact's presence (the hot path).
+
+    ``last_seen`` is ``None`` when online, hidden or unknown; ``at`` is when the bridge got it.
+    """
+
+    name: ClassVar[Event] = Event.PRESENCE
+    jid: str
+    lid: str | None
+    online: bool
+    last_seen: float | None
+    at: float
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        jid = _value(data, "jid")
+        if not is_user_jid(jid):
+            raise MalformedPayloadError("jid must be a phone-number JID")
+        assert isinstance(jid, str)
+        return cls(
+            jid,
+            _opt_str(data, "lid", optional=True),
+            _bool(data, "online"),
+            _opt_timestamp(data, "last_seen", optional=True),
+            _timestamp(data, "at"),
+        )
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {
+            "jid": self.jid,
+            "lid": self.lid,
+            "online": self.online,
+            "last_seen": self.last_seen,
+            "at": self.at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TemporaryBan:
+    """``temporary_ban``: WhatsApp banned the account for a while (``expires_at`` if known)."""
+
+    name: ClassVar[Event] = Event.TEMPORARY_BAN
+    code: int | str
+    expires_in: float
+    expires_at: float | None = None
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode; raises MalformedPayloadError."""
+        code = _ban_code(data, "code")
+        assert code is not None
+        return cls(
+            code, _duration(data, "expires_in"), _opt_timestamp(data, "expires_at", optional=True)
+        )
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form (``expires_at`` left out when unknown)."""
+        return _drop_none(
+            {"code": self.code, "expires_in": self.expires_in, "expires_at": self.expires_at},
+            "expires_at",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReplaced:
+    """``stream_replaced``: another connection took the session over."""
+
+    name: ClassVar[Event] = Event.STREAM_REPLACED
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode (nothing to read)."""
+        return cls()
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOutdated:
+    """``client_outdated``: WhatsApp refuses this library version."""
+
+    name: ClassVar[Event] = Event.CLIENT_OUTDATED
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """Decode (nothing to read)."""
+        return cls()
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvent:
+    """An event this side does not know (a newer bridge's), passed on undecoded: an older
+    integration keeps working with a newer bridge, and diagnostics still show it."""
+
+    name: str
+    data: dict[str, JSON]
+
+    def to_payload(self) -> dict[str, JSON]:
+        """The wire form."""
+        return dict(self.data)
+
+
+type BridgeEvent = (
+    QrCode
+    | Paired
+    | PairingFailed
+    | Connected
+    | Disconnected
+    | LoggedOut
+    | Presence
+    | TemporaryBan
+    | StreamReplaced
+    | ClientOutdated
+    | UnknownEvent
+)
+"""Every event the protocol defines, decoded, and the ones it does not (yet)."""
+
+_EVENT_DECODERS: Final[dict[str, Callable[[Mapping[str, object]], BridgeEvent]]] = {
+    record.name: record.from_payload
+    for record in (
+        QrCode,
+        Paired,
+        PairingFailed,
+        Connected,
+        Disconnected,
+        LoggedOut,
+        Presence,
+        TemporaryBan,
+        StreamReplaced,
+        ClientOutdated,
+    )
+}
+
+
+def decode_event(name: str, data: dict[str, JSON]) -> BridgeEvent:
+    """The record of a pushed event (``UnknownEvent`` for one this side does not know).
+
+    Raises MalformedPayloadError for a known event of the wrong shape.
+    """
+    decoder = _EVENT_DECODERS.get(name)
+    return UnknownEvent(name, data) if decoder is None else decoder(data)

@@ -9,7 +9,7 @@ failure becomes an ``error`` answer, and a backend exception becomes ``internal`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 import contextlib
 import hmac
 import logging
@@ -23,7 +23,20 @@ from aiohttp import WSMsgType, web
 
 from . import protocol
 from .backend import Backend, EventSink
-from .protocol import BridgeError, Command, ErrorCode
+from .protocol import (
+    JSON,
+    BridgeError,
+    BridgeEvent,
+    Command,
+    Contact,
+    ErrorCode,
+    Group,
+    Hello,
+    MalformedPayloadError,
+    PhoneCode,
+    Resolution,
+    Status,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -150,8 +163,8 @@ class BridgeServer:
     """Serves one backend over ``ws://host:port/ws`` (``wss://`` given an ``ssl_context``).
 
     ``backend`` is a Backend, or a factory ``emit -> Backend`` so the backend can be given the
-    server's event sink at construction (``BridgeServer(lambda emit: SimulatorBackend(emit,
-    config), token)``). ``start`` starts the backend and returns the URL; ``stop`` closes every
+    server's event sink (``publish``) at construction (``BridgeServer(lambda emit:
+    SimulatorBackend(emit, config), token)``). ``start`` starts the backend and returns the URL; ``stop`` closes every
     client and stops the backend.
 
     ``heartbeat`` (seconds between WebSocket pings, to drop half-open clients) is off by
@@ -183,7 +196,7 @@ class BridgeServer:
         if not token:
             raise ValueError("the bridge needs a non-empty token")
         self._token = token.encode("utf-8")
-        self.backend: Backend = backend if isinstance(backend, Backend) else backend(self.emit)
+        self.backend: Backend = backend if isinstance(backend, Backend) else backend(self.publish)
         self.host = host
         self.port = port
         self.max_message_bytes = max_message_bytes
@@ -264,8 +277,16 @@ class BridgeServer:
             await runner.cleanup()
         await self.backend.stop()
 
-    def emit(self, name: str, payload: dict[str, Any]) -> None:
-        """Event sink for the backend: broadcast to every authenticated client."""
+    def publish(self, event: BridgeEvent) -> None:
+        """Event sink for the backend: its record's payload, to every authenticated client."""
+        self.emit(str(event.name), event.to_payload())
+
+    def emit(self, name: str, payload: Mapping[str, Any]) -> None:
+        """Broadcast one event as given, to every authenticated client.
+
+        The raw form under ``publish``: what any bridge, a newer or a broken one, may send
+        (the tests use it to send events this protocol does not define, or malformed ones).
+        """
         for conn in list(self._clients):
             conn.seq += 1
             try:
@@ -323,18 +344,17 @@ class BridgeServer:
         writer: asyncio.Task[None] | None = None
         try:
             try:
-                status = await self.backend.status()
+                status = await self._status()
             except Exception:
                 _LOGGER.exception("Backend status failed during hello")
-                status = {}
+                status = Status(paired=False, connected=False)
             hello = protocol.encode(
-                {
-                    "type": "hello",
-                    "protocol": protocol.PROTOCOL_VERSION,
-                    "backend": self.backend.name,
-                    "status": status,
-                    "max_message_bytes": self.max_message_bytes,
-                }
+                Hello(
+                    protocol=protocol.PROTOCOL_VERSION,
+                    backend=self.backend.name,
+                    status=status,
+                    max_message_bytes=self.max_message_bytes,
+                ).to_payload()
             )
             await ws.send_str(hello)
             writer = asyncio.create_task(conn.writer())
@@ -521,20 +541,26 @@ class BridgeServer:
             frame = protocol.result_frame(request.id, result)
         self._answer(conn, frame)
 
+    async def _status(self) -> Status:
+        status = await self.backend.status()
+        with _backend_contract("status"):
+            return Status.from_payload(status)
+
     async def _dispatch(self, command: str, args: dict[str, Any]) -> Any:
-        """Validate arguments and call the backend."""
+        """Validate arguments and call the backend; answers are built from protocol records
+        (a backend breaking the protocol's shapes is an ``internal`` error, not a bad frame)."""
         backend = self.backend
         match command:
             case Command.PING:
                 return {}
             case Command.STATUS:
-                return await backend.status()
+                return (await self._status()).to_payload()
             case Command.PAIR_QR:
                 await backend.pair_qr()
                 return None
             case Command.PAIR_PHONE:
                 phone = protocol.normalize_phone(args.get("phone"))
-                return {"code": await backend.pair_phone(phone)}
+                return PhoneCode(await backend.pair_phone(phone)).to_payload()
             case Command.CANCEL_PAIRING:
                 await backend.cancel_pairing()
                 return None
@@ -548,17 +574,18 @@ class BridgeServer:
                 await backend.subscribe_presence(protocol.arg_user_jid(args))
                 return None
             case Command.CONTACTS:
-                return await backend.contacts()
+                return _records(await backend.contacts(), Contact.from_payload)
             case Command.GROUPS:
-                return await backend.groups()
+                return _records(await backend.groups(), Group.from_payload)
             case Command.GROUP_PARTICIPANTS:
-                return await backend.group_participants(protocol.arg_group_jid(args))
+                members = await backend.group_participants(protocol.arg_group_jid(args))
+                return _records(members, Contact.from_payload)
             case Command.RESOLVE:
                 return await self._resolve(protocol.arg_phones(args))
             case _:
                 return await backend.command(command, args)
 
-    async def _resolve(self, queries: list[str]) -> list[dict[str, Any]]:
+    async def _resolve(self, queries: list[str]) -> list[JSON]:
         """Normalise each query; the backend sees valid, distinct digits only."""
         digits: dict[str, str | None] = {}
         for query in queries:
@@ -569,15 +596,30 @@ class BridgeServer:
         wanted = list(dict.fromkeys(d for d in digits.values() if d is not None))
         answers = await self.backend.resolve(wanted) if wanted else []
         by_digits = {str(item.get("query")): item for item in answers}
-        results: list[dict[str, Any]] = []
+        results: list[JSON] = []
         for query in queries:
             found = by_digits.get(digits[query] or "")
             on_whatsapp = bool(found and found.get("on_whatsapp") and found.get("jid"))
+            jid = found.get("jid") if found and on_whatsapp else None
             results.append(
-                {
-                    "query": query,
-                    "on_whatsapp": on_whatsapp,
-                    "jid": found.get("jid") if found and on_whatsapp else None,
-                }
+                Resolution(query, on_whatsapp, None if jid is None else str(jid)).to_payload()
             )
         return results
+
+
+def _records[T: (Contact, Group)](
+    items: list[dict[str, Any]], decode: Callable[[Mapping[str, object]], T]
+) -> list[JSON]:
+    """A backend's list, checked against the protocol's record and sent as that record says."""
+    with _backend_contract("list"):
+        return [record.to_payload() for record in protocol.decode_list(items, decode, "the answer")]
+
+
+@contextlib.contextmanager
+def _backend_contract(what: str) -> Iterator[None]:
+    """A backend answer of the wrong shape is the bridge's bug (``internal``), not the client's."""
+    try:
+        yield
+    except MalformedPayloadError as err:
+        _LOGGER.error("The backend answered a %s of the wrong shape: %s", what, err.message)
+        raise BridgeError(ErrorCode.INTERNAL, "internal bridge error") from None

@@ -38,8 +38,17 @@ from .backend import Backend, EventSink
 from .clock import Handle, LoopClock, ManualClock, SimClock
 from .protocol import (
     BridgeError,
+    ClientOutdated,
+    Connected,
+    Disconnected,
     ErrorCode,
-    Event,
+    LoggedOut,
+    Paired,
+    PairingFailed,
+    Presence,
+    QrCode,
+    StreamReplaced,
+    TemporaryBan,
     arg_bool,
     arg_number,
     arg_user_jid,
@@ -438,14 +447,13 @@ class SimulatorBackend(Backend):
             last_seen = int(account.last_seen)
         self._stats["presence_events"] += 1
         self._emit(
-            Event.PRESENCE,
-            {
-                "jid": account.jid,
-                "lid": account.lid,
-                "online": account.online,
-                "last_seen": last_seen,
-                "at": self.clock.to_real(self.clock.now()),
-            },
+            Presence(
+                jid=account.jid,
+                lid=account.lid,
+                online=account.online,
+                last_seen=last_seen,
+                at=self.clock.to_real(self.clock.now()),
+            )
         )
         return True
 
@@ -511,7 +519,7 @@ class SimulatorBackend(Backend):
         self._set_available(False)
         self._subscribed.clear()
         self._stats["connects"] += 1
-        self._emit(Event.CONNECTED, {"jid": self._account["jid"], "phone": self._account["phone"]})
+        self._emit(Connected(self._account["jid"], self._account["phone"]))
         self._schedule_fault()
 
     def _schedule_fault(self) -> None:
@@ -538,7 +546,7 @@ class SimulatorBackend(Backend):
         self._subscribed.clear()
         if was_connected:
             self._stats["disconnects"] += 1
-            self._emit(Event.DISCONNECTED, {"reason": reason})
+            self._emit(Disconnected(reason))
         if reconnect_after is not None:
             self._schedule_connect(max(reconnect_after, 1e-6))
 
@@ -650,7 +658,7 @@ class SimulatorBackend(Backend):
         rng = self._pair_rng
         parts = ["".join(rng.choice(_B64) for _ in range(n)) for n in (88, 44, 44, 24)]
         code = "2@" + ",".join(parts)
-        self._emit(Event.QR, {"code": code, "expires_in": self.clock.real_duration(ttl)})
+        self._emit(QrCode(code, self.clock.real_duration(ttl)))
         if index + 1 < config.qr_codes:
             self._pairing_timers.append(self._later(ttl, lambda: self._emit_qr(index + 1)))
         else:
@@ -673,7 +681,7 @@ class SimulatorBackend(Backend):
         if self._pairing is None:
             return
         self._clear_pairing()
-        self._emit(Event.PAIRING_FAILED, {"reason": reason})
+        self._emit(PairingFailed(reason))
 
     def _complete_pairing(self, phone: str | None = None, push_name: str | None = None) -> None:
         if self._pairing is None:
@@ -682,7 +690,8 @@ class SimulatorBackend(Backend):
         self._clear_pairing()
         self._account = self._make_account(phone, push_name or self.config.push_name)
         self._save_state()
-        self._emit(Event.PAIRED, dict(self._account))
+        account = self._account
+        self._emit(Paired(account["jid"], account["phone"], account["push_name"]))
         self._schedule_connect(self.config.connect_delay)
 
     async def pair_phone(self, phone: str) -> str:
@@ -715,7 +724,7 @@ class SimulatorBackend(Backend):
         self._disconnect_quietly()
         self._account = None
         self._save_state()
-        self._emit(Event.LOGGED_OUT, {"reason": reason, "on_connect": on_connect})
+        self._emit(LoggedOut(reason, on_connect))
 
     def _disconnect_quietly(self) -> None:
         for handle in (self._disconnect_timer, self._reconnect_timer):
@@ -780,12 +789,11 @@ class SimulatorBackend(Backend):
         self._ban_until = now + duration
         self._stats["bans"] += 1
         self._emit(
-            Event.TEMPORARY_BAN,
-            {
-                "code": code,
-                "expires_in": self.clock.real_duration(duration),
-                "expires_at": self.clock.to_real(self._ban_until),
-            },
+            TemporaryBan(
+                code,
+                self.clock.real_duration(duration),
+                self.clock.to_real(self._ban_until),
+            )
         )
         self._disconnect("temporary_ban", None)
         self._cancel(self._ban_timer)
@@ -909,13 +917,9 @@ class SimulatorBackend(Backend):
                 return None
             case "sim.stream_replaced" | "sim.client_outdated":
                 self._require_session()
-                event = (
-                    Event.STREAM_REPLACED
-                    if name == "sim.stream_replaced"
-                    else Event.CLIENT_OUTDATED
-                )
-                self._emit(event, {})
-                self._disconnect(str(event), None)
+                event = StreamReplaced() if name == "sim.stream_replaced" else ClientOutdated()
+                self._emit(event)
+                self._disconnect(str(event.name), None)
                 return None
             case "sim.complete_pairing":
                 if self._pairing is None:
