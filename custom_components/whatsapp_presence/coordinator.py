@@ -20,7 +20,6 @@ from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import (
     async_call_later,
     async_track_point_in_utc_time,
@@ -33,6 +32,7 @@ from .activity import ActivityTracker
 from .availability import AvailabilityMode, mode_settings
 from .bridge.client import BridgeClient
 from .bridge.protocol import (
+    JSON,
     BridgeAuthError,
     BridgeError,
     BridgeEvent,
@@ -49,6 +49,7 @@ from .bridge.protocol import (
     TemporaryBan,
     jid_to_phone,
 )
+from .connection import BridgeConnection
 from .const import (
     ACCOUNT_ENTITY_RESERVE,
     CONF_ACCOUNT_JID,
@@ -114,7 +115,7 @@ class AccountStatus:
     last_presence: datetime | None = None
     connected_since: datetime | None = None
     rate_limited_at: datetime | None = None
-    recent_events: list[dict[str, Any]] = field(default_factory=list)
+    recent_events: list[dict[str, JSON]] = field(default_factory=list)
 
 
 class WhatsAppCoordinator:
@@ -125,8 +126,15 @@ class WhatsAppCoordinator:
         self.hass = hass
         self.entry = entry
         self.account_jid: str = entry.data[CONF_ACCOUNT_JID]
-        self.process: BridgeProcess | None = None
-        self.client: BridgeClient | None = None
+        self.bridge = BridgeConnection(
+            hass,
+            on_event=self._on_event,
+            on_connection_change=self._on_link_change,
+            on_unresponsive=self._on_bridge_unresponsive,
+            on_auth_failed=self._on_token_refused,
+            on_restart=self._on_bridge_restart,
+            on_down=self._on_bridge_down,
+        )
         self.manager = SubscriptionManager(
             self._async_subscribe,
             config=manager_config_from_options(entry.options),
@@ -221,24 +229,21 @@ class WhatsAppCoordinator:
             ssl_context = await async_client_ssl_context(self.hass, data.get(CONF_CA_CERT))
         else:
             directory = session_dir(self.hass, data[CONF_SESSION_ID])
-            self.process = BridgeProcess(
+            url, token = await self.bridge.async_start_child(
                 bridge_args(data[CONF_MODE], directory),
-                on_restart=self._on_bridge_restart,
-                on_down=self._on_bridge_down,
                 clock=self.hass.loop.time,  # the clock its restart delays run on
             )
-            url, token = await self.process.start(), self.process.token
-        self.client = BridgeClient(
-            url,
-            token,
-            ssl_context=ssl_context,
-            session=async_get_clientsession(self.hass),
-            on_event=self._on_event,
-            on_connection_change=self._on_link_change,
-            on_unresponsive=self._on_bridge_unresponsive,
-            on_auth_failed=self._on_token_refused,
-        )
-        return await self.client.connect()
+        return await self.bridge.async_connect(url, token, ssl_context)
+
+    @property
+    def client(self) -> BridgeClient | None:
+        """The bridge client while connected (None before setup and after shutdown)."""
+        return self.bridge.client
+
+    @property
+    def process(self) -> BridgeProcess | None:
+        """The child bridge, in the modes that have one."""
+        return self.bridge.process
 
     async def async_shutdown(self) -> None:
         """Stop everything this coordinator started; idempotent, leaves no task behind."""
@@ -254,12 +259,7 @@ class WhatsAppCoordinator:
         self._cancel_day_timers()
         self._cancel_bridge_down_timer()
         await self.manager.stop()
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
-        if self.process is not None:
-            await self.process.stop()
-            self.process = None
+        await self.bridge.async_close()
         self.activity.forget_all()  # what happens while we are stopped is unknown
         await self._store.async_save(self._data_to_store())
 
@@ -627,9 +627,7 @@ class WhatsAppCoordinator:
 
     @callback
     def _on_bridge_restart(self, url: str) -> None:
-        """The child bridge was restarted (maybe on another port)."""
-        if self.client is not None:
-            self.client.bridge_restarted(url)
+        """The child bridge was restarted (maybe on another port; the client is sent there)."""
         self._cancel_bridge_down_timer()
         self._clear_issue("bridge_down")
 

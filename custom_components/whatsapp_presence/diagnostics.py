@@ -9,7 +9,7 @@ from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_ACCOUNT_JID, CONF_JID, CONF_PHONE, CONF_PUSH_NAME
-from .coordinator import WhatsAppConfigEntry
+from .coordinator import WhatsAppConfigEntry, WhatsAppCoordinator
 
 TO_REDACT = {
     CONF_TOKEN,
@@ -85,7 +85,7 @@ async def async_get_config_entry_diagnostics(
     }
 
 
-def _config(coordinator: Any) -> dict[str, Any]:
+def _config(coordinator: WhatsAppCoordinator) -> dict[str, Any]:
     config = coordinator.manager.config
     return {
         "batch_size": config.batch.batch_size,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 import platform
 import re
@@ -21,7 +22,6 @@ from typing import Any, Final
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_call_later
 from homeassistant.requirements import RequirementsNotFound, async_process_requirements
 
@@ -37,6 +37,7 @@ from .bridge.protocol import (
     is_user_jid,
     jid_to_phone,
 )
+from .connection import BridgeConnection
 from .const import DOMAIN, LOGGER
 from .launcher import BridgeProcess, bridge_args, session_dir
 
@@ -183,8 +184,9 @@ class FlowBridge:
     def __init__(self, hass: HomeAssistant) -> None:
         """Nothing runs until ``start_child`` or ``async_connect``."""
         self.hass = hass
-        self.process: BridgeProcess | None = None
-        self.client: BridgeClient | None = None
+        self.bridge = BridgeConnection(
+            hass, on_event=self._on_event, on_connection_change=self._on_link_change
+        )
         self.session_id: str | None = None
         self.start_task: asyncio.Task[Hello] | None = None
         self.pairing: str | None = None  # "qr" or "phone" while an attempt runs
@@ -196,6 +198,16 @@ class FlowBridge:
         self._guard: CALLBACK_TYPE | None = None
         self._stop_unsub: CALLBACK_TYPE | None = None
         self._waiter: asyncio.Task[Any] | None = None
+
+    @property
+    def client(self) -> BridgeClient | None:
+        """The flow's client, once connected."""
+        return self.bridge.client
+
+    @property
+    def process(self) -> BridgeProcess | None:
+        """The flow's child bridge, in the modes that have one."""
+        return self.bridge.process
 
     @property
     def active(self) -> bool:
@@ -231,33 +243,14 @@ class FlowBridge:
         await self.hass.async_add_executor_job(
             partial(directory.mkdir, parents=True, exist_ok=True)
         )
-        self.process = BridgeProcess(
-            bridge_args(mode, directory), on_restart=self._on_bridge_restart
-        )
-        url = await self.process.start()
-        return await self.async_connect(url, self.process.token)
+        url, token = await self.bridge.async_start_child(bridge_args(mode, directory))
+        return await self.async_connect(url, token)
 
     async def async_connect(
         self, url: str, token: str, ssl_context: ssl.SSLContext | None = None
     ) -> Hello:
         """Connect and authenticate; returns the bridge's hello (raises BridgeError kinds)."""
-        client = BridgeClient(
-            url,
-            token,
-            ssl_context=ssl_context,
-            session=async_get_clientsession(self.hass),
-            on_event=self._on_event,
-            on_connection_change=self._on_link_change,
-        )
-        hello = await client.connect()
-        self.client = client
-        return hello
-
-    @callback
-    def _on_bridge_restart(self, url: str) -> None:
-        """The child bridge died and came back, maybe on another port."""
-        if self.client is not None:
-            self.client.url = url
+        return await self.bridge.async_connect(url, token, ssl_context)
 
     # ------------------------------------------------------------------ pairing
 
@@ -356,7 +349,7 @@ class FlowBridge:
             self._finish(PairingOutcome(reason=REASON_BRIDGE_LOST))
 
     @callback
-    def _on_guard(self, _now: Any) -> None:
+    def _on_guard(self, _now: datetime) -> None:
         self._guard = None
         self._finish(PairingOutcome(reason=REASON_TIMEOUT))
 
@@ -379,15 +372,10 @@ class FlowBridge:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task])
-        client, self.client = self.client, None
-        if client is not None:
-            if discard and self.paired_here:
-                with contextlib.suppress(BridgeError):
-                    await client.logout()
-            await client.close()
-        process, self.process = self.process, None
-        if process is not None:
-            await process.stop()
+        if self.client is not None and discard and self.paired_here:
+            with contextlib.suppress(BridgeError):
+                await self.client.logout()
+        await self.bridge.async_close()
         session_id, self.session_id = self.session_id, None
         if discard and session_id is not None:
             await async_remove_session(self.hass, session_id)

@@ -29,6 +29,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.whatsapp_presence import (
+    connection as connection_module,
     coordinator as coordinator_module,
     launcher as launcher_module,
 )
@@ -107,7 +108,7 @@ async def local_entry(
     )
     python.chmod(0o755)
     monkeypatch.setattr(
-        coordinator_module, "BridgeProcess", functools.partial(BridgeProcess, python=str(python))
+        connection_module, "BridgeProcess", functools.partial(BridgeProcess, python=str(python))
     )
     monkeypatch.setattr(coordinator_module, "session_dir", lambda _hass, sid: tmp_path / sid)
     entry = MockConfigEntry(
