@@ -4,15 +4,19 @@ Presence is pushed, so this is not a polling ``DataUpdateCoordinator``: with tho
 contacts, waking every entity on every presence event would cost O(contacts) per event. Each
 entity listens to its own contact instead (``async_add_contact_listener``), and account-level
 entities listen to ``async_add_listener``.
+
+The coordinator wires the parts and turns bridge events into their changes: the bridge
+connection (``connection.py``), the subscription manager (``manager/``), the presence model
+(``presence.py``), online times (``activity.py``), the listeners (``listeners.py``), the saved
+state (``store.py``), the repair issues (``issues.py``) and the availability mode
+(``availability.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-import logging
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -25,7 +29,6 @@ from homeassistant.helpers.event import (
     async_track_point_in_utc_time,
     async_track_time_interval,
 )
-from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .activity import ActivityTracker
@@ -68,25 +71,17 @@ from .const import (
     MAX_ENABLED_ENTITIES,
     MAX_TRACKED_CONTACTS,
     MODE_REMOTE,
-    SAVE_DELAY,
     SILENCE_REPAIR_AFTER,
-    STORE_VERSION,
     SUBENTRY_GROUP,
 )
+from .issues import AccountIssues
 from .launcher import BridgeProcess, BridgeStartError, bridge_args, session_dir
+from .listeners import Listeners
 from .manager import DEFAULT_PRESET, SLOWER_PRESET, SubscriptionManager, SubscriptionPaused
 from .options import manager_config_from_options
-from .presence import (
-    ContactPresence,
-    PresenceModel,
-    TrackedContact,
-    ranked_first,
-    valid_members,
-    wanted_contacts,
-)
+from .presence import ContactPresence, PresenceModel, TrackedContact, ranked_first, wanted_contacts
+from .store import AccountStore
 from .tls import async_client_ssl_context
-
-_LOGGER = logging.getLogger(__name__)
 
 type WhatsAppConfigEntry = ConfigEntry[WhatsAppCoordinator]
 
@@ -97,8 +92,6 @@ ACCOUNT_BLOCKED = ("account_locked", "account_banned")
 SILENCE_CHECK_INTERVAL = timedelta(hours=1)
 DAY_CLOSE_BEFORE_MIDNIGHT = timedelta(seconds=1)
 """Online contacts write their day's figure this long before midnight (for the statistics)."""
-BRIDGE_DOWN_REPAIR_AFTER = timedelta(minutes=10)
-"""A child bridge down this long (restarts keep failing) gets a repair issue."""
 TRUST_CHECK_AFTER = timedelta(milliseconds=10)
 """The trust timer fires this long after the trust gap ends (the gap itself is still trusted)."""
 
@@ -141,32 +134,29 @@ class WhatsAppCoordinator:
             clock=lambda: dt_util.utcnow().timestamp(),
         )
         self.status = AccountStatus()
-        self._pace_lowered = False
         self.model = PresenceModel(self.manager.trusted)
         self.group_members: dict[str, list[Contact]] = {}
         self.insights_by_default: set[str] = set()
         self.activity = ActivityTracker(
             clock=lambda: dt_util.utcnow().timestamp(), time_zone=dt_util.get_default_time_zone
         )
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORE_VERSION, f"{DOMAIN}.{entry.entry_id}", private=True
+        self.store = AccountStore(
+            hass,
+            entry.entry_id,
+            manager=self.manager,
+            model=self.model,
+            activity=self.activity,
+            group_members=self.group_members,
+            presence_enabled=lambda: self.presence_enabled,
         )
-        self._contact_listeners: dict[str, set[CALLBACK_TYPE]] = {}
-        self._subscription_listeners: dict[str, set[CALLBACK_TYPE]] = {}
-        self._listeners: set[CALLBACK_TYPE] = set()
-        self._online_listeners: set[CALLBACK_TYPE] = set()
-        self._contacts_listeners: set[CALLBACK_TYPE] = set()
-        self._holding = 0
-        """Open ``_notifying_once`` blocks: while any is open, notifications are collected."""
-        self._held: dict[CALLBACK_TYPE, None] = {}
+        self.listeners = Listeners()
+        self.issues = AccountIssues(hass, entry)
         self._unsubs: list[CALLBACK_TYPE] = []
         self._stop_unsub: CALLBACK_TYPE | None = None
         self._grace_timer: CALLBACK_TYPE | None = None
         self._trust_timer: CALLBACK_TYPE | None = None
         self._trust_timer_at: float | None = None
-        self._bridge_down_timer: CALLBACK_TYPE | None = None
         self._unavailable_logged = False
-        self._save_pending = False
         self.presence_enabled = bool(entry.options.get(CONF_MARK_ONLINE, DEFAULT_MARK_ONLINE))
         """The switch: the linked device is marked online (presence flows, notifications stop)."""
         self.mode = AvailabilityMode(hass, entry.options, self._mode_changed)
@@ -183,7 +173,8 @@ class WhatsAppCoordinator:
         Raises the ConfigEntry* exceptions Home Assistant expects: not ready when the bridge
         cannot be reached, auth failed when WhatsApp no longer knows this device.
         """
-        await self._async_restore()
+        if (enabled := await self.store.async_restore()) is not None:
+            self.presence_enabled = enabled
         self._sync_tracked()
         if (wanted := self.mode.start()) is not None:
             self.presence_enabled = wanted
@@ -257,90 +248,18 @@ class WhatsAppCoordinator:
         self._cancel_trust_timer()
         self.mode.stop()
         self._cancel_day_timers()
-        self._cancel_bridge_down_timer()
+        self.issues.cancel_bridge_down()
         await self.manager.stop()
         await self.bridge.async_close()
         self.activity.forget_all()  # what happens while we are stopped is unknown
-        await self._store.async_save(self._data_to_store())
+        await self.store.async_save()
 
     async def _async_on_hass_stop(self, event: Event) -> None:
         """Home Assistant does not unload entries when it stops: stop the bridge ourselves."""
         self._stop_unsub = None  # fired listen_once listeners are gone already
         await self.async_shutdown()
 
-    # ----------------------------------------------------------------- persistence
-
-    async def _async_restore(self) -> None:
-        """Load the saved state; records of the wrong shape are skipped, with one warning."""
-        data = await self._store.async_load()
-        skipped = restore_skipped = 0
-        if not isinstance(data, dict):
-            skipped += data is not None
-            data = {}
-        if isinstance(enabled := data.get("presence_enabled"), bool):
-            self.presence_enabled = enabled
-        if manager_state := data.get("manager"):
-            if isinstance(manager_state, dict):
-                self.manager.restore(manager_state)
-            else:
-                restore_skipped += 1
-        groups = data.get("groups", {})
-        if not isinstance(groups, dict):
-            groups, skipped = {}, skipped + 1
-        for group_jid, members in groups.items():
-            valid = valid_members(members)
-            skipped += valid is None
-            if isinstance(group_jid, str) and valid is not None:
-                self.group_members[group_jid] = valid
-        saved_presence = data.get("presence", {})
-        if not isinstance(saved_presence, dict):
-            saved_presence, skipped = {}, skipped + 1
-        skipped += self.model.restore(saved_presence)
-        if skipped or restore_skipped:
-            LOGGER.warning(
-                "Skipped %d saved records of the wrong shape; set up with the rest",
-                skipped + restore_skipped,
-            )
-        try:
-            self.activity.restore(data.get("activity", {}))
-        except (TypeError, ValueError, KeyError, AttributeError) as err:
-            LOGGER.warning("Saved online times could not be read, counting afresh: %r", err)
-            self.activity.contacts.clear()
-
-    def _data_to_store(self) -> dict[str, Any]:
-        """What survives a restart, the tracked contacts' last seen included.
-
-        Last seen is kept here only, not also by its sensor as a restore entity: the store
-        keeps each figure's source with it, is saved within ``SAVE_DELAY`` of a change (a
-        restore state is written every 15 minutes), and keeps the figure of a contact whose
-        sensor is disabled. Every version saved it here, so no upgrade finds a last seen only
-        in a sensor's restore state (those figures, shown as ``restored``, were saved here too).
-        """
-        return {
-            "presence_enabled": self.presence_enabled,
-            "manager": self.manager.to_dict(),
-            "groups": {
-                jid: [member.to_payload() for member in members]
-                for jid, members in self.group_members.items()
-            },
-            "presence": self.model.to_store(),
-            "activity": self.activity.to_dict(),
-        }
-
-    @callback
-    def _schedule_save(self) -> None:
-        """Save within SAVE_DELAY of the first change.
-
-        Store.async_delay_save restarts its timer on every call, so calling it per presence
-        event would postpone the save for as long as presence keeps changing.
-        """
-        if not self._save_pending:
-            self._save_pending = True
-            self._store.async_delay_save(self._data_for_delayed_save, SAVE_DELAY)
-
-    def _data_for_delayed_save(self) -> dict[str, Any]:
-        self._save_pending = False
-        return self._data_to_store()
+    # ----------------------------------------------------------------- entry updates
 
     async def async_entry_updated(self) -> None:
         """Apply what changed in the entry, and only that (the update listener's one job).
@@ -371,7 +290,7 @@ class WhatsAppCoordinator:
             self.mode = AvailabilityMode(self.hass, self.entry.options, self._mode_changed)
             wanted = self.mode.start()
             await self.async_set_presence_enabled(True if wanted is None else wanted)
-            self._notify_all()  # the contacts' "sampled" attribute follows the mode
+            self.listeners.everything()  # the contacts' "sampled" attribute follows the mode
 
     # ----------------------------------------------------------------- availability switch
 
@@ -391,16 +310,16 @@ class WhatsAppCoordinator:
             return
         self.presence_enabled = enabled
         if not enabled:
-            with self._notifying_once():
+            with self.listeners.once():
                 self.manager.pause()
                 self.model.forget_online()
                 self.activity.forget_all()  # unseen time is neither online nor offline
-                self._notify_all()
+                self.listeners.everything()
         await self._async_send_available()
         if enabled and self.presence_enabled:  # not switched off again meanwhile
             self.manager.resume()
-        self._notify()
-        self._schedule_save()
+        self.listeners.account()
+        self.store.schedule_save()
 
     async def _async_send_available(self) -> None:
         """Tell WhatsApp what the switch says (again after every reconnect: it forgets)."""
@@ -417,9 +336,8 @@ class WhatsAppCoordinator:
     def async_sync_contacts(self) -> None:
         """Follow the entry's subentries (added or removed without a reload)."""
         self._sync_tracked()
-        self._schedule_save()
-        for listener in list(self._contacts_listeners):
-            listener()
+        self.store.schedule_save()
+        self.listeners.contacts_changed()
 
     def _sync_tracked(self) -> None:
         wanted, over_limit = wanted_contacts(
@@ -429,9 +347,9 @@ class WhatsAppCoordinator:
             MAX_TRACKED_CONTACTS,
         )
         if over_limit:
-            self._raise_issue("too_many_contacts", limit=str(MAX_TRACKED_CONTACTS))
+            self.issues.create("too_many_contacts", limit=str(MAX_TRACKED_CONTACTS))
         else:
-            self._clear_issue("too_many_contacts")
+            self.issues.delete("too_many_contacts")
         dropped, queued = self.model.track(wanted)
         for jid in dropped:
             self.manager.remove(jid)
@@ -503,17 +421,17 @@ class WhatsAppCoordinator:
                 self._set_whatsapp_connected(False)
                 if reason in ACCOUNT_BLOCKED:
                     # Locked or banned: linking again only works once that is resolved.
-                    self._raise_issue(reason, ir.IssueSeverity.ERROR)
+                    self.issues.create(reason, ir.IssueSeverity.ERROR)
                 self.entry.async_start_reauth(self.hass)
             case TemporaryBan():
                 self._on_temporary_ban(event)
             # Cleared on the next connection: a newer bridge (or another client gone) fixed it.
             case StreamReplaced():
                 self._set_whatsapp_connected(False)
-                self._raise_issue("stream_replaced", ir.IssueSeverity.ERROR)
+                self.issues.create("stream_replaced", ir.IssueSeverity.ERROR)
             case ClientOutdated():
                 self._set_whatsapp_connected(False)
-                self._raise_issue("client_outdated", ir.IssueSeverity.ERROR)
+                self.issues.create("client_outdated", ir.IssueSeverity.ERROR)
 
     def _remember_event(self, event: BridgeEvent) -> None:
         """Keep the last few non-presence events for diagnostics (not pairing codes)."""
@@ -530,13 +448,13 @@ class WhatsAppCoordinator:
         self.status.logged_out = False
         if self.status.banned_until is not None:
             self.status.banned_until = None
-            self._clear_issue("temporary_ban")
-        self._clear_issue("stream_replaced")
+            self.issues.delete("temporary_ban")
+        self.issues.delete("stream_replaced")
         for kind in ACCOUNT_BLOCKED:
-            self._clear_issue(kind)
-        self._clear_issue("client_outdated")
+            self.issues.delete(kind)
+        self.issues.delete("client_outdated")
         # The connection and the manager's renewal reach each entity as one change.
-        with self._notifying_once():
+        with self.listeners.once():
             self._set_whatsapp_connected(True)
             await self._async_send_available()
             self.manager.on_connected()
@@ -558,7 +476,7 @@ class WhatsAppCoordinator:
             self.hass.config_entries.async_update_entry(
                 self.entry, options={**self.entry.options, CONF_PRESET: slower}
             )
-        self._raise_issue(
+        self.issues.create(
             "temporary_ban",
             ir.IssueSeverity.ERROR,
             translation_key="temporary_ban" if slower else "temporary_ban_slowest",
@@ -593,12 +511,10 @@ class WhatsAppCoordinator:
         online_changed = (
             self.activity.forget(jid) if shown is None else self.activity.observe(jid, online)
         )
-        self._schedule_save()
-        for listener in self._contact_listeners.get(jid, ()):
-            listener()
+        self.store.schedule_save()
+        self.listeners.contact_now(jid)
         if online_changed:
-            for listener in list(self._online_listeners):
-                listener()
+            self.listeners.online_now()
 
     @callback
     def _on_link_change(self, connected: bool) -> None:
@@ -609,7 +525,7 @@ class WhatsAppCoordinator:
         if not connected:
             self._set_whatsapp_connected(False)
         elif self.client is not None:
-            self._notify()  # bridge reachable again, whatever WhatsApp's state turns out to be
+            self.listeners.account()  # bridge reachable again, whatever WhatsApp's state turns out to be
             self.hass.async_create_task(self._async_resync(), eager_start=True)
 
     async def _async_resync(self) -> None:
@@ -628,28 +544,14 @@ class WhatsAppCoordinator:
     @callback
     def _on_bridge_restart(self, url: str) -> None:
         """The child bridge was restarted (maybe on another port; the client is sent there)."""
-        self._cancel_bridge_down_timer()
-        self._clear_issue("bridge_down")
+        self.issues.bridge_restarted()
 
     @callback
     def _on_bridge_down(self, reason: str) -> None:
         """The child bridge died (restarts are under way): a repair if it stays down."""
-        self._cancel_bridge_down_timer()
-        self._bridge_down_timer = async_call_later(
-            self.hass, BRIDGE_DOWN_REPAIR_AFTER, self._bridge_down_too_long
+        self.issues.bridge_down(
+            lambda: self.process is not None and self.process.down_since is not None
         )
-
-    @callback
-    def _bridge_down_too_long(self, _now: datetime) -> None:
-        self._bridge_down_timer = None
-        if self.process is not None and self.process.down_since is not None:
-            minutes = str(int(BRIDGE_DOWN_REPAIR_AFTER.total_seconds() // 60))
-            self._raise_issue("bridge_down", ir.IssueSeverity.ERROR, minutes=minutes)
-
-    def _cancel_bridge_down_timer(self) -> None:
-        if self._bridge_down_timer is not None:
-            self._bridge_down_timer()
-            self._bridge_down_timer = None
 
     @callback
     def _on_bridge_unresponsive(self) -> None:
@@ -657,7 +559,7 @@ class WhatsAppCoordinator:
         self.status.bridge_unresponsive = True
         if self.process is not None:
             self.process.kill("it stopped answering")
-        self._notify()
+        self.listeners.account()
 
     @callback
     def _on_token_refused(self) -> None:
@@ -687,7 +589,7 @@ class WhatsAppCoordinator:
     def note_rate_limited(self) -> None:
         """A request came back ``rate_limited`` (WhatsApp's 429)."""
         self.status.rate_limited_at = dt_util.utcnow()
-        self._notify()
+        self.listeners.account()
 
     # ----------------------------------------------------------------- availability
 
@@ -720,14 +622,14 @@ class WhatsAppCoordinator:
         The grace timer starts before anything is notified: a listener reading ``available``
         during the notification must already see the outage as within its grace period.
         """
-        with self._notifying_once():
+        with self.listeners.once():
             self._apply_whatsapp_connected(connected)
 
     def _apply_whatsapp_connected(self, connected: bool) -> None:
         was = self.status.whatsapp_connected
         self.status.whatsapp_connected = connected
         if connected == was:
-            self._notify()
+            self.listeners.account()
             return
         if connected:
             self.status.connected_since = dt_util.utcnow()
@@ -742,8 +644,8 @@ class WhatsAppCoordinator:
             self.manager.on_disconnected()
             # Presence is unknown until each contact answers its new subscription.
             if self.activity.forget_all():
-                self._schedule_save()
-        self._notify_all()
+                self.store.schedule_save()
+        self.listeners.everything()
 
     @callback
     def _grace_expired(self, _now: datetime) -> None:
@@ -751,7 +653,7 @@ class WhatsAppCoordinator:
         if not self._unavailable_logged:
             LOGGER.info("WhatsApp account %s is disconnected", self.entry.entry_id)
             self._unavailable_logged = True
-        self._notify_all()
+        self.listeners.everything()
 
     def _cancel_grace_timer(self) -> None:
         if self._grace_timer is not None:
@@ -786,10 +688,10 @@ class WhatsAppCoordinator:
                 online_changed |= self.activity.forget(jid)
             else:  # trusted again: presence came during its renewal
                 online_changed |= self.activity.observe(jid, shown)
-            self._call(self._contact_listeners.get(jid, ()))
+            self.listeners.contact(jid)
         if online_changed:
-            self._schedule_save()
-            self._call(self._online_listeners)
+            self.store.schedule_save()
+            self.listeners.online()
 
     def _schedule_trust_timer(self) -> None:
         """One timer for the end of the trust gap: then every state not renewed is unknown."""
@@ -838,15 +740,13 @@ class WhatsAppCoordinator:
     def _close_day(self, _now: datetime) -> None:
         """Online contacts' *online today* reaches the recorder before it starts again."""
         for jid in self.activity.online_now():
-            for listener in list(self._contact_listeners.get(jid, ())):
-                listener()
+            self.listeners.contact_now(jid)
 
     @callback
     def _new_day(self, _now: datetime) -> None:
         for jid in self.activity.roll_all():
-            for listener in list(self._contact_listeners.get(jid, ())):
-                listener()
-        self._schedule_save()
+            self.listeners.contact_now(jid)
+        self.store.schedule_save()
         self._schedule_day_timers()
 
     async def _async_check_silence(self, _now: datetime) -> None:
@@ -864,42 +764,9 @@ class WhatsAppCoordinator:
             and dt_util.utcnow() - since >= SILENCE_REPAIR_AFTER
         )
         if silent:
-            self._raise_issue("presence_silent")
+            self.issues.create("presence_silent")
         else:
-            self._clear_issue("presence_silent")
-
-    def _check_pace(self) -> None:
-        """Tell the user while the pace is below the chosen one because answers stopped."""
-        reason, pace = self.manager.pace_reason, self.manager.pace
-        if reason == "ignored" and not self._pace_lowered:
-            self._pace_lowered = True
-            _LOGGER.warning("Subscriptions went unanswered: pace lowered to %.0f a minute", pace)
-            self._raise_issue("pace_lowered", pace=f"{pace:.0f}")
-        elif self._pace_lowered and (reason == "preset" or self.manager.stats().slowdown == 1):
-            self._pace_lowered = False
-            self._clear_issue("pace_lowered")
-
-    def _raise_issue(
-        self,
-        kind: str,
-        severity: ir.IssueSeverity = ir.IssueSeverity.WARNING,
-        *,
-        translation_key: str | None = None,
-        **placeholders: str,
-    ) -> None:
-        """A repair issue of this entry (one per kind), titled with the account's name."""
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            f"{kind}_{self.entry.entry_id}",
-            is_fixable=False,
-            severity=severity,
-            translation_key=translation_key or kind,
-            translation_placeholders={"title": self.entry.title, **placeholders},
-        )
-
-    def _clear_issue(self, kind: str) -> None:
-        ir.async_delete_issue(self.hass, DOMAIN, f"{kind}_{self.entry.entry_id}")
+            self.issues.delete("presence_silent")
 
     # ----------------------------------------------------------------- listeners
 
@@ -911,114 +778,41 @@ class WhatsAppCoordinator:
         queued, subscribing and subscribed, which shows nowhere else. A contact's other
         entities hear of it only when its shown online state changes with its trust.
         """
-        with self._notifying_once():
+        with self.listeners.once():
+            self.listeners.subscription(jid)
             if jid is None:
-                self._check_pace()
-                for listeners in self._subscription_listeners.values():
-                    self._call(listeners)
+                self.issues.pace_changed(self.manager)
                 self._refresh_shown(list(self.tracked))
                 self._schedule_trust_timer()
-            else:
-                self._call(self._subscription_listeners.get(jid, ()))
-                if jid in self.tracked:
-                    self._refresh_shown((jid,))
-            self._notify()
-        self._schedule_save()
-
-    def _notify(self) -> None:
-        self._call(self._listeners)
-
-    def _notify_all(self) -> None:
-        """Availability changed: every entity must write its state."""
-        with self._notifying_once():
-            self._notify()
-            for listeners in self._contact_listeners.values():
-                self._call(listeners)
-
-    def _call(self, listeners: Iterable[CALLBACK_TYPE]) -> None:
-        """Call listeners now, or once when the outermost ``_notifying_once`` ends."""
-        if self._holding:
-            self._held.update(dict.fromkeys(listeners))
-            return
-        for listener in list(listeners):
-            listener()
-
-    @contextmanager
-    def _notifying_once(self) -> Iterator[None]:
-        """One change made of several (a disconnect moves the connection, the manager and
-        every contact's trust) reaches each listener once, when it is complete.
-
-        An entity following several kinds of change (a contact's subscription sensor follows
-        its contact and its subscription) registers the same callback for each, so it is
-        called once here too.
-        """
-        self._holding += 1
-        try:
-            yield
-        finally:
-            self._holding -= 1
-            if not self._holding:
-                held, self._held = self._held, {}
-                for listener in held:
-                    listener()
+            elif jid in self.tracked:
+                self._refresh_shown((jid,))
+            self.listeners.account()
+        self.store.schedule_save()
 
     @callback
     def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Account-level changes (connection, manager figures)."""
-        self._listeners.add(listener)
-
-        def remove() -> None:
-            self._listeners.discard(listener)
-            self._held.pop(listener, None)
-
-        return remove
+        """Account-level changes (see ``Listeners``)."""
+        return self.listeners.async_add_listener(listener)
 
     @callback
     def async_add_contact_listener(self, jid: str, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Changes of one contact (presence, subscription state, availability)."""
-        self._contact_listeners.setdefault(jid, set()).add(listener)
-
-        def remove() -> None:
-            self._held.pop(listener, None)  # a removed entity is not called later either
-            listeners = self._contact_listeners.get(jid)
-            if listeners is not None:
-                listeners.discard(listener)
-                if not listeners:
-                    del self._contact_listeners[jid]
-
-        return remove
+        """Changes of one contact (see ``Listeners``)."""
+        return self.listeners.async_add_contact_listener(jid, listener)
 
     @callback
     def async_add_online_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Who is online changed (a contact seen online, offline, or unknown again)."""
-        self._online_listeners.add(listener)
-
-        def remove() -> None:
-            self._online_listeners.discard(listener)
-            self._held.pop(listener, None)
-
-        return remove
+        """Who is online changed (see ``Listeners``)."""
+        return self.listeners.async_add_online_listener(listener)
 
     @callback
     def async_add_subscription_listener(self, jid: str, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Changes of one contact's subscription state (queued, subscribed, backoff, ...)."""
-        self._subscription_listeners.setdefault(jid, set()).add(listener)
-
-        def remove() -> None:
-            self._held.pop(listener, None)  # a removed entity is not called later either
-            listeners = self._subscription_listeners.get(jid)
-            if listeners is not None:
-                listeners.discard(listener)
-                if not listeners:
-                    del self._subscription_listeners[jid]
-
-        return remove
+        """Changes of one contact's subscription state (see ``Listeners``)."""
+        return self.listeners.async_add_subscription_listener(jid, listener)
 
     @callback
     def async_add_contacts_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """The set of tracked contacts changed (platforms add entities for new ones)."""
-        self._contacts_listeners.add(listener)
-        return lambda: self._contacts_listeners.discard(listener)
+        """The set of tracked contacts changed (see ``Listeners``)."""
+        return self.listeners.async_add_contacts_listener(listener)
 
 
 type _Subentries = dict[str, tuple[str, str, dict[str, Any]]]
