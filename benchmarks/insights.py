@@ -230,9 +230,9 @@ async def measure(config: str) -> dict[str, float]:
             clock.offset += SESSION
             await _flip(hass, backend, coordinator, jid, True)  # online at midnight
             clock.offset = coordinator.activity.next_midnight() - time.time() - 1
-            coordinator._close_day(None)
+            coordinator.days.close_day(None)
             clock.offset += 1
-            coordinator._new_day(None)
+            coordinator.days.new_day(None)
             await hass.async_block_till_done()
             writes.stop()
             figures["rows_per_active_contact_day"] = float(writes.contact)

@@ -7,15 +7,15 @@ entities listen to ``async_add_listener``.
 
 The coordinator wires the parts and turns bridge events into their changes: the bridge
 connection (``connection.py``), the subscription manager (``manager/``), the presence model
-(``presence.py``), online times (``activity.py``), the listeners (``listeners.py``), the saved
-state (``store.py``), the repair issues (``issues.py``) and the availability mode
+(``presence.py``), online times (``activity.py``) and their midnights (``days.py``), the
+connection figures (``status.py``), the listeners (``listeners.py``), the saved state
+(``store.py``), the repair issues (``issues.py``) and the availability mode
 (``availability.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,18 +24,13 @@ from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.event import (
-    async_call_later,
-    async_track_point_in_utc_time,
-    async_track_time_interval,
-)
+from homeassistant.helpers.event import async_call_later, async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
 from .activity import ActivityTracker
 from .availability import AvailabilityMode, mode_settings
 from .bridge.client import BridgeClient
 from .bridge.protocol import (
-    JSON,
     BridgeAuthError,
     BridgeError,
     BridgeEvent,
@@ -47,7 +42,6 @@ from .bridge.protocol import (
     Hello,
     LoggedOut,
     Presence,
-    QrCode,
     StreamReplaced,
     TemporaryBan,
     jid_to_phone,
@@ -74,41 +68,23 @@ from .const import (
     SILENCE_REPAIR_AFTER,
     SUBENTRY_GROUP,
 )
+from .days import DayTimers
 from .issues import AccountIssues
 from .launcher import BridgeProcess, BridgeStartError, bridge_args, session_dir
 from .listeners import Listeners
 from .manager import DEFAULT_PRESET, SLOWER_PRESET, SubscriptionManager, SubscriptionPaused
 from .options import manager_config_from_options
 from .presence import ContactPresence, PresenceModel, TrackedContact, ranked_first, wanted_contacts
+from .status import AccountStatus
 from .store import AccountStore
 from .tls import async_client_ssl_context
 
 type WhatsAppConfigEntry = ConfigEntry[WhatsAppCoordinator]
 
-RECENT_EVENTS = 50
-RATE_LIMITED_FOR = timedelta(hours=1)
 ACCOUNT_BLOCKED = ("account_locked", "account_banned")
 """``logged_out`` reasons that need the user to act on the phone before linking again."""
-SILENCE_CHECK_INTERVAL = timedelta(hours=1)
-DAY_CLOSE_BEFORE_MIDNIGHT = timedelta(seconds=1)
-"""Online contacts write their day's figure this long before midnight (for the statistics)."""
 TRUST_CHECK_AFTER = timedelta(milliseconds=10)
 """The trust timer fires this long after the trust gap ends (the gap itself is still trusted)."""
-
-
-@dataclass(slots=True)
-class AccountStatus:
-    """Connection figures for the account device."""
-
-    bridge_connected: bool = False
-    bridge_unresponsive: bool = False
-    whatsapp_connected: bool = False
-    logged_out: bool = False
-    banned_until: datetime | None = None
-    last_presence: datetime | None = None
-    connected_since: datetime | None = None
-    rate_limited_at: datetime | None = None
-    recent_events: list[dict[str, JSON]] = field(default_factory=list)
 
 
 class WhatsAppCoordinator:
@@ -163,7 +139,7 @@ class WhatsAppCoordinator:
         self._mode_settings = mode_settings(entry.options)
         self._applied_options = dict(entry.options)
         self._applied_subentries = _subentries(entry)
-        self._day_timers: list[CALLBACK_TYPE] = []
+        self.days = DayTimers(hass, self.activity, self.listeners, self.store.schedule_save)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -202,14 +178,12 @@ class WhatsAppCoordinator:
         self.manager.start()
         if status.connected:
             await self._async_on_connected()
-        self._unsubs.append(
-            async_track_time_interval(self.hass, self._async_check_silence, SILENCE_CHECK_INTERVAL)
-        )
+        self._unsubs.append(self.issues.watch_silence(self._silent))
         self._stop_unsub = self.hass.bus.async_listen_once(
             EVENT_HOMEASSISTANT_STOP, self._async_on_hass_stop
         )
         self._unsubs.append(self.manager.add_listener(self._on_manager_change))
-        self._schedule_day_timers()
+        self.days.start()
 
     async def _async_connect_bridge(self) -> Hello:
         """Start the child bridge if this mode has one, then connect the client."""
@@ -247,7 +221,7 @@ class WhatsAppCoordinator:
         self._cancel_grace_timer()
         self._cancel_trust_timer()
         self.mode.stop()
-        self._cancel_day_timers()
+        self.days.stop()
         self.issues.cancel_bridge_down()
         await self.manager.stop()
         await self.bridge.async_close()
@@ -410,7 +384,7 @@ class WhatsAppCoordinator:
         if isinstance(event, Presence):
             self._on_presence(event)
             return
-        self._remember_event(event)
+        self.status.remember(event)
         match event:
             case Connected():
                 self.hass.async_create_task(self._async_on_connected(), eager_start=True)
@@ -432,16 +406,6 @@ class WhatsAppCoordinator:
             case ClientOutdated():
                 self._set_whatsapp_connected(False)
                 self.issues.create("client_outdated", ir.IssueSeverity.ERROR)
-
-    def _remember_event(self, event: BridgeEvent) -> None:
-        """Keep the last few non-presence events for diagnostics (not pairing codes)."""
-        if isinstance(event, QrCode):
-            return
-        events = self.status.recent_events
-        events.append(
-            {"at": dt_util.utcnow().isoformat(), "event": str(event.name), **event.to_payload()}
-        )
-        del events[:-RECENT_EVENTS]
 
     async def _async_on_connected(self) -> None:
         """WhatsApp is (again) connected: it forgot every subscription, so renew them all."""
@@ -578,12 +542,7 @@ class WhatsAppCoordinator:
     @property
     def rate_limited(self) -> bool:
         """WhatsApp banned us for a while, or refused a request as over its rate limit."""
-        now = dt_util.utcnow()
-        banned = self.status.banned_until is not None and self.status.banned_until > now
-        limited = self.status.rate_limited_at is not None and (
-            now - self.status.rate_limited_at < RATE_LIMITED_FOR
-        )
-        return banned or limited
+        return self.status.rate_limited
 
     @callback
     def note_rate_limited(self) -> None:
@@ -596,20 +555,12 @@ class WhatsAppCoordinator:
     @property
     def connected(self) -> bool:
         """Bridge reachable and WhatsApp connected."""
-        return self.status.bridge_connected and self.status.whatsapp_connected
+        return self.status.connected
 
     @property
     def connection_state(self) -> str:
         """One word for the account's connection (an enum sensor's state)."""
-        if self.status.logged_out:
-            return "logged_out"
-        if self.status.banned_until is not None and self.status.banned_until > dt_util.utcnow():
-            return "banned"
-        if not self.status.bridge_connected:
-            return (
-                "bridge_unresponsive" if self.status.bridge_unresponsive else "bridge_unreachable"
-            )
-        return "connected" if self.status.whatsapp_connected else "connecting"
+        return self.status.connection_state
 
     @property
     def available(self) -> bool:
@@ -718,55 +669,22 @@ class WhatsAppCoordinator:
             self._trust_timer()
         self._trust_timer = self._trust_timer_at = None
 
-    # ----------------------------------------------------------------- days
+    # ----------------------------------------------------------------- silence
 
-    def _schedule_day_timers(self) -> None:
-        """Close the day a second before local midnight; start the new one at midnight."""
-        self._cancel_day_timers()
-        midnight = dt_util.utc_from_timestamp(self.activity.next_midnight())
-        self._day_timers = [
-            async_track_point_in_utc_time(
-                self.hass, self._close_day, midnight - DAY_CLOSE_BEFORE_MIDNIGHT
-            ),
-            async_track_point_in_utc_time(self.hass, self._new_day, midnight),
-        ]
-
-    def _cancel_day_timers(self) -> None:
-        for cancel in self._day_timers:
-            cancel()
-        self._day_timers = []
-
-    @callback
-    def _close_day(self, _now: datetime) -> None:
-        """Online contacts' *online today* reaches the recorder before it starts again."""
-        for jid in self.activity.online_now():
-            self.listeners.contact_now(jid)
-
-    @callback
-    def _new_day(self, _now: datetime) -> None:
-        for jid in self.activity.roll_all():
-            self.listeners.contact_now(jid)
-        self.store.schedule_save()
-        self._schedule_day_timers()
-
-    async def _async_check_silence(self, _now: datetime) -> None:
-        """Subscribed, connected, and not one presence event for hours: tell the user."""
+    def _silent(self) -> bool:
+        """Subscribed, connected, and not one presence event for hours (a repair issue)."""
         stats = self.manager.stats()
         # Silence counts from the last presence event, or from the connection when none came.
         since = max(
             (t for t in (self.status.last_presence, self.status.connected_since) if t), default=None
         )
-        silent = (
+        return (
             self.connected
             and self.presence_enabled  # switched off, silence is what was asked for
             and stats.active > 0
             and since is not None
             and dt_util.utcnow() - since >= SILENCE_REPAIR_AFTER
         )
-        if silent:
-            self.issues.create("presence_silent")
-        else:
-            self.issues.delete("presence_silent")
 
     # ----------------------------------------------------------------- listeners
 

@@ -1,8 +1,8 @@
 """The repair issues of one account: one per kind, titled with the account's name.
 
 Most are raised and cleared where their cause is seen (the coordinator's bridge events); the
-two that need memory or time live here: the pace lowered because answers stopped, and a child
-bridge that stays down.
+ones that need memory or time live here: presence silent for hours, the pace lowered because
+answers stopped, and a child bridge that stays down.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import logging
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.event import async_call_later, async_track_time_interval
 
 from .const import DOMAIN
 from .manager import SubscriptionManager
 
 _LOGGER = logging.getLogger(__name__)
 
+SILENCE_CHECK_INTERVAL = timedelta(hours=1)
 BRIDGE_DOWN_REPAIR_AFTER = timedelta(minutes=10)
 """A child bridge down this long (restarts keep failing) gets a repair issue."""
 
@@ -57,6 +58,19 @@ class AccountIssues:
     def delete(self, kind: str) -> None:
         """The cause of this kind of issue is gone."""
         ir.async_delete_issue(self._hass, DOMAIN, f"{kind}_{self._entry.entry_id}")
+
+    @callback
+    def watch_silence(self, silent: Callable[[], bool]) -> CALLBACK_TYPE:
+        """Check every hour whether presence went silent; returns the unsubscribe."""
+
+        @callback
+        def check(_now: datetime) -> None:
+            if silent():
+                self.create("presence_silent")
+            else:
+                self.delete("presence_silent")
+
+        return async_track_time_interval(self._hass, check, SILENCE_CHECK_INTERVAL)
 
     def pace_changed(self, manager: SubscriptionManager) -> None:
         """Tell the user while the pace is below the chosen one because answers stopped."""
