@@ -127,6 +127,7 @@ class WhatsAppCoordinator:
         )
         self.listeners = Listeners()
         self.issues = AccountIssues(hass, entry)
+        self.days = DayTimers(hass, self.activity, self.listeners, self.store.schedule_save)
         self._unsubs: list[CALLBACK_TYPE] = []
         self._stop_unsub: CALLBACK_TYPE | None = None
         self._grace_timer: CALLBACK_TYPE | None = None
@@ -139,7 +140,6 @@ class WhatsAppCoordinator:
         self._mode_settings = mode_settings(entry.options)
         self._applied_options = dict(entry.options)
         self._applied_subentries = _subentries(entry)
-        self.days = DayTimers(hass, self.activity, self.listeners, self.store.schedule_save)
 
     # ----------------------------------------------------------------- lifecycle
 
