@@ -197,8 +197,8 @@ class ContactLastSeenSensor(WhatsAppContactEntity, SensorEntity):
     """When the contact was last online: WhatsApp's own figure, or what we observed.
 
     Unknown when WhatsApp hides it and we never saw the contact online; never made up from the
-    time we subscribed. Not a restore entity: the coordinator's store keeps last seen across
-    restarts (see ``WhatsAppCoordinator._data_to_store``).
+    time we subscribed. Not a restore entity: the account's store keeps last seen across
+    restarts (see ``AccountStore.to_dict`` in store.py).
     """
 
     @property
