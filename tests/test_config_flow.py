@@ -19,6 +19,7 @@ from homeassistant.requirements import RequirementsNotFound
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+import pytest_socket
 
 from custom_components.whatsapp_presence import (
     async_setup_entry as real_setup_entry,
@@ -820,6 +821,40 @@ async def test_reconfigure_the_bridge_address(
         assert entry.data[CONF_URL] == good.url
 
 
+async def test_reauth_refuses_a_short_new_token(hass: HomeAssistant, sim_bridge: SimBridge) -> None:
+    """A new token typed by hand is checked before it is tried: a short one is named."""
+    entry = remote_entry(hass, sim_bridge.url, token="stale")
+    result = await entry.start_reauth_flow(hass)
+    result = await configure(hass, result["flow_id"], {CONF_TOKEN: "short"})
+    assert result["step_id"] == "reauth_confirm"
+    assert result["errors"] == {CONF_TOKEN: "token_too_short"}
+    assert entry.data[CONF_TOKEN] == "stale"
+
+
+@pytest.mark.usefixtures("socket_enabled", "quiet_failed_handshakes")
+async def test_reconfigure_to_a_wss_bridge_with_its_own_ca(
+    hass: HomeAssistant, tmp_path: Path, mock_setup_entry: AsyncMock
+) -> None:
+    """The pasted certificate is kept with the new address; none is kept when none is given."""
+    cert = make_self_signed(tmp_path)
+    async with sim_server(ssl_context=cert.server_context(), paired=True) as bridge:
+        entry = remote_entry(hass, "ws://old-addon:8099/ws")
+        result = await entry.start_reconfigure_flow(hass)
+        result = await configure(
+            hass,
+            result["flow_id"],
+            {CONF_URL: bridge.url, CONF_TOKEN: TOKEN, "ca_cert": cert.cert_pem},
+        )
+        assert result["reason"] == "reconfigure_successful"
+        assert entry.data[CONF_URL] == bridge.url
+        assert entry.data["ca_cert"] == cert.cert_pem.strip()
+    async with sim_server(paired=True) as plain:
+        result = await entry.start_reconfigure_flow(hass)
+        result = await configure(hass, result["flow_id"], {CONF_URL: plain.url, CONF_TOKEN: TOKEN})
+        assert result["reason"] == "reconfigure_successful"
+        assert "ca_cert" not in entry.data
+
+
 async def test_flow_bridge_ignores_what_is_not_its_pairing(hass: HomeAssistant) -> None:
     """Events outside an attempt are ignored; a malformed account ends it as a failure."""
     bridge = pairing.FlowBridge(hass)
@@ -915,6 +950,33 @@ async def test_plain_ws_to_another_host_asks_first(hass: HomeAssistant) -> None:
     result = await configure(hass, flow_id, {})
     assert result["step_id"] == "remote"  # back to the address, with the reason
     assert result["errors"] == {"base": "cannot_connect"}
+
+
+THIS_HOST_UNNAMED = "0.0.0.0"  # noqa: S104 - connected to, never bound
+"""Not a loopback address, yet a connection to it reaches this machine (Linux)."""
+
+
+async def test_plain_ws_to_another_host_links_once_confirmed(hass: HomeAssistant) -> None:
+    """After the warning, Submit connects: the entry is made with that address.
+
+    0.0.0.0 is not a loopback address (so the warning shows), yet Linux delivers a connection
+    to it to this machine, where the test's bridge listens.
+    """
+    # Home Assistant's test plugin lets tests reach 127.0.0.1 only; this one reaches it as
+    # 0.0.0.0 too (set in the test: the plugin sets its list after the fixtures).
+    pytest_socket.socket_allow_hosts(["127.0.0.1", THIS_HOST_UNNAMED])
+    async with sim_server(paired=True) as bridge:
+        url = bridge.url.replace("127.0.0.1", THIS_HOST_UNNAMED)
+        result = await start_remote(hass)
+        flow_id = result["flow_id"]
+        result = await configure(hass, flow_id, {CONF_URL: url, CONF_TOKEN: TOKEN})
+        assert result["step_id"] == "remote_insecure"
+        assert result["description_placeholders"] == {"host": THIS_HOST_UNNAMED}
+        result = await configure(hass, flow_id, {})
+        assert result["step_id"] == "preset"
+        result = await configure(hass, flow_id, {CONF_PRESET: "small"})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"][CONF_URL] == url
 
 
 @pytest.mark.parametrize(

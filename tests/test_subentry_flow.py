@@ -10,6 +10,11 @@ from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.whatsapp_presence.bridge.protocol import (
+    BridgeConnectionError,
+    BridgeError,
+    ErrorCode,
+)
 from custom_components.whatsapp_presence.bridge.simulator import SimulatorConfig
 from custom_components.whatsapp_presence.const import (
     CONF_JID,
@@ -19,6 +24,7 @@ from custom_components.whatsapp_presence.const import (
     SUBENTRY_CONTACT,
     SUBENTRY_GROUP,
 )
+from custom_components.whatsapp_presence.subentry_flow import _bridge_abort_reason
 
 from .flows import TRANSLATIONS, assert_translated
 from .sim import ACCOUNT_PHONE, SimBridge, simulator_config, until
@@ -317,3 +323,19 @@ async def test_change_a_groups_priority(
     result = await submit(hass, SUBENTRY_GROUP, result["flow_id"], {"priority": "medium"})
     assert result["reason"] == "reconfigure_successful"
     assert entry.subentries[subentry.subentry_id].data[CONF_PRIORITY] == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (BridgeError(ErrorCode.RATE_LIMITED, "429"), "rate_limited"),
+        (BridgeConnectionError("gone"), "cannot_connect"),
+        (BridgeError(ErrorCode.NOT_CONNECTED, "connecting"), "not_connected"),
+        (BridgeError(ErrorCode.NOT_LOGGED_IN, "logged out"), "not_connected"),
+        (BridgeError(ErrorCode.INTERNAL, "broken"), "cannot_connect"),
+    ],
+)
+def test_bridge_errors_become_the_users_reasons(error: BridgeError, reason: str) -> None:
+    """Each bridge error a listing can meet is named in the user's terms (translated)."""
+    assert _bridge_abort_reason(error) == reason
+    assert reason in TRANSLATIONS["config_subentries"]["contact"]["abort"]

@@ -126,8 +126,11 @@ start_bridge() {
     # shellcheck disable=SC2153  # BRIDGE_PID is set by coproc
     bridge_pid="${BRIDGE_PID}"
     local listening=""
+    if [[ "${stopping}" == true ]]; then  # the stop came while it was being started
+        kill -TERM "${bridge_pid}" 2>/dev/null || true
+    fi
     if ! read -r -t 120 listening <&"${BRIDGE[0]}" || [[ "${listening}" != *'"listening"'* ]]; then
-        bashio::log.error "The bridge did not start; see the lines above"
+        [[ "${stopping}" == true ]] || bashio::log.error "The bridge did not start; see the lines above"
         kill -TERM "${bridge_pid}" 2>/dev/null || true
         local status=0
         wait "${bridge_pid}" || status=$?
