@@ -25,7 +25,7 @@ Every random process can be switched off
 from __future__ import annotations
 
 from collections import Counter, deque
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 import json
 import logging
 import math
@@ -336,6 +336,7 @@ class SimulatorBackend(Backend):
         self._sub_failures: Counter[str] = Counter()
         self._ignored: Counter[str] = Counter()
         self._stats: Counter[str] = Counter()
+        self._history: list[tuple[float, str, bool]] | None = None  # see presence_history()
         if config.paired:
             self._account = self._make_account(config.account_phone, config.push_name)
 
@@ -422,6 +423,8 @@ class SimulatorBackend(Backend):
 
     def _set_presence(self, account: _Account, online: bool, last_seen: float | None) -> bool:
         """Change a contact's state; deliver it to the account when the rules allow."""
+        if self._history is not None and online != account.online:
+            self._history.append((self.clock.to_real(self.clock.now()), account.jid, online))
         if not online and account.online:
             account.last_seen = (
                 last_seen
@@ -456,6 +459,32 @@ class SimulatorBackend(Backend):
             )
         )
         return True
+
+    def play_presence(self, real_seconds: float) -> list[tuple[float, str, bool]]:
+        """Run only the presence model for ``real_seconds`` on a manual clock; its changes.
+
+        For ``presence_history``: no session, nothing emitted.
+        """
+        if not isinstance(self.clock, ManualClock) or self._running:
+            raise RuntimeError("presence is played on the manual clock of a stopped network")
+        start = self.clock.now()
+        seen = [account for account in self._contacts if not account.unresponsive]
+        self._running, self._history = True, []
+        try:
+            self._init_presence()
+            history = [
+                (self.clock.to_real(start), account.jid, account.online) for account in seen
+            ]
+            self.clock.advance(real_seconds * self.clock.time_scale)
+            end = self.clock.to_real(self.clock.now())
+            jids = {account.jid for account in seen}
+            history += [c for c in self._history if c[1] in jids and c[0] < end]
+        finally:
+            self._running, self._history = False, None
+            for account in self._contacts:
+                self._cancel(account.timer)
+                account.timer = None
+        return history
 
     # --- timers ----------------------------------------------------------------------------
 
@@ -1003,6 +1032,24 @@ class SimulatorBackend(Backend):
             "pairings": self._stats["pairings"],
             "config": {key: value for key, value in asdict(config).items() if key != "state_dir"},
         }
+
+
+def presence_history(
+    config: SimulatorConfig, start: float, end: float
+) -> list[tuple[float, str, bool]]:
+    """What this network's contacts did between two real times: (real time, jid, online).
+
+    The same per-contact model and seeds as a live run, at ``config.time_scale``, played on a
+    manual clock in a moment (a demo shows days of it at once). Everyone's state at ``start``
+    comes first, then each change in time order. Contacts that never answer a subscription
+    are left out: nobody would have seen them. Only presence is played: the history is that
+    of an account connected and subscribed throughout.
+    """
+    backend = SimulatorBackend(
+        lambda *_: None,
+        replace(config, manual_clock=True, start_time=start, paired=False, state_dir=None),
+    )
+    return backend.play_presence(end - start)
 
 
 def _wall_now() -> float:

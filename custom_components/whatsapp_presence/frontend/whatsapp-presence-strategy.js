@@ -21,11 +21,32 @@ const ids = (hass, domain, key) =>
       ),
     );
 
+// The contact's name (its device's), not "Name ▸ Online": charts cut long labels short.
+const contactName = (hass, entityId) => {
+  const device = hass.devices[hass.entities[entityId]?.device_id];
+  return device?.name_by_user || device?.name || hass.states[entityId].attributes.friendly_name;
+};
+
+const named = (hass, entityIds) =>
+  entityIds.map((entity) => ({ entity, name: contactName(hass, entity) }));
+
+// Today's timeline covers what is known of today: since midnight, or since the first of these
+// contacts was tracked when that was later (a day-long axis would show minutes as slivers).
+const hoursKnownToday = (hass, entityIds) => {
+  const now = Date.now();
+  let since = new Date().setHours(0, 0, 0, 0);
+  const tracked = entityIds
+    .map((id) => hass.devices[hass.entities[id]?.device_id]?.created_at)
+    .filter((created) => typeof created === "number" && created > 0);
+  if (tracked.length) since = Math.max(since, Math.min(...tracked) * 1000);
+  const hours = Math.max(60000, now - since) / 3600000;
+  return hours >= 2 ? Math.ceil(hours) : Math.ceil(hours * 60) / 60;
+};
+
 class WhatsAppPresenceDashboardStrategy extends HTMLElement {
   static async generate(config, hass) {
     const online = ids(hass, "binary_sensor", "online");
     const onlineToday = ids(hass, "sensor", "online_today");
-    const onlineNow = ids(hass, "sensor", "online_now");
     const cards = [];
     if (online.length === 0) {
       cards.push({
@@ -36,25 +57,37 @@ class WhatsAppPresenceDashboardStrategy extends HTMLElement {
     } else {
       cards.push({
         type: "entity-filter",
-        entities: online,
+        entities: online.map((entity) => ({
+          entity,
+          name: contactName(hass, entity),
+          secondary_info: "last-changed",
+        })),
         conditions: [{ condition: "state", state: "on" }],
-        show_empty: true,
+        show_empty: false,
         card: { type: "entities", title: "Online now" },
       });
-      if (onlineNow.length) {
-        cards.push({ type: "glance", title: "Contacts online", entities: onlineNow });
-      }
+      // Said in words when nobody is: an empty list looks broken.
+      cards.push({
+        type: "conditional",
+        conditions: online.map((entity) => ({ condition: "state", entity, state_not: "on" })),
+        card: {
+          type: "markdown",
+          title: "Online now",
+          content: `Nobody right now. ${online.length} contacts are tracked; the timeline shows when they were online.`,
+        },
+      });
+      const hours = hoursKnownToday(hass, online);
       cards.push({
         type: "history-graph",
         title: "Today",
-        hours_to_show: Math.max(1, Math.ceil((Date.now() - new Date().setHours(0, 0, 0, 0)) / 3600000)),
-        entities: online,
+        hours_to_show: hours,
+        entities: named(hass, online),
       });
       if (onlineToday.length) {
         cards.push({
           type: "statistics-graph",
           title: "Online time per day (last 14 days)",
-          entities: onlineToday,
+          entities: named(hass, onlineToday),
           period: "day",
           days_to_show: 14,
           stat_types: ["change"],
