@@ -16,6 +16,7 @@ from custom_components.whatsapp_presence.bridge.simulator import (
     SimulatorBackend,
     SimulatorConfig,
     config_defaults,
+    presence_history,
 )
 
 from .common import SCRIPTED, START
@@ -362,3 +363,31 @@ async def test_subscription_rules_run_on_real_time_at_any_scale(time_scale: floa
     [ban] = [data for name, data in events if name == "temporary_ban"]
     assert ban["expires_in"] == pytest.approx(600.0)  # real seconds, whatever the scale
     await backend.stop()
+
+
+
+async def test_presence_history_is_the_run_a_live_network_shows() -> None:
+    """The history a demo imports as its past days is the very run the live network plays."""
+    config = replace(_busy(5), presence_latency=0, disconnect_rate=0, time_scale=10)
+    backend, log = _backend(config)
+    await backend.start()
+    _clock(backend).advance(config.connect_delay)
+    await _watch_everyone(backend)
+    mark = len(log)
+    _clock(backend).advance(6 * 3600)  # six simulated hours: 36 real minutes
+    answering = {
+        c["jid"] for c in await backend.command("sim.contacts", {}) if not c["unresponsive"]
+    }
+    await backend.stop()
+    live = [
+        (round(data["at"], 6), data["jid"], data["online"])
+        for _, name, data in log[mark:]
+        if name == "presence"
+    ]
+    end = START + 6 * 3600 / config.time_scale
+    played = presence_history(replace(config, manual_clock=False), START, end)
+    assert {jid for at, jid, _ in played if at == START} == answering  # everyone's start
+    subscribed_at = START + config.connect_delay / config.time_scale
+    changes = [(round(at, 6), jid, online) for at, jid, online in played if at > subscribed_at]
+    assert len(live) > 50
+    assert changes == live

@@ -30,17 +30,39 @@ const contactName = (hass, entityId) => {
 const named = (hass, entityIds) =>
   entityIds.map((entity) => ({ entity, name: contactName(hass, entity) }));
 
-// Today's timeline covers what is known of today: since midnight, or since the first of these
-// contacts was tracked when that was later (a day-long axis would show minutes as slivers).
-const hoursKnownToday = (hass, entityIds) => {
+// Today's timeline covers what is known of today: since midnight, or since these contacts'
+// presence was first known when that is later (just tracked, or a fresh demo), so minutes of
+// data are not slivers on a day-long axis.
+const hoursKnownToday = async (hass, entityIds) => {
   const now = Date.now();
-  let since = new Date().setHours(0, 0, 0, 0);
-  const tracked = entityIds
+  const midnight = new Date().setHours(0, 0, 0, 0);
+  const created = entityIds
     .map((id) => hass.devices[hass.entities[id]?.device_id]?.created_at)
-    .filter((created) => typeof created === "number" && created > 0);
-  if (tracked.length) since = Math.max(since, Math.min(...tracked) * 1000);
-  const hours = Math.max(60000, now - since) / 3600000;
-  return hours >= 2 ? Math.ceil(hours) : Math.ceil(hours * 60) / 60;
+    .filter((at) => typeof at === "number" && at > 0);
+  let since = midnight;
+  if (created.length && Math.min(...created) * 1000 > midnight) {
+    // Tracked today: from the first state that says online or offline (set-up and
+    // reconnects come first). The timeline loads these states anyway.
+    since = Math.min(...created) * 1000;
+    try {
+      const history = await hass.callWS({
+        type: "history/history_during_period",
+        start_time: new Date(since).toISOString(),
+        entity_ids: entityIds,
+        minimal_response: true,
+        no_attributes: true,
+      });
+      const known = Object.values(history)
+        .map((states) => states.find((state) => state.s === "on" || state.s === "off"))
+        .filter(Boolean)
+        .map((state) => (state.lc ?? state.lu) * 1000);
+      if (known.length) since = Math.max(since, Math.min(...known));
+    } catch (err) {
+      // No history for this user: the devices' age will do.
+    }
+  }
+  const hours = Math.max(30000, now - since) / 3600000;
+  return hours >= 2 ? Math.ceil(hours) : Math.ceil(hours * 3600) / 3600;
 };
 
 class WhatsAppPresenceDashboardStrategy extends HTMLElement {
@@ -55,36 +77,32 @@ class WhatsAppPresenceDashboardStrategy extends HTMLElement {
           "No WhatsApp contacts are tracked yet: add them under Settings > Devices & services > WhatsApp Presence.",
       });
     } else {
-      cards.push({
-        type: "entity-filter",
-        entities: online.map((entity) => ({
-          entity,
-          name: contactName(hass, entity),
-          secondary_info: "last-changed",
-        })),
-        conditions: [{ condition: "state", state: "on" }],
-        show_empty: false,
-        card: { type: "entities", title: "Online now" },
-      });
-      // Said in words when nobody is: an empty list looks broken.
-      cards.push({
-        type: "conditional",
-        conditions: online.map((entity) => ({ condition: "state", entity, state_not: "on" })),
-        card: {
-          type: "markdown",
-          title: "Online now",
-          content: `Nobody right now. ${online.length} contacts are tracked; the timeline shows when they were online.`,
+      // Two columns: who is online and the days on one side, the (tall) timeline on the other.
+      const glance = [
+        {
+          type: "entity-filter",
+          entities: online.map((entity) => ({
+            entity,
+            name: contactName(hass, entity),
+            secondary_info: "last-changed",
+          })),
+          conditions: [{ condition: "state", state: "on" }],
+          show_empty: false,
+          card: { type: "entities", title: "Online now" },
         },
-      });
-      const hours = hoursKnownToday(hass, online);
-      cards.push({
-        type: "history-graph",
-        title: "Today",
-        hours_to_show: hours,
-        entities: named(hass, online),
-      });
+        // Said in words when nobody is: an empty list looks broken.
+        {
+          type: "conditional",
+          conditions: online.map((entity) => ({ condition: "state", entity, state_not: "on" })),
+          card: {
+            type: "markdown",
+            title: "Online now",
+            content: `Nobody right now. ${online.length} contacts are tracked; the timeline shows when they were online.`,
+          },
+        },
+      ];
       if (onlineToday.length) {
-        cards.push({
+        glance.push({
           type: "statistics-graph",
           title: "Online time per day (last 14 days)",
           entities: named(hass, onlineToday),
@@ -94,6 +112,13 @@ class WhatsAppPresenceDashboardStrategy extends HTMLElement {
           chart_type: "bar",
         });
       }
+      cards.push({ type: "vertical-stack", cards: glance });
+      cards.push({
+        type: "history-graph",
+        title: "Today",
+        hours_to_show: await hoursKnownToday(hass, online),
+        entities: named(hass, online),
+      });
     }
     return {
       title: "WhatsApp",
