@@ -9,10 +9,7 @@ from types import ModuleType
 from zoneinfo import ZoneInfo
 
 from custom_components.whatsapp_presence.activity import MERGE_GAP
-from custom_components.whatsapp_presence.bridge.simulator import (
-    SimulatorConfig,
-    presence_history,
-)
+from custom_components.whatsapp_presence.bridge.simulator import SimulatorConfig, presence_history
 
 from .e2e.hass_api import ROOT
 
@@ -67,8 +64,7 @@ def test_days_are_counted_as_the_sensor_counts_them() -> None:
     rows = backfill.statistics_rows(hourly[JID], "min")
     assert rows[-1]["sum"] == 0  # where the recorder starts the live sensor's sum
     by_hour = {
-        datetime.fromisoformat(row["start"]).astimezone(ZONE).strftime("%d %H"): row
-        for row in rows
+        datetime.fromisoformat(row["start"]).astimezone(ZONE).strftime("%d %H"): row for row in rows
     }
     # A day's bar is the change of the sum over it: 50 minutes, then 15.
     assert by_hour["28 23"]["sum"] - rows[0]["sum"] + rows[0]["state"] == 50

@@ -3,9 +3,10 @@
 The first run makes a config folder (``config-demo/``, git-ignored), starts ``hass``, completes
 onboarding, links a simulated WhatsApp account through the real config flow (QR pairing, the
 "small" preset), tracks the simulated address book and two groups through the subentry flows,
-adds an automation from the repository's blueprint and the WhatsApp dashboard. Later runs start the same Home
-Assistant as it was left (``--reset`` starts over). Everything goes through the HTTP API the
-frontend uses, so the demo is also a smoke test of the product.
+adds an automation from the repository's blueprint and the WhatsApp dashboard, and backfills
+the past days' online time from the simulated network (``backfill.py``). Later runs start the
+same Home Assistant as it was left (``--reset`` starts over). Everything goes through the HTTP
+API the frontend uses, so the demo is also a smoke test of the product.
 """
 
 from __future__ import annotations
@@ -25,12 +26,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from backfill import (  # noqa: E402  (beside this script)
-    Window,
-    hourly_online_today,
-    import_command,
-    statistics_rows,
-)
+# Beside this script (its folder is on the path); imported after the path is set.
+from backfill import Window, hourly_online_today, import_command, statistics_rows  # noqa: E402
+
 from tests.e2e.hass_api import (  # noqa: E402  (after the path is set)
     DASHBOARD_PATH,
     DOMAIN,
@@ -126,10 +124,7 @@ def backfill_online_time(api: HassApi) -> None:
     """
     from zoneinfo import ZoneInfo
 
-    from custom_components.whatsapp_presence.bridge.__main__ import (
-        build_parser,
-        simulator_config,
-    )
+    from custom_components.whatsapp_presence.bridge.__main__ import build_parser, simulator_config
     from custom_components.whatsapp_presence.bridge.simulator import presence_history
     from custom_components.whatsapp_presence.const import MODE_SIMULATOR
     from custom_components.whatsapp_presence.coordinator import bridge_args
@@ -332,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             f"\n  Home Assistant:  {url}\n"
             f"  Login:           {USERNAME} / {PASSWORD}\n"
             f"  Dashboard:       {url}/{DASHBOARD_PATH}\n"
+            "  Past days:       online time per day played from the simulated network at\n"
+            "                   set-up (backfilled); today's figures are observed live\n"
             "  Look at:         Settings > Devices & services > WhatsApp Presence\n"
             f"  Logs:            {config / 'home-assistant.log'}\n"
             "  Stop:            Ctrl+C\n",

@@ -365,7 +365,6 @@ async def test_subscription_rules_run_on_real_time_at_any_scale(time_scale: floa
     await backend.stop()
 
 
-
 async def test_presence_history_is_the_run_a_live_network_shows() -> None:
     """The history a demo imports as its past days is the very run the live network plays."""
     config = replace(_busy(5), presence_latency=0, disconnect_rate=0, time_scale=10)

@@ -472,9 +472,7 @@ class SimulatorBackend(Backend):
         self._running, self._history = True, []
         try:
             self._init_presence()
-            history = [
-                (self.clock.to_real(start), account.jid, account.online) for account in seen
-            ]
+            history = [(self.clock.to_real(start), account.jid, account.online) for account in seen]
             self.clock.advance(real_seconds * self.clock.time_scale)
             end = self.clock.to_real(self.clock.now())
             jids = {account.jid for account in seen}
