@@ -2,10 +2,10 @@
 
 Runs the demo script itself (on a free port, a temporary config folder, the demo's own simulated
 network: 30 contacts, ten simulated seconds per real second), logs in in Chromium, saves the
-first screen after login (``artifacts/browser/demo_first_screen.png``), and checks: no dialog, zero repairs through the
-API, the WhatsApp dashboard as the first screen, drawn with data (the past days backfilled from
-the simulated network, ``artifacts/browser/demo_dashboard.png``: the README's picture); then
-SIGTERM ends Home Assistant and its bridges.
+first screen after login (``artifacts/browser/demo_first_screen.png``), and checks: no dialog,
+zero repairs through the API, the WhatsApp dashboard as the first screen, drawn with data (the
+past days backfilled from the simulated network; ``artifacts/browser/demo_dashboard.png`` is the
+README's picture); then SIGTERM ends Home Assistant and its bridges.
 """
 
 from __future__ import annotations
