@@ -158,6 +158,22 @@ def backfill_online_time(api: HassApi) -> None:
     for entity_id, unit in unit_of.items():
         rows = statistics_rows(hourly[jids[sensors[entity_id]]], unit)
         api.ws(import_command(entity_id, unit, rows))
+    # The recorder queues imports and stores them in order: once the last is stored, all are
+    # (the dashboard opened earlier would chart only some contacts).
+    last = list(unit_of)[-1]
+    wait_for(
+        "the recorder to store the past days",
+        lambda: api.ws(
+            {
+                "type": "recorder/statistics_during_period",
+                "start_time": datetime.fromtimestamp(window.start, time_zone).isoformat(),
+                "statistic_ids": [last],
+                "period": "day",
+                "types": ["change"],
+            }
+        ).get(last),
+        60,
+    )
 
 
 def make_dashboard_the_first_screen(api: HassApi) -> None:

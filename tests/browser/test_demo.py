@@ -107,6 +107,7 @@ def backfilled_days(api: HassApi) -> dict[str, float]:
             "types": ["change"],
         }
     )
+    assert set(stats) == set(sensors), "every contact's past days are stored"
     totals: dict[str, float] = {}
     for rows in stats.values():
         for row in rows:
@@ -181,9 +182,9 @@ def test_demo_opens_clean_and_stops_on_sigterm(tmp_path: Path, page: Any) -> Non
             online_now.wait_for(timeout=60_000)
         assert page.locator("ha-dialog, ha-md-dialog").filter(visible=True).count() == 0
 
-        # Data soon after start: the past days' online time, backfilled from the simulated
-        # network, is in the recorder's statistics, and the dashboard draws it; today's
-        # timeline names the contacts; who is online is a list, or words when nobody is.
+        # Data soon after start: the past days' online time of every contact, backfilled from
+        # the simulated network, is in the recorder's statistics, and the dashboard draws it;
+        # today's timeline is drawn; who is online is a list, or words when nobody is.
         daily_totals = backfilled_days(api)
         assert len(daily_totals) >= 14, daily_totals
         assert all(total > 0 for total in daily_totals.values()), daily_totals
