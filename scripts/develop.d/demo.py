@@ -127,7 +127,7 @@ def backfill_online_time(api: HassApi) -> None:
     from custom_components.whatsapp_presence.bridge.__main__ import build_parser, simulator_config
     from custom_components.whatsapp_presence.bridge.simulator import presence_history
     from custom_components.whatsapp_presence.const import MODE_SIMULATOR
-    from custom_components.whatsapp_presence.coordinator import bridge_args
+    from custom_components.whatsapp_presence.launcher import bridge_args
 
     args = build_parser().parse_args(bridge_args(MODE_SIMULATOR, Path(os.devnull)))
     network = simulator_config(args)
