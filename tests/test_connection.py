@@ -60,3 +60,35 @@ async def test_a_restarted_child_gets_its_client_back(hass: HomeAssistant, tmp_p
     assert process.pid is None
     with pytest.raises(ProcessLookupError):
         os.kill(first_pid, 0)
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_starting_again_replaces_the_child_and_the_client(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    """A second start stops the first child, a second connect closes the first client:
+    neither is left running behind the ones that replace them."""
+    links: list[bool] = []
+    bridge = BridgeConnection(hass, on_event=lambda event: None, on_connection_change=links.append)
+    args = [*SIMULATOR, "--data-dir", str(tmp_path)]
+    try:
+        url, token = await bridge.async_start_child(args)
+        await bridge.async_connect(url, token)
+        first_process, first_client = bridge.process, bridge.client
+        assert first_process is not None
+        assert first_client is not None
+        first_pid = first_process.pid
+        assert first_pid is not None
+        url, token = await bridge.async_start_child(args)
+        assert bridge.process is not first_process
+        assert first_process.pid is None
+        with pytest.raises(ProcessLookupError):
+            os.kill(first_pid, 0)
+        await bridge.async_connect(url, token)
+        assert bridge.client is not first_client
+        assert bridge.client is not None
+        assert bridge.client.connected
+        assert not first_client.connected
+        assert (await bridge.client.status()).paired
+    finally:
+        await bridge.async_close()

@@ -50,7 +50,13 @@ class BridgeConnection:
     async def async_start_child(
         self, bridge_args: Sequence[str], *, clock: Callable[[], float] = time.monotonic
     ) -> tuple[str, str]:
-        """Start a child bridge; its URL and token. ``clock``: what its restart delays run on."""
+        """Start a child bridge; its URL and token. ``clock``: what its restart delays run on.
+
+        A child started before is stopped first: two would share one WhatsApp session.
+        """
+        process, self.process = self.process, None
+        if process is not None:
+            await process.stop()
         self.process = BridgeProcess(
             bridge_args, on_restart=self._child_restarted, on_down=self._on_down, clock=clock
         )
@@ -61,8 +67,12 @@ class BridgeConnection:
     ) -> Hello:
         """Connect and authenticate; the bridge's hello (raises the BridgeError kinds).
 
-        The client is kept only once connected: a failed attempt leaves nothing to close.
+        The client is kept only once connected: a failed attempt leaves nothing to close. A
+        client connected before is closed first (its events would arrive twice).
         """
+        previous, self.client = self.client, None
+        if previous is not None:
+            await previous.close()
         client = BridgeClient(
             url,
             token,
