@@ -267,3 +267,24 @@ async def test_a_wss_bridge_is_verified_with_the_entry_ca(
         assert entry.runtime_data.client is not None
         assert entry.runtime_data.client.url.startswith("wss://")
         assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_bridge_that_cannot_tell_its_status_is_retried(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    sim_bridge: SimBridge,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The backend's status is of the wrong shape at the hello: the bridge refuses the hello
+    rather than claim "not paired", so the set-up is retried and no reauth is started for an
+    account that is still paired."""
+    answer = await sim_bridge.backend.status()
+
+    async def broken_status() -> dict[str, Any]:
+        return {**answer, "paired": "yes"}
+
+    monkeypatch.setattr(sim_bridge.backend, "status", broken_status)
+    mock_config_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []

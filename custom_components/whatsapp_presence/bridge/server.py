@@ -346,8 +346,14 @@ class BridgeServer:
             try:
                 status = await self._status()
             except Exception:
+                # No hello rather than a made-up one: "not paired" would start a reauth of
+                # an account that is still paired. The client's connect fails and is retried.
                 _LOGGER.exception("Backend status failed during hello")
-                status = Status(paired=False, connected=False)
+                await self._send_direct(
+                    ws, protocol.error_frame(None, ErrorCode.INTERNAL, "internal bridge error")
+                )
+                await ws.close(code=protocol.CLOSE_INTERNAL, message=b"internal bridge error")
+                return ws
             hello = protocol.encode(
                 Hello(
                     protocol=protocol.PROTOCOL_VERSION,
