@@ -20,6 +20,12 @@ pairing to judge (and say so); the one exception is a presence's JID, which ever
 it is keyed by. Unknown fields are ignored (a newer bridge may add some); a missing documented
 field, a wrong type, a bool where a number belongs (or a number where a bool does) or a
 timestamp that is not finite or beyond what any clock holds is refused.
+
+The connection-state events (``connected``, ``disconnected``, ``logged_out``,
+``temporary_ban``) are the exception: their name is the news, and losing one to a detail
+would leave the account shown connected after a disconnect, or never asking to link again
+after a logout. Their details fall back to a default (``UNKNOWN_REASON``, ``None``) when
+missing or malformed, so a bridge of another version still gets the change through.
 """
 
 from __future__ import annotations
@@ -49,11 +55,16 @@ CLOSE_PROTOCOL_VERSION: Final = 4003
 CLOSE_TOO_SLOW: Final = 4004
 CLOSE_TOO_MANY_CLIENTS: Final = 4005
 CLOSE_SHUTDOWN: Final = 1001
+CLOSE_INTERNAL: Final = 1011
+"""The bridge cannot say where it stands (its backend failed): try again later."""
 
 MAX_RESOLVE_PHONES: Final = 50
 MAX_ID_LENGTH: Final = 64
 MAX_TIMESTAMP: Final = 253_402_300_799.0
 """9999-12-31T23:59:59Z: the last second every datetime library can represent."""
+
+UNKNOWN_REASON: Final = "unknown"
+"""The reason of a disconnect or logout whose bridge gave none (or none readable)."""
 
 type JSON = bool | int | float | str | list[JSON] | dict[str, JSON] | None
 """A JSON value, as one frame carries it."""
@@ -383,6 +394,16 @@ def _opt_str(data: Mapping[str, object], key: str, *, optional: bool = False) ->
     return value
 
 
+def _or_default[T](read: Callable[[], T | None], default: T) -> T:
+    """A detail of a connection-state event: ``default`` when missing, null or malformed
+    (the event still arrives; see the module docstring)."""
+    try:
+        value = read()
+    except MalformedPayloadError:
+        return default
+    return default if value is None else value
+
+
 def _bool(data: Mapping[str, object], key: str) -> bool:
     value = _value(data, key)
     if not isinstance(value, bool):  # 0 and 1 are not booleans on this protocol
@@ -421,6 +442,11 @@ def _opt_timestamp(data: Mapping[str, object], key: str, *, optional: bool = Fal
 
 def _duration(data: Mapping[str, object], key: str) -> float:
     return _number(_value(data, key), key, 0.0, MAX_TIMESTAMP)
+
+
+def _opt_duration(data: Mapping[str, object], key: str) -> float | None:
+    value = _value(data, key, optional=True)
+    return None if value is None else _number(value, key, 0.0, MAX_TIMESTAMP)
 
 
 def _count(data: Mapping[str, object], key: str) -> int:
@@ -727,7 +753,10 @@ class Connected:
     @classmethod
     def from_payload(cls, data: Mapping[str, object]) -> Self:
         """Decode; raises MalformedPayloadError."""
-        return cls(_opt_str(data, "jid", optional=True), _opt_str(data, "phone", optional=True))
+        return cls(
+            _or_default(lambda: _opt_str(data, "jid", optional=True), None),
+            _or_default(lambda: _opt_str(data, "phone", optional=True), None),
+        )
 
     def to_payload(self) -> dict[str, JSON]:
         """The wire form."""
@@ -739,12 +768,12 @@ class Disconnected:
     """``disconnected``: WhatsApp's link dropped (``reason``: docs/bridge-protocol.md)."""
 
     name: ClassVar[Event] = Event.DISCONNECTED
-    reason: str
+    reason: str = UNKNOWN_REASON
 
     @classmethod
     def from_payload(cls, data: Mapping[str, object]) -> Self:
-        """Decode; raises MalformedPayloadError."""
-        return cls(_str(data, "reason"))
+        """Decode; never refuses (the details fall back to their defaults)."""
+        return cls(_or_default(lambda: _str(data, "reason"), UNKNOWN_REASON))
 
     def to_payload(self) -> dict[str, JSON]:
         """The wire form."""
@@ -756,13 +785,16 @@ class LoggedOut:
     """``logged_out``: the session is gone; pairing again is the only way back."""
 
     name: ClassVar[Event] = Event.LOGGED_OUT
-    reason: str
-    on_connect: bool
+    reason: str = UNKNOWN_REASON
+    on_connect: bool = False
 
     @classmethod
     def from_payload(cls, data: Mapping[str, object]) -> Self:
-        """Decode; raises MalformedPayloadError."""
-        return cls(_str(data, "reason"), _bool(data, "on_connect"))
+        """Decode; never refuses (the details fall back to their defaults)."""
+        return cls(
+            _or_default(lambda: _str(data, "reason"), UNKNOWN_REASON),
+            _or_default(lambda: _bool(data, "on_connect"), False),
+        )
 
     def to_payload(self) -> dict[str, JSON]:
         """The wire form."""
@@ -811,26 +843,28 @@ class Presence:
 
 @dataclass(frozen=True, slots=True)
 class TemporaryBan:
-    """``temporary_ban``: WhatsApp banned the account for a while (``expires_at`` if known)."""
+    """``temporary_ban``: WhatsApp banned the account for a while (each detail if known)."""
 
     name: ClassVar[Event] = Event.TEMPORARY_BAN
-    code: int | str
-    expires_in: float
+    code: int | str | None = None
+    expires_in: float | None = None
     expires_at: float | None = None
 
     @classmethod
     def from_payload(cls, data: Mapping[str, object]) -> Self:
-        """Decode; raises MalformedPayloadError."""
-        code = _ban_code(data, "code")
-        assert code is not None
+        """Decode; never refuses (the details fall back to unknown)."""
         return cls(
-            code, _duration(data, "expires_in"), _opt_timestamp(data, "expires_at", optional=True)
+            _or_default(lambda: _ban_code(data, "code", optional=True), None),
+            _or_default(lambda: _opt_duration(data, "expires_in"), None),
+            _or_default(lambda: _opt_timestamp(data, "expires_at", optional=True), None),
         )
 
     def to_payload(self) -> dict[str, JSON]:
-        """The wire form (``expires_at`` left out when unknown)."""
+        """The wire form (what is unknown left out)."""
         return _drop_none(
             {"code": self.code, "expires_in": self.expires_in, "expires_at": self.expires_at},
+            "code",
+            "expires_in",
             "expires_at",
         )
 
