@@ -100,6 +100,22 @@ async def test_logout_starts_reauth(
     assert coordinator.connection_state == "logged_out"
 
 
+async def test_a_disconnect_and_a_logout_without_their_details_still_arrive(
+    hass: HomeAssistant, init_integration: MockConfigEntry, sim_bridge: SimBridge
+) -> None:
+    """A bridge of another version leaves out a disconnect's reason and sends a logout's of
+    the wrong type: the account still shows disconnected, and reauth still starts."""
+    coordinator = init_integration.runtime_data
+    assert coordinator.connected
+    sim_bridge.server.emit("disconnected", {})
+    await until(hass, lambda: not coordinator.connected)
+    sim_bridge.server.emit("logged_out", {"reason": 5})
+    await until(hass, lambda: coordinator.status.logged_out)
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+    assert coordinator.connection_state == "logged_out"
+
+
 @pytest.mark.parametrize("reason", ["account_locked", "account_banned"])
 async def test_locked_or_banned_account_raises_a_repair(
     hass: HomeAssistant,
