@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.auth.models import User
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.exceptions import ServiceValidationError, Unauthorized
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -83,6 +85,47 @@ async def test_add_contacts_resolves_and_reports(
     assert contact_subentries(entry)[new["jid"]] == new["name"]
     await hass.async_block_till_done()
     assert entry.runtime_data.tracked[new["jid"]].priority == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"query": "+1 202 555 0177", "on_whatsapp": True, "jid": "12025550177@s.whatsapp.net"},
+        {"query": None, "on_whatsapp": True, "jid": "123456789@lid"},
+        {"query": None, "on_whatsapp": True, "jid": None},
+    ],
+    ids=["unasked_number", "not_a_contact_jid", "no_jid"],
+)
+async def test_add_contacts_refuses_a_bad_answer_of_the_bridge(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    answer: dict[str, Any],
+) -> None:
+    """A bridge (of another version, or broken) answering a number it was not asked, or
+    with a JID no contact has: a translated error that names no number, nothing added."""
+    entry = init_integration
+    new = (await sim_bridge.contacts())[6]
+
+    async def resolve(queries: list[str]) -> list[dict[str, Any]]:
+        return [{**answer, "query": answer["query"] or query} for query in queries]
+
+    monkeypatch.setattr(sim_bridge.server, "_resolve", resolve)
+    before = contact_subentries(entry)
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "add_contacts",
+            {ATTR_CONFIG_ENTRY_ID: entry.entry_id, "numbers": [f"+{new['phone']}"]},
+            blocking=True,
+        )
+    assert err.value.translation_key == "invalid_resolution"
+    assert new["phone"] not in str(err.value)
+    assert contact_subentries(entry) == before
+    assert new["phone"] not in caplog.text
+    assert "5550177" not in caplog.text
 
 
 async def test_remove_contact(

@@ -23,6 +23,8 @@ from .bridge.protocol import (
     MAX_RESOLVE_PHONES,
     BridgeError,
     ErrorCode,
+    Resolution,
+    is_user_jid,
     jid_to_phone,
     normalize_phone,
     phone_to_jid,
@@ -126,8 +128,9 @@ async def _async_add_contacts(call: ServiceCall) -> ServiceResponse:
     try:
         for start in range(0, len(digits), MAX_RESOLVE_PHONES):
             for answer in await client.resolve(digits[start : start + MAX_RESOLVE_PHONES]):
-                if answer.on_whatsapp and answer.jid:
-                    found[normalize_phone(answer.query)] = answer.jid
+                if answer.on_whatsapp:
+                    phone, jid = _resolved(answer, phones)
+                    found[phone] = jid
     except BridgeError as err:
         if err.code == ErrorCode.RATE_LIMITED:
             coordinator.note_rate_limited()
@@ -170,6 +173,22 @@ async def _async_add_contacts(call: ServiceCall) -> ServiceResponse:
         "not_on_whatsapp": [phones[p] for p in digits if p not in found],
     }
     return response
+
+
+def _resolved(answer: Resolution, asked: dict[str, str]) -> tuple[str, str]:
+    """The number asked and the contact JID of a positive answer.
+
+    A bridge answering a number it was not asked, or with a JID that is not a contact's, is
+    broken: the action fails with a translated error (naming no number) and adds nothing.
+    """
+    try:
+        phone = normalize_phone(answer.query)
+    except BridgeError:
+        phone = None
+    if phone is None or asked.get(phone) is None or not is_user_jid(answer.jid):
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_resolution")
+    assert answer.jid is not None
+    return phone, answer.jid
 
 
 async def _address_book_names(coordinator: WhatsAppCoordinator) -> dict[str, str]:
