@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
 import logging
 from pathlib import Path
 from types import MappingProxyType
@@ -12,6 +15,7 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState, Config
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -24,6 +28,7 @@ from custom_components.whatsapp_presence.const import (
     SUBENTRY_CONTACT,
     SUBENTRY_GROUP,
 )
+from custom_components.whatsapp_presence.coordinator import CLOCK_SKEW_ALLOWANCE
 from custom_components.whatsapp_presence.launcher import bridge_args
 from custom_components.whatsapp_presence.manager import ContactState
 
@@ -408,3 +413,126 @@ def test_debug_logging_runs_the_bridge_at_debug(caplog: pytest.LogCaptureFixture
         assert bridge_args(MODE_LOCAL, Path("/data"))[-2:] == ["--log-level", "DEBUG"]
     with caplog.at_level(logging.INFO, logger=package):
         assert "--log-level" not in bridge_args(MODE_LOCAL, Path("/data"))
+
+
+async def _spin(condition: Callable[[], bool], rounds: int = 2000) -> None:
+    """Wait for loopback I/O without ``async_block_till_done`` (a held request would block it)."""
+    for _ in range(rounds):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+async def test_a_disconnect_during_the_connect_round_trip_is_not_held(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While WhatsApp is told the device's availability after a connect (a bridge round
+    trip), other changes of the account reach their listeners at once; a disconnect
+    arriving meanwhile wins: the account does not show connected afterwards."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await sim_bridge.command("sim.disconnect", reconnect_after=None)
+    await until(hass, lambda: not coordinator.connected)
+    gate = asyncio.Event()
+    asked: list[bool] = []
+    set_available = sim_bridge.backend.set_available
+
+    async def slow_set_available(available: bool) -> None:
+        asked.append(available)
+        await gate.wait()
+        await set_available(available)
+
+    monkeypatch.setattr(sim_bridge.backend, "set_available", slow_set_available)
+    told: list[bool] = []
+    entry.async_on_unload(
+        coordinator.async_add_listener(lambda: told.append(coordinator.connected))
+    )
+    await sim_bridge.command("sim.connect")
+    await _spin(lambda: asked == [True])
+    reconnects = coordinator.manager.stats().reconnects_total
+    await sim_bridge.command("sim.disconnect", reconnect_after=None)
+    await _spin(lambda: bool(told))  # not held until the round trip ends
+    assert not gate.is_set()
+    gate.set()
+    await hass.async_block_till_done()
+    assert not coordinator.connected
+    assert coordinator.connection_state != "connected"
+    assert coordinator.manager.stats().reconnects_total == reconnects
+    assert True not in told
+
+
+async def test_presence_from_the_future_does_not_stick(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A bridge clock a day ahead dates presence now at the latest (the contact can still go
+    stale); a last seen a year ahead is ignored, one within the clocks' allowance is kept."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await subscribed(hass, freezer, entry)
+    await tick(hass, freezer, 120)
+    jid = next(iter(coordinator.tracked))
+    now = dt_util.utcnow()
+
+    def presence(at: datetime, last_seen: datetime) -> dict[str, Any]:
+        return {
+            "jid": jid,
+            "lid": None,
+            "online": False,
+            "last_seen": last_seen.timestamp(),
+            "at": at.timestamp(),
+        }
+
+    heard: list[None] = []
+    entry.async_on_unload(coordinator.async_add_contact_listener(jid, lambda: heard.append(None)))
+    sim_bridge.server.emit("presence", presence(now + timedelta(days=1), now + timedelta(days=365)))
+    await until(hass, lambda: len(heard) == 1)
+    assert coordinator.status.last_presence == now
+    info = coordinator.manager.contact(jid)
+    assert info is not None
+    assert info.last_event is not None
+    assert info.last_event <= now.timestamp()
+    kept = coordinator.presence[jid].last_seen
+    assert kept is None or kept <= now
+
+    near = now + CLOCK_SKEW_ALLOWANCE - timedelta(seconds=1)
+    sim_bridge.server.emit("presence", presence(now, near))
+    await until(hass, lambda: coordinator.presence[jid].last_seen == near)
+    assert coordinator.presence[jid].last_seen_source == "whatsapp"
+
+
+async def test_unload_waits_for_the_tasks_of_bridge_events(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sim_bridge: SimBridge,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The work a bridge event starts (a connect's availability and renewal) is the entry's:
+    unloading while it waits on the bridge ends it, nothing outlives the entry."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    await sim_bridge.command("sim.disconnect", reconnect_after=None)
+    await until(hass, lambda: not coordinator.connected)
+    gate = asyncio.Event()
+    asked: list[bool] = []
+
+    async def stuck_set_available(available: bool) -> None:
+        asked.append(available)
+        await gate.wait()
+
+    monkeypatch.setattr(sim_bridge.backend, "set_available", stuck_set_available)
+    await sim_bridge.command("sim.connect")
+    await _spin(lambda: asked == [True])
+    tasks = [task for task in asyncio.all_tasks() if entry.entry_id in task.get_name()]
+    assert tasks
+    assert not any(task.done() for task in tasks)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert all(task.done() for task in tasks)
+    assert not coordinator.connected
+    gate.set()

@@ -85,6 +85,10 @@ ACCOUNT_BLOCKED = ("account_locked", "account_banned")
 """``logged_out`` reasons that need the user to act on the phone before linking again."""
 TRUST_CHECK_AFTER = timedelta(milliseconds=10)
 """The trust timer fires this long after the trust gap ends (the gap itself is still trusted)."""
+CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
+"""How far in the future a contact's last seen may be: the phone's, WhatsApp's and this
+host's clocks differ a little. Later than that it is a wrong figure, ignored: last seen only
+moves forward, so one far-future figure would stay (and be saved) for good."""
 
 
 class WhatsAppCoordinator:
@@ -134,6 +138,8 @@ class WhatsAppCoordinator:
         self._trust_timer: CALLBACK_TYPE | None = None
         self._trust_timer_at: float | None = None
         self._unavailable_logged = False
+        self._disconnects = 0
+        """WhatsApp disconnects so far: a change across an await means one came meanwhile."""
         self.presence_enabled = bool(entry.options.get(CONF_MARK_ONLINE, DEFAULT_MARK_ONLINE))
         """The switch: the linked device is marked online (presence flows, notifications stop)."""
         self.mode = AvailabilityMode(hass, entry.options, self._mode_changed)
@@ -271,7 +277,9 @@ class WhatsAppCoordinator:
     @callback
     def _mode_changed(self, on: bool) -> None:
         """The mode's schedule or sampling timer turns the linked device on or off."""
-        self.hass.async_create_task(self.async_set_presence_enabled(on), eager_start=True)
+        self.entry.async_create_task(
+            self.hass, self.async_set_presence_enabled(on), "whatsapp_presence availability"
+        )
 
     async def async_set_presence_enabled(self, enabled: bool) -> None:
         """Mark the linked device online (presence flows) or not (the phone notifies again).
@@ -295,9 +303,15 @@ class WhatsAppCoordinator:
         self.listeners.account()
         self.store.schedule_save()
 
-    async def _async_send_available(self) -> None:
-        """Tell WhatsApp what the switch says (again after every reconnect: it forgets)."""
-        if self.client is None or not self.connected:
+    async def _async_send_available(self, *, connecting: bool = False) -> None:
+        """Tell WhatsApp what the switch says (again after every reconnect: it forgets).
+
+        ``connecting``: WhatsApp just connected and the coordinator does not show it yet (it
+        is told first, so the device is available before any subscription), so only the
+        link to the bridge is checked.
+        """
+        linked = self.status.bridge_connected if connecting else self.connected
+        if self.client is None or not linked:
             return  # applied on the next connect
         try:
             await self.client.set_available(self.presence_enabled)
@@ -387,7 +401,9 @@ class WhatsAppCoordinator:
         self.status.remember(event)
         match event:
             case Connected():
-                self.hass.async_create_task(self._async_on_connected(), eager_start=True)
+                self.entry.async_create_task(
+                    self.hass, self._async_on_connected(), "whatsapp_presence connected"
+                )
             case Disconnected():
                 self._set_whatsapp_connected(False)
             case LoggedOut(reason=reason):
@@ -417,10 +433,16 @@ class WhatsAppCoordinator:
         for kind in ACCOUNT_BLOCKED:
             self.issues.delete(kind)
         self.issues.delete("client_outdated")
+        # Available before subscribing: WhatsApp only sends presence to a device that is.
+        # Told before the hold below, which must not span an await: a bridge round trip
+        # would hold every other notification of the account (a grace end, a disconnect).
+        disconnects = self._disconnects
+        await self._async_send_available(connecting=True)
+        if disconnects != self._disconnects or self.client is None:
+            return  # disconnected (or shut down) meanwhile: the next connect renews everything
         # The connection and the manager's renewal reach each entity as one change.
         with self.listeners.once():
             self._set_whatsapp_connected(True)
-            await self._async_send_available()
             self.manager.on_connected()
         await self.async_refresh_groups()
 
@@ -453,15 +475,22 @@ class WhatsAppCoordinator:
         jid = event.jid
         if jid not in self.tracked or not self.presence_enabled:
             return  # switched off: the device is not looking, whatever is still in flight
-        at = dt_util.utc_from_timestamp(event.at or dt_util.utcnow().timestamp())
+        now = dt_util.utcnow()
+        # A bridge's clock ahead of ours must not date presence in the future: the contact
+        # would never look stale to the manager.
+        at = min(dt_util.utc_from_timestamp(event.at), now)
         self.status.last_presence = at
         presence = self.presence[jid]
         online = event.online
         self.manager.on_presence(jid, at.timestamp(), online)
         last_seen = event.last_seen
         seen: tuple[datetime, str] | None = None
-        if last_seen:
-            seen = dt_util.utc_from_timestamp(last_seen), "whatsapp"
+        if (
+            last_seen
+            and (whatsapp_seen := dt_util.utc_from_timestamp(last_seen))
+            <= now + CLOCK_SKEW_ALLOWANCE
+        ):
+            seen = whatsapp_seen, "whatsapp"
         elif online or presence.online:
             # Seen online now, or seen going offline now: an observation, not a guess.
             seen = at, "sampled" if self.mode.sampling else "observed"
@@ -490,7 +519,9 @@ class WhatsAppCoordinator:
             self._set_whatsapp_connected(False)
         elif self.client is not None:
             self.listeners.account()  # bridge reachable again, whatever WhatsApp's state turns out to be
-            self.hass.async_create_task(self._async_resync(), eager_start=True)
+            self.entry.async_create_task(
+                self.hass, self._async_resync(), "whatsapp_presence resync"
+            )
 
     async def _async_resync(self) -> None:
         """After the link to the bridge came back, ask where WhatsApp stands."""
@@ -579,6 +610,8 @@ class WhatsAppCoordinator:
     def _apply_whatsapp_connected(self, connected: bool) -> None:
         was = self.status.whatsapp_connected
         self.status.whatsapp_connected = connected
+        if not connected:
+            self._disconnects += 1  # even when already down: a connect under way is void
         if connected == was:
             self.listeners.account()
             return
