@@ -1,7 +1,7 @@
 """Past days of the demo's *Online today* statistics, played from the simulated network.
 
 A fresh demo has no past: the WhatsApp dashboard's chart of online time per day would stay
-empty for days. So the demo plays the simulator's own presence model (the seeds and time scale
+empty for days. So the demo plays the simulator's own presence model (the random seed and time scale
 of the demo's bridge) over the days before today, counts it with the integration's activity
 model (``activity.py``: merged gaps, local midnight) and imports the result as the hourly
 long-term statistics the recorder would have compiled from the *Online today* sensors. Today

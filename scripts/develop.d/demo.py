@@ -117,7 +117,7 @@ def set_up(api: HassApi, config: Path) -> str:
 def backfill_online_time(api: HassApi) -> None:
     """Past days of every *Online today* sensor, played from the simulated network.
 
-    The simulator's presence model, with the seeds and time scale of the demo's bridge, runs
+    The simulator's presence model, with the random seed and time scale of the demo's bridge, runs
     over the days before today in a moment; the integration's activity model counts it; the
     recorder imports the hourly statistics it would have compiled (``backfill.py``). Today is
     left to the running demo.
